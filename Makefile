@@ -1,0 +1,82 @@
+# Tool-life DOE platform. `make setup` once (idempotent), then `make demo` / `make test`.
+# Needs only python3 (3.11), java 17 and mvn on PATH; everything else is installed here.
+SHELL        := /bin/bash
+PYTHON       ?= python3
+VENV         := .venv
+PY           := $(VENV)/bin/python
+AIRFLOW_VENV := .venv-airflow
+JARS         := var/jars
+MVN          := mvn -B -q -s conf/maven/settings.xml
+COPY_DEPS    := org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies
+PYTEST_ARGS  ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help setup jars lock demo test test-unit bench package kafka-up kafka-down sql \
+        mlflow-ui airflow-setup airflow-standalone clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
+
+setup: $(VENV)/.installed $(JARS)/.resolved  ## Python venv (.venv) from the lock + JVM jars from Maven Central
+
+$(VENV)/.installed: requirements/jobs.lock setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q -r requirements/jobs.lock
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+# Delta + Kafka connector for Spark, and a Kafka broker, each in a classpath dir of its own.
+# Jars pyspark already ships (any version) are dropped so Spark's own copies are the only ones.
+$(JARS)/.resolved: conf/maven/spark-jars.pom.xml conf/maven/kafka-broker.pom.xml conf/maven/settings.xml $(VENV)/.installed
+	rm -rf $(JARS)/spark $(JARS)/kafka
+	$(MVN) -f conf/maven/spark-jars.pom.xml $(COPY_DEPS) -Djars.dir=$(CURDIR)/$(JARS)/spark
+	$(MVN) -f conf/maven/kafka-broker.pom.xml $(COPY_DEPS) -Djars.dir=$(CURDIR)/$(JARS)/kafka
+	spark_jars=$$($(PY) -c 'import os, pyspark; print(os.path.join(os.path.dirname(pyspark.__file__), "jars"))'); \
+	for jar in $(JARS)/spark/*.jar; do \
+	  artifact=$$(basename $$jar | sed -E 's/-[0-9][^/]*\.jar$$//'); \
+	  if compgen -G "$$spark_jars/$$artifact-[0-9]*.jar" >/dev/null; then rm $$jar; fi; \
+	done
+	touch $@
+
+jars: $(JARS)/.resolved  ## only the JVM jars
+
+lock:  ## re-resolve requirements/jobs.in into requirements/jobs.lock (then commit it)
+	rm -rf var/lock-venv && $(PYTHON) -m venv var/lock-venv
+	var/lock-venv/bin/pip install -q --upgrade pip && var/lock-venv/bin/pip install -q -r requirements/jobs.in
+	var/lock-venv/bin/pip freeze --exclude-editable | sort > requirements/jobs.lock
+
+demo: setup  ## broker up -> the whole flow end to end -> summary -> broker down
+	$(PY) -m toollife.demo
+
+test: setup  ## the whole suite: unit, integration (real Kafka, Delta, spark-submit), e2e
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: setup  ## only the fast pure-function tests
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+bench: setup  ## reproducible throughput measurements (ratios against a baseline), see benchmarks/
+	$(PY) -m benchmarks.run
+
+package: setup  ## dist/: the wheel, plus a zip of the library for spark-submit --py-files
+	rm -rf dist build && $(PY) -m pip wheel -q --no-deps -w dist .
+	cd libs && $(CURDIR)/$(PY) -c 'import shutil; shutil.make_archive("../dist/toollife", "zip", ".", "toollife")'
+	@ls -1 dist
+
+kafka-up: setup  ## start the local KRaft broker (127.0.0.1:9092) in the background
+	$(PY) -m toollife.cli kafka up
+
+kafka-down:  ## stop it
+	$(PY) -m toollife.cli kafka down
+
+sql: setup  ## spark-sql over the lakehouse tables, e.g. make sql Q="select * from gold.doe_effects"
+	$(PY) -m toollife.cli tables sql-init > var/register-tables.sql
+	$(VENV)/bin/spark-sql --jars $$(ls $(JARS)/spark/*.jar | paste -sd,) \
+	  --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension \
+	  --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog \
+	  -i var/register-tables.sql $(if $(Q),-e "$(Q)",)
+
+clean:  ## remove generated state (tables, checkpoints, broker data, build output); keeps .venv and jars
+	-$(PY) -m toollife.cli kafka down 2>/dev/null
+	rm -rf var/lakehouse var/checkpoints var/kafka var/log var/mlflow var/demo build dist *.egg-info libs/*.egg-info \
+	       spark-warehouse metastore_db derby.log .pytest_cache

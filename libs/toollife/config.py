@@ -1,0 +1,166 @@
+"""The one config loader: embedded defaults <- conf/<env>.yaml <- environment variables.
+
+* Embedded defaults live in ``toollife/defaults/<section>.yaml`` (shipped inside the wheel), so a
+  job runs with no conf file at all (``make demo`` does).
+* ``conf/<env>.yaml`` (env from ``--env`` or ``TOOLLIFE_ENV``, default ``local``) or an explicit
+  file (``--conf-file``, e.g. one shipped to a cluster with ``spark-submit --files``) overrides them.
+* ``TOOLLIFE__<SECTION>__<KEY>=value`` environment variables override both; values are parsed as
+  YAML scalars (``TOOLLIFE__SPARK__SHUFFLE_PARTITIONS=8``).
+
+Every key must exist in the defaults and keep its type: a typo fails at start-up with a message
+that names the key instead of being silently ignored. A section whose default is an empty mapping
+(``spark.extra_conf``) is free-form. Relative paths are resolved against the project directory
+(the parent of the conf dir, or the working directory) so jobs behave the same from any cwd.
+Secrets are never config values: conf names the environment variable that holds them.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+ENV_PREFIX = "TOOLLIFE__"
+PATH_KEYS_SUFFIXES = ("_dir", "_root", "_path")
+PATH_KEYS = {"root"}
+
+
+class ConfigError(ValueError):
+    """Invalid configuration; the message names the offending key."""
+
+
+def embedded_defaults() -> dict[str, Any]:
+    """All sections shipped in toollife/defaults/, keyed by file stem."""
+    defaults: dict[str, Any] = {}
+    for entry in sorted(resources.files("toollife.defaults").iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".yaml"):
+            defaults[entry.name[: -len(".yaml")]] = yaml.safe_load(entry.read_text()) or {}
+    return defaults
+
+
+def _type_ok(default: Any, value: Any) -> bool:
+    if default is None or value is None:
+        return True  # null default = optional value of any scalar type; null override = unset
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, (int, float)):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, type(default))
+
+
+def merge(base: dict[str, Any], override: Mapping[str, Any], where: str = "") -> dict[str, Any]:
+    """Deep-merge ``override`` into a copy of ``base``, rejecting unknown keys and wrong types."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        dotted = f"{where}{key}"
+        if key not in base:
+            known = ", ".join(sorted(base)) or "(none)"
+            raise ConfigError(f"unknown config key '{dotted}' (known keys here: {known})")
+        default = base[key]
+        if isinstance(default, dict) and default:
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"config key '{dotted}' must be a mapping, got {value!r}")
+            merged[key] = merge(default, value, f"{dotted}.")
+        elif not _type_ok(default, value):
+            raise ConfigError(
+                f"config key '{dotted}' must be of type {type(default).__name__}, got {value!r}"
+            )
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """``TOOLLIFE__KAFKA__BOOTSTRAP_SERVERS=h:9092`` -> {'kafka': {'bootstrap_servers': 'h:9092'}}."""
+    nested: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        parts = [p.lower() for p in name[len(ENV_PREFIX):].split("__") if p]
+        if not parts:
+            continue
+        node = nested
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        try:
+            node[parts[-1]] = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"environment variable {name} is not a valid value: {exc}") from exc
+    return nested
+
+
+def _resolve_paths(node: dict[str, Any], base_dir: Path) -> None:
+    for key, value in node.items():
+        if isinstance(value, dict):
+            _resolve_paths(value, base_dir)
+        elif (
+            isinstance(value, str)
+            and (key in PATH_KEYS or key.endswith(PATH_KEYS_SUFFIXES))
+            and "://" not in value
+            and not os.path.isabs(value)
+        ):
+            node[key] = str((base_dir / value).resolve())
+
+
+def find_conf_dir(environ: Mapping[str, str]) -> Path | None:
+    if environ.get("TOOLLIFE_CONF_DIR"):
+        return Path(environ["TOOLLIFE_CONF_DIR"]).resolve()
+    candidate = Path.cwd() / "conf"
+    return candidate if candidate.is_dir() else None
+
+
+def load_config(
+    env: str | None = None,
+    *,
+    conf_file: str | os.PathLike | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Return the merged configuration as plain nested dicts (easy to inject in tests).
+
+    ``overrides`` (applied last, validated like everything else) is how tests and the demo point
+    a job at a temporary lakehouse or a test broker.
+    """
+    environ = os.environ if environ is None else environ
+    env = env or environ.get("TOOLLIFE_ENV", "local")
+    conf_dir = find_conf_dir(environ)
+    config = embedded_defaults()
+
+    path: Path | None
+    if conf_file is not None:
+        path = Path(conf_file).resolve()
+        if not path.is_file():
+            raise ConfigError(f"conf file {path} does not exist")
+    else:
+        path = conf_dir / f"{env}.yaml" if conf_dir else None
+        if path is not None and not path.is_file():
+            if env != "local":
+                raise ConfigError(f"no conf file for environment '{env}' at {path}")
+            path = None
+    if path is not None:
+        try:
+            from_file = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+        if not isinstance(from_file, dict):
+            raise ConfigError(f"{path} must hold a mapping of sections")
+        config = merge(config, from_file)
+
+    config = merge(config, env_overrides(environ))
+    if overrides:
+        config = merge(config, overrides)
+
+    if path is not None:
+        base_dir = path.parent.parent
+    elif conf_dir is not None:
+        base_dir = conf_dir.parent
+    else:
+        base_dir = Path.cwd()
+    _resolve_paths(config, base_dir)
+    config["env"] = env
+    config["base_dir"] = str(base_dir)
+    return config

@@ -1,0 +1,235 @@
+"""A real single-node Apache Kafka (KRaft: broker + controller in one JVM) for development,
+tests, the demo and the benchmarks. Never used on a cluster, where Kafka is run by its operators.
+
+The broker runs from the jars `make setup` resolved with Maven (conf/maven/kafka-broker.pom.xml);
+no Kafka distribution is downloaded. Usage::
+
+    python -m toollife.kafka_local up      # format storage (once), start, wait, create topics
+    python -m toollife.kafka_local down    # stop by PID
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from string import Template
+from typing import Any, Iterable, Mapping
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+log = logging.getLogger(__name__)
+
+
+class BrokerError(RuntimeError):
+    """The local broker could not be started or reached; the message says why and where to look."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def _cluster_id() -> str:
+    # Kafka's cluster ids are 16 random bytes, URL-safe base64 without padding (Uuid.randomUuid()).
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+class LocalKafkaBroker:
+    """Formats, starts, waits for, and stops one local KRaft node."""
+
+    def __init__(self, config: Mapping[str, Any], *, port: int | None = None, data_dir: str | None = None):
+        broker = config["kafka"]["broker"]
+        self.host = broker["host"]
+        self.port = free_port(self.host) if port == 0 else (port or broker["port"])
+        self.controller_port = free_port(self.host) if port == 0 else broker["controller_port"]
+        self.data_dir = Path(data_dir or broker["data_dir"])
+        self.log_dir = self.data_dir.parent / "logs" if data_dir else Path(broker["log_dir"])
+        self.jars_dir = Path(broker["jars_dir"])
+        self.heap = broker["heap"]
+        self.start_timeout_s = broker["start_timeout_s"]
+        self.properties_template = Path(broker["properties_path"])
+        self.log4j_config = Path(broker["log4j_path"])
+        self.partitions = config["kafka"]["partitions"]
+        self.topics = list(config["kafka"]["topics"].values())
+        self.pid_file = self.data_dir.parent / "broker.pid"
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def _java(self, main_class: str, *args: str) -> list[str]:
+        if not any(self.jars_dir.glob("kafka_2.13-*.jar")):
+            raise BrokerError(f"no Kafka jars in {self.jars_dir}: run `make setup` first")
+        return [
+            "java", f"-Xmx{self.heap}", "-Xms128m",
+            f"-Dlog4j2.configurationFile={self.log4j_config.resolve()}",
+            f"-Dkafka.logs.dir={self.log_dir.resolve()}",
+            "-cp", f"{self.jars_dir.resolve()}/*",
+            main_class, *args,
+        ]
+
+    def _write_properties(self) -> Path:
+        if not self.properties_template.is_file():
+            raise BrokerError(f"Kafka properties template {self.properties_template} not found")
+        rendered = Template(self.properties_template.read_text()).substitute(
+            host=self.host, port=self.port, controller_port=self.controller_port,
+            data_dir=self.data_dir.resolve(), partitions=self.partitions,
+        )
+        path = self.data_dir.parent / "server.properties"
+        path.write_text(rendered)
+        return path
+
+    def format_storage(self, properties: Path) -> None:
+        """Format the KRaft log dir once; an already formatted dir is reused (same cluster id)."""
+        if (self.data_dir / "meta.properties").exists():
+            return
+        cmd = self._java("kafka.tools.StorageTool", "format", "--standalone",
+                         "-t", _cluster_id(), "-c", str(properties))
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            raise BrokerError(f"formatting Kafka storage failed:\n{result.stdout}\n{result.stderr}")
+
+    def start(self) -> "LocalKafkaBroker":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        if self.running_pid() is not None:
+            raise BrokerError(f"a broker is already running (pid file {self.pid_file}); run `make kafka-down`")
+        properties = self._write_properties()
+        self.format_storage(properties)
+        out = open(self.log_dir / "server.out", "ab")
+        proc = subprocess.Popen(
+            self._java("kafka.Kafka", str(properties)),
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,  # survives the `make kafka-up` shell; stopped by PID
+        )
+        out.close()
+        self.pid_file.write_text(f"{proc.pid} {self.port}\n")
+        self._proc = proc
+        self.wait_ready(proc)
+        self.create_topics(self.topics, self.partitions)
+        log.info("Kafka broker up at %s (pid %s, logs %s)", self.bootstrap_servers, proc.pid, self.log_dir)
+        return self
+
+    def wait_ready(self, proc: subprocess.Popen | None = None) -> None:
+        deadline = time.monotonic() + self.start_timeout_s
+        last_error: Exception | None = None
+        while time.monotonic() < deadline:
+            if proc is not None and proc.poll() is not None:
+                raise BrokerError(f"Kafka exited with code {proc.returncode}; last log lines:\n{self.log_tail()}")
+            try:
+                admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers,
+                                         request_timeout_ms=3000, client_id="toollife-wait")
+                try:
+                    admin.list_topics()
+                    return
+                finally:
+                    admin.close()
+            except (KafkaError, OSError) as exc:
+                last_error = exc
+                time.sleep(0.5)
+        self.stop()
+        raise BrokerError(
+            f"Kafka at {self.bootstrap_servers} not ready after {self.start_timeout_s}s "
+            f"({last_error!r}); last log lines:\n{self.log_tail()}"
+        )
+
+    def create_topics(self, names: Iterable[str], partitions: int) -> None:
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers, client_id="toollife-admin")
+        try:
+            for name in names:
+                try:
+                    admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+                except TopicAlreadyExistsError:
+                    pass
+        finally:
+            admin.close()
+
+    def running_pid(self) -> int | None:
+        if not self.pid_file.exists():
+            return None
+        pid = int(self.pid_file.read_text().split()[0])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            self.pid_file.unlink(missing_ok=True)
+            return None
+        return pid
+
+    def stop(self, timeout_s: float = 30) -> None:
+        pid = self.running_pid()
+        if pid is None:
+            return
+        os.killpg(pid, signal.SIGTERM)  # controlled shutdown
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            proc = getattr(self, "_proc", None)
+            if proc is not None and proc.poll() is not None:
+                break
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.2)
+        else:
+            os.killpg(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+
+    def log_tail(self, lines: int = 30) -> str:
+        text = []
+        for name in ("server.out", "server.log"):
+            path = self.log_dir / name
+            if path.exists():
+                text += path.read_text(errors="replace").splitlines()[-lines:]
+        return "\n".join(text[-lines:])
+
+    def __enter__(self) -> "LocalKafkaBroker":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["up", "down", "status"],
+                        help="up: format (once), start, wait, create topics; down: stop by PID")
+
+
+def run(args: argparse.Namespace) -> int:
+    from toollife.config import ConfigError, load_config
+
+    try:
+        broker = LocalKafkaBroker(load_config(args.env))
+        if args.action == "up":
+            broker.start()
+            print(f"Kafka broker running at {broker.bootstrap_servers}; logs in {broker.log_dir}")
+        elif args.action == "down":
+            broker.stop()
+            print("Kafka broker stopped")
+        else:
+            pid = broker.running_pid()
+            print(f"running, pid {pid}" if pid else "not running")
+            return 0 if pid else 1
+    except (BrokerError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    from toollife.cli import main
+
+    sys.exit(main(["kafka", *sys.argv[1:]]))

@@ -1,0 +1,98 @@
+"""The one SparkSession factory.
+
+Everything a job needs from Spark is configured here, once: Delta's SQL extension and catalog,
+the JVM jars (a local cache filled by ``make setup``, or Maven coordinates on a cluster), master,
+shuffle partitions, the interpreter the Python workers use, and the catalog registration of the
+lakehouse tables. Jobs, tests and notebooks all call :func:`get_spark`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+DELTA_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+
+def jar_paths(jars_dir: str | None) -> list[str]:
+    """The cached JVM jars, or a clear error pointing at `make setup` if the cache is missing."""
+    if not jars_dir:
+        return []
+    jars = sorted(str(p) for p in Path(jars_dir).glob("*.jar"))
+    if not jars:
+        raise RuntimeError(
+            f"no jars in {jars_dir}: run `make setup` (resolves Delta and the Kafka connector "
+            "with mvn), or set spark.packages / spark.jars_dir in conf"
+        )
+    return jars
+
+
+def spark_conf(config: Mapping[str, Any], app_name: str | None = None) -> dict[str, str]:
+    """All settings the session is built with, as strings (pure: unit-tested without a JVM)."""
+    spark_cfg = config["spark"]
+    conf: dict[str, str] = dict(DELTA_CONF)
+    conf["spark.app.name"] = app_name or spark_cfg["app_name"]
+    conf["spark.sql.shuffle.partitions"] = str(spark_cfg["shuffle_partitions"])
+    conf["spark.sql.session.timeZone"] = "UTC"
+    conf["spark.sql.catalogImplementation"] = spark_cfg["catalog"]
+    conf["spark.sql.execution.arrow.pyspark.enabled"] = "true"
+    # Delta tables keep their files; warehouse only matters for managed tables nobody should create.
+    conf["spark.sql.warehouse.dir"] = str(Path(config["lakehouse"]["root"]) / "_warehouse")
+    # Without this, local workers run the first `python3` on PATH, which lacks pandas/pyarrow.
+    conf["spark.pyspark.python"] = sys.executable
+    conf["spark.pyspark.driver.python"] = sys.executable
+    if spark_cfg["master"]:
+        conf["spark.master"] = spark_cfg["master"]
+    if spark_cfg["master"] and spark_cfg["master"].startswith("local"):
+        conf["spark.driver.host"] = spark_cfg["local_ip"]
+        conf["spark.driver.bindAddress"] = spark_cfg["local_ip"]
+        conf["spark.ui.showConsoleProgress"] = "false"
+    jars = jar_paths(spark_cfg["jars_dir"])
+    if jars:
+        conf["spark.jars"] = ",".join(jars)
+    if spark_cfg["packages"]:
+        conf["spark.jars.packages"] = ",".join(spark_cfg["packages"])
+    conf.update({k: str(v) for k, v in spark_cfg["extra_conf"].items()})
+    return conf
+
+
+def get_spark(config: Mapping[str, Any], app_name: str | None = None) -> SparkSession:
+    """Build (or return the running) SparkSession and register the lakehouse tables.
+
+    Under spark-submit, whatever was given on its command line (``--master``, ``--conf``) wins
+    over conf, so one job file runs unchanged on ``local[2]``, a standalone master or YARN.
+    """
+    os.environ.setdefault("SPARK_LOCAL_IP", config["spark"]["local_ip"])
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    submitted = launcher_conf()
+    builder = SparkSession.builder
+    for key, value in spark_conf(config, app_name).items():
+        if key not in submitted:
+            builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(config["spark"]["log_level"])
+
+    from toollife import tables
+
+    tables.register_existing(spark, config)
+    return spark
+
+
+def launcher_conf() -> dict[str, str]:
+    """Settings spark-submit handed to this driver; empty when started as plain ``python``."""
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        return {}
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()  # connects to the launcher's JVM, loads its properties
+    return dict(SparkConf().getAll())

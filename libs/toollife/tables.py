@@ -1,0 +1,141 @@
+"""Where the lakehouse tables live and how they are named.
+
+A table ``<layer>.<name>`` is a Delta table at ``<lakehouse.root>/<layer>/<name>``, registered in
+the Spark catalog as an external table over that location, so it can be queried with
+``spark.table("gold.doe_effects")`` or ``spark-sql -e "select * from gold.doe_effects"``. The
+files are the source of truth: with the in-memory catalog of a laptop, :func:`register_existing`
+re-registers every table at session start; with a Hive metastore the same statements are no-ops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StructType
+
+LAYERS = ("bronze", "silver", "gold", "meta")
+
+
+@dataclass(frozen=True)
+class Table:
+    layer: str
+    name: str
+
+    def __post_init__(self) -> None:
+        if self.layer not in LAYERS:
+            raise ValueError(f"unknown layer '{self.layer}' (one of {', '.join(LAYERS)})")
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.layer}.{self.name}"
+
+    def path(self, config: Mapping[str, Any]) -> str:
+        return f"{config['lakehouse']['root'].rstrip('/')}/{self.layer}/{self.name}"
+
+    def checkpoint(self, config: Mapping[str, Any], query: str | None = None) -> str:
+        """Checkpoint location of the streaming query that writes this table."""
+        suffix = f"/{query}" if query else ""
+        return f"{config['lakehouse']['checkpoint_root'].rstrip('/')}/{self.layer}/{self.name}{suffix}"
+
+
+def table(qualified: str) -> Table:
+    layer, _, name = qualified.partition(".")
+    if not name:
+        raise ValueError(f"table name '{qualified}' must be <layer>.<table>")
+    return Table(layer, name)
+
+
+def registered_location(spark: SparkSession, tbl: Table) -> str | None:
+    if not spark.catalog.tableExists(tbl.qualified):
+        return None
+    rows = spark.sql(f"DESCRIBE TABLE EXTENDED {tbl.qualified}").collect()
+    return next((r.data_type for r in rows if r.col_name == "Location"), None)
+
+
+def register(spark: SparkSession, config: Mapping[str, Any], tbl: Table) -> None:
+    """Make ``tbl`` visible in the catalog as an external Delta table over its location.
+
+    An entry pointing elsewhere (another lakehouse root in the same session, e.g. in tests) is
+    re-pointed; dropping an external table's entry never touches its files.
+    """
+    path = tbl.path(config)
+    spark.sql(f"CREATE SCHEMA IF NOT EXISTS {tbl.layer}")
+    location = registered_location(spark, tbl)
+    if location is not None and location.removeprefix("file:").rstrip("/") != path.removeprefix("file:").rstrip("/"):
+        spark.sql(f"DROP TABLE {tbl.qualified}")
+    spark.sql(f"CREATE TABLE IF NOT EXISTS {tbl.qualified} USING DELTA LOCATION '{path}'")
+
+
+def existing_tables(config: Mapping[str, Any]) -> list[Table]:
+    """Delta tables found on disk under the lakehouse root (local filesystem roots only)."""
+    root = config["lakehouse"]["root"]
+    if "://" in root and not root.startswith("file:"):
+        return []  # object stores: the shared metastore already knows them
+    base = Path(root.removeprefix("file:"))
+    found = []
+    for layer in LAYERS:
+        for log_dir in sorted((base / layer).glob("*/_delta_log")):
+            found.append(Table(layer, log_dir.parent.name))
+    return found
+
+
+def register_existing(spark: SparkSession, config: Mapping[str, Any]) -> list[Table]:
+    found = existing_tables(config)
+    for tbl in found:
+        register(spark, config, tbl)
+    return found
+
+
+def create_if_missing(
+    spark: SparkSession,
+    config: Mapping[str, Any],
+    tbl: Table,
+    schema: StructType,
+    *,
+    partition_by: Iterable[str] = (),
+    properties: Mapping[str, str] | None = None,
+    comment: str | None = None,
+) -> DeltaTable:
+    """Create the Delta table (idempotent) and register it; returns the DeltaTable handle."""
+    spark.sql(f"CREATE SCHEMA IF NOT EXISTS {tbl.layer}")
+    builder = (
+        DeltaTable.createIfNotExists(spark)
+        .tableName(tbl.qualified)
+        .location(tbl.path(config))
+        .addColumns(schema)
+    )
+    partition_cols = list(partition_by)
+    if partition_cols:
+        builder = builder.partitionedBy(*partition_cols)
+    for key, value in (properties or {}).items():
+        builder = builder.property(key, value)
+    if comment:
+        builder = builder.comment(comment)
+    return builder.execute()
+
+
+def overwrite(
+    df: DataFrame,
+    config: Mapping[str, Any],
+    tbl: Table,
+    *,
+    partition_by: Iterable[str] = (),
+) -> None:
+    """Replace the table's content atomically (a new Delta version; old ones stay readable)."""
+    writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+    partition_cols = list(partition_by)
+    if partition_cols:
+        writer = writer.partitionBy(*partition_cols)
+    writer.save(tbl.path(config))
+    register(df.sparkSession, config, tbl)
+
+
+def read(spark: SparkSession, config: Mapping[str, Any], tbl: Table, version: int | None = None) -> DataFrame:
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    return reader.load(tbl.path(config))

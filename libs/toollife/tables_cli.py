@@ -1,0 +1,31 @@
+"""`toollife tables`: what is in the lakehouse, and DDL so spark-sql / BI tools see it.
+
+With the laptop's in-memory catalog, ``spark-sql -i <(toollife tables sql-init)`` registers every
+table before your query; ``make sql`` does exactly that.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from toollife.config import load_config
+from toollife.tables import existing_tables
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["list", "sql-init"],
+                        help="list: <layer>.<table> and location; sql-init: CREATE statements for spark-sql -i")
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args.env)
+    found = existing_tables(config)
+    if args.action == "list":
+        for tbl in found:
+            print(f"{tbl.qualified:40s} {tbl.path(config)}")
+        return 0
+    for layer in sorted({t.layer for t in found}):
+        print(f"CREATE SCHEMA IF NOT EXISTS {layer};")
+    for tbl in found:
+        print(f"CREATE TABLE IF NOT EXISTS {tbl.qualified} USING DELTA LOCATION '{tbl.path(config)}';")
+    return 0
