@@ -12,7 +12,7 @@ setup(
     description="Tool-life Design-of-Experiments platform for machining plants (Spark, Delta, Kafka, MLflow)",
     package_dir={"": "libs"},
     packages=find_packages(where="libs"),
-    package_data={"toollife": ["defaults/*.yaml", "contracts/*.json"]},
+    package_data={"toollife": ["defaults/*.yaml"], "toollife.contracts": ["*.json"]},
     python_requires=">=3.10",
     install_requires=[
         "pyspark==4.2.0",
