@@ -81,11 +81,24 @@ def get_spark(config: Mapping[str, Any], app_name: str | None = None) -> SparkSe
             builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(config["spark"]["log_level"])
+    _require_delta(spark)
 
     from toollife import tables
 
     tables.register_existing(spark, config)
     return spark
+
+
+def _require_delta(spark: SparkSession) -> None:
+    from py4j.java_gateway import JavaClass
+
+    # py4j resolves names with the thread's context class loader, the one that sees --jars.
+    if not isinstance(spark._jvm.io.delta.sql.DeltaSparkSessionExtension, JavaClass):
+        raise RuntimeError(
+            "Delta Lake classes are not on the driver classpath. Under spark-submit pass the jars on "
+            "the command line (`toollife submit JOB`, or --jars var/jars/spark/*.jar / --packages "
+            "io.delta:delta-spark_4.2_2.13:4.4.0,org.apache.spark:spark-sql-kafka-0-10_2.13:4.2.0)"
+        )
 
 
 def launcher_conf() -> dict[str, str]:
@@ -96,3 +109,28 @@ def launcher_conf() -> dict[str, str]:
 
     SparkContext._ensure_initialized()  # connects to the launcher's JVM, loads its properties
     return dict(SparkConf().getAll())
+
+
+def submit_args(config: Mapping[str, Any], *, master: str | None = None) -> list[str]:
+    """spark-submit options equivalent to :func:`spark_conf`.
+
+    Under spark-submit the driver JVM is already running when Python builds the session, so the
+    Delta/Kafka jars must be on the command line (``--jars`` from the local cache, or
+    ``--packages`` on a cluster); setting them in the builder is too late for the driver.
+    ``toollife submit`` and the Airflow DAGs use this.
+    """
+    spark_cfg = config["spark"]
+    args: list[str] = []
+    chosen_master = master or spark_cfg["master"]
+    if chosen_master:
+        args += ["--master", chosen_master]
+    jars = jar_paths(spark_cfg["jars_dir"])
+    if jars:
+        args += ["--jars", ",".join(jars)]
+    if spark_cfg["packages"]:
+        args += ["--packages", ",".join(spark_cfg["packages"])]
+    for key, value in spark_conf(config).items():
+        if key in {"spark.master", "spark.jars", "spark.jars.packages", "spark.app.name"}:
+            continue
+        args += ["--conf", f"{key}={value}"]
+    return args
