@@ -52,19 +52,33 @@ def _type_ok(default: Any, value: Any) -> bool:
     return isinstance(value, type(default))
 
 
-def merge(base: dict[str, Any], override: Mapping[str, Any], where: str = "") -> dict[str, Any]:
-    """Deep-merge ``override`` into a copy of ``base``, rejecting unknown keys and wrong types."""
+def merge(
+    base: dict[str, Any],
+    override: Mapping[str, Any],
+    where: str = "",
+    schema: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Deep-merge ``override`` into a copy of ``base``, rejecting unknown keys and wrong types.
+
+    ``schema`` (the embedded defaults, by default ``base`` itself) decides what is allowed: a key
+    whose default is an empty mapping is free-form, whatever an earlier layer put into it.
+    """
+    schema = base if schema is None else schema
     merged = copy.deepcopy(base)
     for key, value in override.items():
         dotted = f"{where}{key}"
-        if key not in base:
-            known = ", ".join(sorted(base)) or "(none)"
+        if key not in schema:
+            known = ", ".join(sorted(schema)) or "(none)"
             raise ConfigError(f"unknown config key '{dotted}' (known keys here: {known})")
-        default = base[key]
+        default = schema[key]
         if isinstance(default, dict) and default:
             if not isinstance(value, Mapping):
                 raise ConfigError(f"config key '{dotted}' must be a mapping, got {value!r}")
-            merged[key] = merge(default, value, f"{dotted}.")
+            merged[key] = merge(base.get(key) or {}, value, f"{dotted}.", default)
+        elif isinstance(default, dict):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"config key '{dotted}' must be a mapping, got {value!r}")
+            merged[key] = {**(base.get(key) or {}), **copy.deepcopy(dict(value))}
         elif not _type_ok(default, value):
             raise ConfigError(
                 f"config key '{dotted}' must be of type {type(default).__name__}, got {value!r}"
@@ -128,7 +142,8 @@ def load_config(
     environ = os.environ if environ is None else environ
     env = env or environ.get("TOOLLIFE_ENV", "local")
     conf_dir = find_conf_dir(environ)
-    config = embedded_defaults()
+    schema = embedded_defaults()
+    config = schema
 
     path: Path | None
     if conf_file is not None:
@@ -148,11 +163,11 @@ def load_config(
             raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
         if not isinstance(from_file, dict):
             raise ConfigError(f"{path} must hold a mapping of sections")
-        config = merge(config, from_file)
+        config = merge(config, from_file, schema=schema)
 
-    config = merge(config, env_overrides(environ))
+    config = merge(config, env_overrides(environ), schema=schema)
     if overrides:
-        config = merge(config, overrides)
+        config = merge(config, overrides, schema=schema)
 
     if path is not None:
         base_dir = path.parent.parent

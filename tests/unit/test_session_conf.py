@@ -1,0 +1,49 @@
+"""What the session factory configures, checked without starting a JVM."""
+
+import sys
+
+import pytest
+
+from toollife.config import load_config
+from toollife.session import jar_paths, spark_conf, submit_args
+
+
+@pytest.fixture
+def config(tmp_path):
+    jars = tmp_path / "jars"
+    jars.mkdir()
+    (jars / "delta-spark_4.2_2.13-4.4.0.jar").write_bytes(b"")
+    (jars / "kafka-clients-3.9.2.jar").write_bytes(b"")
+    return load_config(environ={}, overrides={"spark": {"jars_dir": str(jars)}})
+
+
+def test_delta_local_master_and_worker_python(config):
+    conf = spark_conf(config)
+    assert conf["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
+    assert conf["spark.sql.catalog.spark_catalog"] == "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+    assert conf["spark.master"] == "local[2]"
+    assert conf["spark.driver.host"] == "127.0.0.1"
+    assert conf["spark.pyspark.python"] == sys.executable  # workers must find pandas/pyarrow
+    assert conf["spark.sql.shuffle.partitions"] == str(config["spark"]["shuffle_partitions"])
+    assert conf["spark.jars"].split(",")[0].endswith("delta-spark_4.2_2.13-4.4.0.jar")
+
+
+def test_cluster_leaves_master_to_spark_submit_and_uses_packages(tmp_path):
+    config = load_config(environ={}, overrides={"spark": {"master": None, "jars_dir": None,
+                                                          "packages": ["io.delta:delta-spark_4.2_2.13:4.4.0"]}})
+    conf = spark_conf(config)
+    assert "spark.master" not in conf and "spark.jars" not in conf
+    assert conf["spark.jars.packages"] == "io.delta:delta-spark_4.2_2.13:4.4.0"
+    assert "--packages" in submit_args(config)
+
+
+def test_submit_args_put_jars_on_the_command_line(config):
+    args = submit_args(config, master="spark://127.0.0.1:7077")
+    assert args[:2] == ["--master", "spark://127.0.0.1:7077"]
+    assert args[args.index("--jars") + 1].count(".jar") == 2
+    assert "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension" in args
+
+
+def test_missing_jar_cache_points_at_make_setup(tmp_path):
+    with pytest.raises(RuntimeError, match="make setup"):
+        jar_paths(str(tmp_path / "nothing-here"))
