@@ -1,0 +1,214 @@
+"""The experiment plan: a 2-level design run on every machine x tool combination, with the true
+tool life of every run, its anomalies and its place on the machine's simulated clock.
+
+Randomness is drawn from independent streams keyed by what they describe
+(``default_rng([seed, stream, machine, tool, run_id, replicate])``), so e.g. the scatter of a run
+does not change when the run order or the number of machines changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from toollife.doe import design as doe_design
+from toollife.simulation.physics import SENSORS, STANDARD_FACTORS, Taylor
+
+# independent random streams
+STREAM_MACHINE, STREAM_TOOL, STREAM_ORDER, STREAM_EPS, STREAM_RUN_ANOMALY, STREAM_SENSOR, STREAM_INJECT = range(1, 8)
+
+CATEGORICAL = {"coolant": "coolant_multiplier", "coating": "coating_multiplier"}
+NUMERIC = ("cutting_speed", "feed", "depth_of_cut")
+RESERVED = {"machine_id", "tool_id", "machine_idx", "tool_idx", "run_id", "replicate", "run_order",
+            "std_order", "exec_order", "V", "f", "d"}
+DRIFT_SENSORS = tuple(s for s in SENSORS if s != "flank_wear")
+
+
+def rng(seed: int, stream: int, *keys: int) -> np.random.Generator:
+    return np.random.default_rng([int(seed), stream, *(int(k) for k in keys)])
+
+
+@dataclass(frozen=True)
+class Factor:
+    name: str
+    low: Any
+    high: Any
+    unit: str | None = None
+
+    @property
+    def categorical(self) -> bool:
+        return isinstance(self.low, str) or isinstance(self.high, str)
+
+
+def factors_from_config(sim: Mapping[str, Any]) -> list[Factor]:
+    physics = sim["physics"]
+    factors = []
+    for i, entry in enumerate(sim["design"]["factors"]):
+        if not isinstance(entry, Mapping) or not {"name", "low", "high"} <= set(entry):
+            raise ValueError(f"simulation.design.factors[{i}] needs name, low, high: got {entry!r}")
+        extra = set(entry) - {"name", "low", "high", "unit"}
+        if extra:
+            raise ValueError(f"simulation.design.factors[{i}]: unknown keys {sorted(extra)}")
+        f = Factor(str(entry["name"]), entry["low"], entry["high"], entry.get("unit"))
+        if f.name in RESERVED:
+            raise ValueError(f"factor name '{f.name}' is reserved")
+        if f.low == f.high:
+            raise ValueError(f"factor '{f.name}': low and high levels are equal ({f.low!r})")
+        if f.name in NUMERIC and (f.categorical or not float(f.low) > 0 or not float(f.high) > 0):
+            raise ValueError(f"factor '{f.name}' needs positive numeric levels, got {f.low!r}/{f.high!r}")
+        if f.name in CATEGORICAL:
+            known = physics[CATEGORICAL[f.name]]
+            for level in (f.low, f.high):
+                if level not in known:
+                    raise ValueError(f"factor '{f.name}': level {level!r} is not one of {sorted(known)}")
+        factors.append(f)
+    names = [f.name for f in factors]
+    if len(set(names)) != len(names):
+        raise ValueError(f"duplicate factor names in simulation.design.factors: {names}")
+    return factors
+
+
+def design_label(k: int, generators: Sequence[str]) -> str:
+    p = len(generators)
+    if not p:
+        return f"2^{k} full factorial"
+    res = doe_design.design_resolution(k, list(generators))
+    roman = {3: "III", 4: "IV", 5: "V", 6: "VI", 7: "VII", 8: "VIII"}.get(res, str(res))
+    return f"2^({k}-{p}) resolution {roman}, {', '.join(generators)}"
+
+
+def coded_design(factors: Sequence[Factor], generators: Sequence[str]) -> pd.DataFrame:
+    """Coded -1/+1 design in standard order with a 1-based ``std_order`` (the contract's run_id)."""
+    names = [f.name for f in factors]
+    coded = (doe_design.fractional_factorial(names, list(generators)) if generators
+             else doe_design.full_factorial(names))
+    coded = coded.reset_index(drop=True)
+    coded.insert(0, "std_order", np.arange(1, len(coded) + 1))
+    return coded
+
+
+def machine_ids(n: int) -> list[str]:
+    return [f"M{i:02d}" for i in range(1, n + 1)]
+
+
+def tool_ids(n: int) -> list[str]:
+    return [f"T{i:02d}" for i in range(1, n + 1)]
+
+
+@dataclass
+class Plan:
+    runs: pd.DataFrame  # one row per run, in execution order per machine (see build_plan)
+    taylor: pd.DataFrame  # one row per machine x tool: true parameters
+    factors: list[Factor]
+    design: str
+    coded: pd.DataFrame  # the design in standard order (one replicate)
+
+
+def build_plan(sim: Mapping[str, Any]) -> Plan:
+    seed = int(sim["seed"])
+    if seed < 0:
+        raise ValueError(f"simulation.seed must be >= 0, got {seed}")
+    n_machines, n_tools, r = int(sim["machines"]), int(sim["tools"]), int(sim["replicates"])
+    for key, value, top in (("machines", n_machines, 9999), ("tools", n_tools, 9999), ("replicates", r, 10**6)):
+        if not 1 <= value <= top:
+            raise ValueError(f"simulation.{key} must be between 1 and {top}, got {value}")
+    physics, sensors, anomalies = sim["physics"], sim["sensors"], sim["anomalies"]
+    factors = factors_from_config(sim)
+    generators = list(sim["design"]["generators"] or [])
+    coded = coded_design(factors, generators)
+    names = [f.name for f in factors]
+    n, a, b, C = physics["taylor_n"], physics["taylor_a"], physics["taylor_b"], physics["taylor_C"]
+    if not (n > 0 and C > 0):
+        raise ValueError("simulation.physics: taylor_n and taylor_C must be > 0")
+    nominal = physics["nominal"]
+
+    u_machine = [float(np.exp(rng(seed, STREAM_MACHINE, m).normal(0.0, physics["sigma_machine"])))
+                 for m in range(n_machines)]
+    u_tool = [float(np.exp(rng(seed, STREAM_TOOL, t).normal(0.0, physics["sigma_tool"])))
+              for t in range(n_tools)]
+
+    mids, tids = machine_ids(n_machines), tool_ids(n_tools)
+    taylor_rows, frames = [], []
+    for mi, mid in enumerate(mids):
+        for ti, tid in enumerate(tids):
+            c_eff = C * u_machine[mi] * u_tool[ti]
+            taylor_rows.append({
+                "machine_id": mid, "tool_id": tid, "n": n, "a": a, "b": b, "C_base": C,
+                "u_machine": u_machine[mi], "u_tool": u_tool[ti], "C": c_eff,
+                **{f"m_coating_{k}": float(v) for k, v in physics["coating_multiplier"].items()},
+                **{f"m_coolant_{k}": float(v) for k, v in physics["coolant_multiplier"].items()},
+            })
+            runs = doe_design.add_replicates(coded, r)
+            if sim["randomize"]:
+                runs = doe_design.randomize(runs, [seed, STREAM_ORDER, mi, ti])
+            else:
+                runs = runs.assign(run_order=np.arange(1, len(runs) + 1))
+            runs = runs.rename(columns={name: f"x_{name}" for name in names})
+            runs.insert(0, "machine_id", mid)
+            runs.insert(1, "tool_id", tid)
+            runs.insert(2, "machine_idx", mi)
+            runs.insert(3, "tool_idx", ti)
+            runs["C"] = c_eff
+            frames.append(runs)
+    runs = pd.concat(frames, ignore_index=True).rename(columns={"std_order": "run_id"})
+
+    # natural units: exact level values (no mid +- half-range arithmetic that would turn 0.30
+    # into 0.30000000000000004)
+    for f in factors:
+        x = runs[f"x_{f.name}"].to_numpy()
+        if f.categorical:
+            runs[f.name] = np.where(x > 0, f.high, f.low).astype(object)
+        else:
+            runs[f.name] = np.where(x > 0, float(f.high), float(f.low))
+    V = runs["cutting_speed"].to_numpy(float) if "cutting_speed" in names else np.full(len(runs), float(nominal["cutting_speed"]))
+    fd = runs["feed"].to_numpy(float) if "feed" in names else np.full(len(runs), float(nominal["feed"]))
+    d = runs["depth_of_cut"].to_numpy(float) if "depth_of_cut" in names else np.full(len(runs), float(nominal["depth_of_cut"]))
+    coolant = runs["coolant"].to_numpy(object) if "coolant" in names else np.full(len(runs), nominal["coolant"], dtype=object)
+    coating = runs["coating"].to_numpy(object) if "coating" in names else np.full(len(runs), nominal["coating"], dtype=object)
+    runs["V"], runs["f"], runs["d"] = V, fd, d
+    runs["coolant_eff"], runs["coating_eff"] = coolant, coating
+    runs["m_coating"] = [float(physics["coating_multiplier"][c]) for c in coating]
+    runs["m_coolant"] = [float(physics["coolant_multiplier"][c]) for c in coolant]
+
+    # true tool life + run-level anomalies, each from the run's own streams
+    eps, chipped, chip_frac, drift_sensor, drift_start, drift_sign = [], [], [], [], [], []
+    for mi, ti, rid, rep in zip(runs["machine_idx"], runs["tool_idx"], runs["run_id"], runs["replicate"]):
+        eps.append(rng(seed, STREAM_EPS, mi, ti, rid, rep).normal(0.0, physics["sigma"]))
+        g = rng(seed, STREAM_RUN_ANOMALY, mi, ti, rid, rep)
+        u = g.random(5)
+        chipped.append(bool(u[0] < anomalies["chipping_rate"]))
+        chip_frac.append(0.2 + 0.7 * u[1])
+        has_drift = bool(u[2] < anomalies["drift_rate"])
+        drift_sensor.append(DRIFT_SENSORS[int(u[3] * len(DRIFT_SENSORS))] if has_drift else None)
+        drift_start.append(0.1 + 0.6 * u[4])
+        drift_sign.append(1.0 if g.random() < 0.7 else -1.0)
+    taylor = Taylor(n, a, b, 1.0)
+    runs["eps"] = np.asarray(eps, dtype=float)
+    runs["ln_true_tool_life"] = (taylor.ln_life(V, fd, d, runs["m_coating"], runs["m_coolant"])
+                                 + np.log(runs["C"].to_numpy()) / n + runs["eps"].to_numpy())
+    runs["true_tool_life_min"] = np.exp(runs["ln_true_tool_life"])
+    runs["chipped"] = chipped
+    runs["chip_frac"] = chip_frac
+    runs["status"] = np.where(runs["chipped"], "aborted", "worn_out")
+    runs["end_min"] = np.where(runs["chipped"], runs["true_tool_life_min"] * runs["chip_frac"],
+                               runs["true_tool_life_min"])
+    runs["drift_sensor"] = drift_sensor
+    runs["drift_start_frac"] = drift_start
+    runs["drift_sign"] = drift_sign
+
+    # the machine's clock: runs of all its tools in (run_order, tool) order, one after another
+    runs = runs.sort_values(["machine_idx", "run_order", "tool_idx"], kind="mergesort").reset_index(drop=True)
+    runs["exec_order"] = runs.groupby("machine_idx").cumcount() + 1
+    gap_ms = int(round(sensors["setup_gap_s"] * 1000))
+    dur_ms = np.round(runs["end_min"].to_numpy() * 60000.0).astype(np.int64)
+    start_ms = np.zeros(len(runs), dtype=np.int64)
+    for mi, idx in runs.groupby("machine_idx").indices.items():
+        ends = np.cumsum(dur_ms[idx] + gap_ms)
+        start_ms[idx] = np.concatenate([[0], ends[:-1]])
+    runs["start_ms"] = start_ms
+    runs["end_ms"] = start_ms + dur_ms
+    return Plan(runs=runs, taylor=pd.DataFrame(taylor_rows), factors=factors,
+                design=design_label(len(factors), generators), coded=coded)
