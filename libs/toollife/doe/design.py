@@ -269,7 +269,8 @@ def randomize(design: pd.DataFrame, seed) -> pd.DataFrame:
 def to_natural(design: pd.DataFrame, levels: Mapping[str, Tuple[object, object]]) -> pd.DataFrame:
     """Convert coded factors to natural units.
 
-    Numeric ``(low, high)``: x -> mid + x*(high-low)/2, so -1 -> low, +1 -> high, 0 -> midpoint.
+    Numeric ``(low, high)``: -1 -> low, +1 -> high (exactly), other x -> mid + x*(high-low)/2
+    (0 -> midpoint).
     Categorical (either level a string): -1 -> low, +1 -> high; a centre point (0) has no
     natural value for a categorical factor and raises ``ValueError``. Columns not in
     ``levels`` are returned unchanged.
@@ -291,7 +292,8 @@ def to_natural(design: pd.DataFrame, levels: Mapping[str, Tuple[object, object]]
             out[factor] = np.where(x > 0, high, low).astype(object)
         else:
             low, high = float(low), float(high)
-            out[factor] = (low + high) / 2.0 + x * (high - low) / 2.0
+            # exact level values at +/-1 (mid +- half-range would turn 0.3 into 0.30000000000000004)
+            out[factor] = np.where(x == -1, low, np.where(x == 1, high, (low + high) / 2.0 + x * (high - low) / 2.0))
     return out
 
 
