@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "kafka": ("toollife.kafka_local", "start/stop the local development Kafka broker"),
     "tables": ("toollife.tables_cli", "list the lakehouse tables or print spark-sql registration DDL"),
     "submit": ("toollife.submit", "spark-submit a job from jobs/ with the conf's jars, master and settings"),
+    "simulate": ("toollife.simulation.cli", "simulate DOE machining runs and publish sensor readings + tool events to Kafka"),
 }
 
 

@@ -1,0 +1,198 @@
+"""The manifest of a simulation: a JSON file under ``simulation.manifest_dir`` and one row of the
+Delta table ``meta.simulation_runs`` (the only Spark in the simulator, imported lazily).
+
+Both hold the simulation id, seed, config hash, counts per topic / injected kind / anomaly, and
+the ground truth: the true Taylor parameters of every machine x tool combination (n, a, b, C with
+its random effects, the coating/coolant multipliers), the true main effects on ln T, and the
+true tool life of every run. The simulation id is deterministic (seed + config hash), so writing
+the same simulation again replaces its file and its row (MERGE) instead of adding one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+from toollife.simulation.core import CONTRACT_VERSION, SimulationResult
+
+TABLE = ("meta", "simulation_runs")
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe plain python (numpy scalars -> python, NaN -> None)."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def truth_runs_records(result: SimulationResult) -> list[dict[str, Any]]:
+    runs = result.runs
+    names = [f.name for f in result.factors]
+    out = []
+    for row in runs.to_dict("records"):
+        out.append({
+            "machine_id": row["machine_id"], "tool_id": row["tool_id"], "run_id": int(row["run_id"]),
+            "replicate": int(row["replicate"]), "run_order": int(row["run_order"]),
+            "factors": {n: (row[n] if isinstance(row[n], str) else float(row[n])) for n in names},
+            "true_tool_life_min": float(row["true_tool_life_min"]),
+            "ln_true_tool_life": float(row["ln_true_tool_life"]),
+            "status": row["status"], "end_min": float(row["end_min"]),
+            "drift_sensor": row["drift_sensor"],
+        })
+    return out
+
+
+def build_manifest(result: SimulationResult, *, target: str, topics: Mapping[str, str] | None = None,
+                   publish_report: Mapping[str, Any] | None = None, output_path: str | None = None,
+                   created_at: datetime | None = None) -> dict[str, Any]:
+    """The manifest as a plain dict (``created_at`` is the only wall-clock value)."""
+    created_at = created_at or datetime.now(timezone.utc)
+    sim = result.config
+    phys = sim["physics"]
+    taylor_cols = ["machine_id", "tool_id", "n", "a", "b", "C_base", "u_machine", "u_tool", "C"]
+    return _clean({
+        "simulation_id": result.simulation_id,
+        "experiment_id": result.experiment_id,
+        "seed": result.seed,
+        "config_hash": result.config_hash,
+        "contract_version": CONTRACT_VERSION,
+        "created_at": created_at.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "design": result.design,
+        "factors": [{"name": f.name, "low": f.low, "high": f.high, "unit": f.unit} for f in result.factors],
+        "generators": list(sim["design"]["generators"] or []),
+        "machines": sim["machines"], "tools": sim["tools"], "replicates": sim["replicates"],
+        "target": target,
+        "topics": dict(topics or {}),
+        "output_path": output_path,
+        "counts": result.counts,
+        "publish": dict(publish_report) if publish_report else None,
+        "truth": {
+            "coating_multiplier": dict(phys["coating_multiplier"]),
+            "coolant_multiplier": dict(phys["coolant_multiplier"]),
+            "sigma": phys["sigma"], "sigma_machine": phys["sigma_machine"], "sigma_tool": phys["sigma_tool"],
+            "true_effects_ln_t": result.true_effects,
+            "taylor": result.taylor[taylor_cols].to_dict("records"),
+            "runs": truth_runs_records(result),
+        },
+        "config": sim,
+    })
+
+
+def manifest_path(config: Mapping[str, Any], simulation_id: str) -> Path:
+    return Path(config["simulation"]["manifest_dir"]) / f"{simulation_id}.json"
+
+
+def write_manifest(manifest: Mapping[str, Any], config: Mapping[str, Any]) -> Path:
+    path = manifest_path(config, manifest["simulation_id"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def table_schema():
+    from pyspark.sql import types as T
+
+    str_map = T.MapType(T.StringType(), T.StringType())
+    long_map = T.MapType(T.StringType(), T.LongType())
+    dbl_map = T.MapType(T.StringType(), T.DoubleType())
+    taylor = T.StructType([T.StructField(n, T.StringType()) for n in ("machine_id", "tool_id")]
+                          + [T.StructField(n, T.DoubleType()) for n in ("n", "a", "b", "C_base", "u_machine", "u_tool", "C")])
+    run = T.StructType([
+        T.StructField("machine_id", T.StringType()), T.StructField("tool_id", T.StringType()),
+        T.StructField("run_id", T.IntegerType()), T.StructField("replicate", T.IntegerType()),
+        T.StructField("run_order", T.IntegerType()), T.StructField("factors", str_map),
+        T.StructField("true_tool_life_min", T.DoubleType()), T.StructField("ln_true_tool_life", T.DoubleType()),
+        T.StructField("status", T.StringType()), T.StructField("end_min", T.DoubleType()),
+        T.StructField("drift_sensor", T.StringType()),
+    ])
+    return T.StructType([
+        T.StructField("simulation_id", T.StringType(), False),
+        T.StructField("experiment_id", T.StringType()),
+        T.StructField("created_at", T.TimestampType()),
+        T.StructField("seed", T.LongType()),
+        T.StructField("config_hash", T.StringType()),
+        T.StructField("contract_version", T.StringType()),
+        T.StructField("design", T.StringType()),
+        T.StructField("machines", T.IntegerType()),
+        T.StructField("tools", T.IntegerType()),
+        T.StructField("replicates", T.IntegerType()),
+        T.StructField("target", T.StringType()),
+        T.StructField("topics", str_map),
+        T.StructField("messages", T.LongType()),
+        T.StructField("messages_by_topic", long_map),
+        T.StructField("valid_by_topic", long_map),
+        T.StructField("delivered_by_topic", long_map),
+        T.StructField("injected", long_map),
+        T.StructField("anomalies", long_map),
+        T.StructField("coating_multiplier", dbl_map),
+        T.StructField("coolant_multiplier", dbl_map),
+        T.StructField("sigma", T.DoubleType()),
+        T.StructField("true_effects_ln_t", dbl_map),
+        T.StructField("taylor", T.ArrayType(taylor)),
+        T.StructField("runs", T.ArrayType(run)),
+        T.StructField("manifest_path", T.StringType()),
+        T.StructField("config_json", T.StringType()),
+    ])
+
+
+def table_row(manifest: Mapping[str, Any], path: str | None) -> dict[str, Any]:
+    truth, counts = manifest["truth"], manifest["counts"]
+    publish = manifest.get("publish") or {}
+    created = datetime.fromisoformat(manifest["created_at"].replace("Z", "+00:00"))
+    return {
+        "simulation_id": manifest["simulation_id"], "experiment_id": manifest["experiment_id"],
+        "created_at": created, "seed": int(manifest["seed"]), "config_hash": manifest["config_hash"],
+        "contract_version": manifest["contract_version"], "design": manifest["design"],
+        "machines": int(manifest["machines"]), "tools": int(manifest["tools"]),
+        "replicates": int(manifest["replicates"]), "target": manifest["target"],
+        "topics": dict(manifest["topics"]), "messages": int(counts["messages"]),
+        "messages_by_topic": dict(counts["by_topic"]), "valid_by_topic": dict(counts["valid"]),
+        "delivered_by_topic": dict(publish["delivered"]) if publish.get("delivered") else None,
+        "injected": dict(counts["injected"]), "anomalies": dict(counts["anomalies"]),
+        "coating_multiplier": {k: float(v) for k, v in truth["coating_multiplier"].items()},
+        "coolant_multiplier": {k: float(v) for k, v in truth["coolant_multiplier"].items()},
+        "sigma": float(truth["sigma"]),
+        "true_effects_ln_t": {k: float(v) for k, v in truth["true_effects_ln_t"].items()},
+        "taylor": [{k: (float(v) if k not in ("machine_id", "tool_id") else v) for k, v in t.items()}
+                   for t in truth["taylor"]],
+        "runs": [{**r, "factors": {k: str(v) for k, v in r["factors"].items()}} for r in truth["runs"]],
+        "manifest_path": path,
+        "config_json": json.dumps(manifest["config"], sort_keys=True),
+    }
+
+
+def write_table(spark, config: Mapping[str, Any], manifest: Mapping[str, Any], path: str | None = None) -> None:
+    """Upsert the manifest's row into meta.simulation_runs (MERGE on simulation_id: idempotent)."""
+    from toollife import tables
+
+    tbl = tables.Table(*TABLE)
+    schema = table_schema()
+    delta = tables.create_if_missing(spark, config, tbl, schema,
+                                     comment="One row per simulation: counts and ground truth (toollife.simulation)")
+    row = table_row(manifest, path)
+    df = spark.createDataFrame([tuple(row[f.name] for f in schema.fields)], schema)
+    (delta.alias("t").merge(df.alias("s"), "t.simulation_id = s.simulation_id")
+     .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+
+
+def record(config: Mapping[str, Any], manifest: Mapping[str, Any], *, spark=None, table: bool = True) -> Path:
+    """Write the manifest file and (unless ``table=False``) its meta.simulation_runs row."""
+    path = write_manifest(manifest, config)
+    if table:
+        if spark is None:
+            from toollife.session import get_spark
+
+            spark = get_spark(config, app_name="toollife-simulate")
+        write_table(spark, config, manifest, str(path))
+    return path
