@@ -44,10 +44,11 @@ def resolve_sim_config(config: Mapping[str, Any] | None = None,
     return sim
 
 
-def config_hash(sim: Mapping[str, Any]) -> str:
+def config_hash(sim: Mapping[str, Any], exclude: tuple[str, ...] = ()) -> str:
     """sha256 over what shapes the messages: the section without seed and the delivery/manifest
     settings (publish.*, manifest_dir), plus the contract version."""
-    relevant = {k: v for k, v in sim.items() if k not in ("seed", "publish", "manifest_dir")}
+    skip = ("seed", "publish", "manifest_dir", *exclude)
+    relevant = {k: v for k, v in sim.items() if k not in skip}
     canonical = json.dumps({"contract": CONTRACT_VERSION, "simulation": relevant}, sort_keys=True,
                            separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -110,7 +111,10 @@ def simulate(config: Mapping[str, Any] | None = None, *, overrides: Mapping[str,
     if not 1 <= len(experiment_id) <= 64:
         raise ValueError(f"simulation.experiment_id must have 1..64 characters, got {experiment_id!r}")
     plan: Plan = build_plan(sim)
-    prefix = hashlib.blake2b(f"{seed}|{chash}".encode(), digest_size=6).hexdigest()
+    # event ids of the valid messages do not depend on the bad-message settings: injecting bad
+    # messages only adds messages, it never changes the valid ones
+    valid_hash = config_hash(sim, exclude=("bad_messages",))
+    prefix = hashlib.blake2b(f"{seed}|{valid_hash}".encode(), digest_size=6).hexdigest()
     anomaly_counts: Counter = Counter({k: 0 for k in ANOMALY_KINDS})
     valid = msgs.valid_messages(plan, sim, prefix=prefix, experiment_id=experiment_id,
                                 anomaly_counts=anomaly_counts)
