@@ -27,16 +27,9 @@ $(VENV)/.installed: requirements/jobs.lock setup.py
 	touch $@
 
 # Delta + Kafka connector for Spark, and a Kafka broker, each in a classpath dir of its own.
-# Jars pyspark already ships (any version) are dropped so Spark's own copies are the only ones.
-$(JARS)/.resolved: conf/maven/spark-jars.pom.xml conf/maven/kafka-broker.pom.xml conf/maven/settings.xml $(VENV)/.installed
-	rm -rf $(JARS)/spark $(JARS)/kafka
-	$(MVN) -f conf/maven/spark-jars.pom.xml $(COPY_DEPS) -Djars.dir=$(CURDIR)/$(JARS)/spark
-	$(MVN) -f conf/maven/kafka-broker.pom.xml $(COPY_DEPS) -Djars.dir=$(CURDIR)/$(JARS)/kafka
-	spark_jars=$$($(PY) -c 'import os, pyspark; print(os.path.join(os.path.dirname(pyspark.__file__), "jars"))'); \
-	for jar in $(JARS)/spark/*.jar; do \
-	  artifact=$$(basename $$jar | sed -E 's/-[0-9][^/]*\.jar$$//'); \
-	  if compgen -G "$$spark_jars/$$artifact-[0-9]*.jar" >/dev/null; then rm $$jar; fi; \
-	done
+$(JARS)/.resolved: conf/maven/spark-jars.pom.xml conf/maven/kafka-broker.pom.xml conf/maven/settings.xml \
+                   conf/maven/resolve-jars.sh $(VENV)/.installed
+	conf/maven/resolve-jars.sh $(PY) $(JARS)
 	touch $@
 
 jars: $(JARS)/.resolved  ## only the JVM jars
@@ -59,7 +52,7 @@ bench: setup  ## reproducible throughput measurements (ratios against a baseline
 	$(PY) -m benchmarks.run
 
 package: setup  ## dist/: the wheel, plus a zip of the library for spark-submit --py-files
-	rm -rf dist build && $(PY) -m pip wheel -q --no-deps -w dist .
+	rm -rf dist build && $(PY) -m pip wheel -q --no-deps --no-build-isolation -w dist .
 	cd libs && $(CURDIR)/$(PY) -c 'import shutil; shutil.make_archive("../dist/toollife", "zip", ".", "toollife")'
 	@ls -1 dist
 
