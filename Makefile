@@ -69,6 +69,22 @@ sql: setup  ## spark-sql over the lakehouse tables, e.g. make sql Q="select * fr
 	  --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog \
 	  -i var/register-tables.sql $(if $(Q),-e "$(Q)",)
 
+mlflow-ui: setup  ## MLflow UI over the local tracking store (var/mlflow)
+	mkdir -p var/mlflow && $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/var/mlflow/mlflow.db --host 127.0.0.1 --port 5000
+
+airflow-setup: $(AIRFLOW_VENV)/.installed  ## Airflow in its own venv (.venv-airflow), see requirements/airflow.in
+
+$(AIRFLOW_VENV)/.installed: requirements/airflow.lock
+	test -x $(AIRFLOW_VENV)/bin/python || $(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install -q --upgrade pip
+	$(AIRFLOW_VENV)/bin/python -m pip install -q -r requirements/airflow.lock
+	touch $@
+
+airflow-standalone: setup airflow-setup  ## Airflow UI + scheduler on 127.0.0.1:8080 with airflow/dags
+	AIRFLOW_HOME=$(CURDIR)/var/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/airflow/dags \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False TOOLLIFE_CONF_DIR=$(CURDIR)/conf \
+	$(AIRFLOW_VENV)/bin/airflow standalone
+
 clean:  ## remove generated state (tables, checkpoints, broker data, build output); keeps .venv and jars
 	-$(PY) -m toollife.cli kafka down 2>/dev/null
 	rm -rf var/lakehouse var/checkpoints var/kafka var/log var/mlflow var/demo build dist *.egg-info libs/*.egg-info \
