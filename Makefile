@@ -52,8 +52,9 @@ bench: setup  ## reproducible throughput measurements (ratios against a baseline
 	$(PY) -m benchmarks.run
 
 package: setup  ## dist/: the wheel, plus a zip of the library for spark-submit --py-files
-	rm -rf dist build && $(PY) -m pip wheel -q --no-deps --no-build-isolation -w dist .
-	cd libs && $(CURDIR)/$(PY) -c 'import shutil; shutil.make_archive("../dist/toollife", "zip", ".", "toollife")'
+	rm -rf dist build var/package && $(PY) -m pip wheel -q --no-deps --no-build-isolation -w dist .
+	$(PY) -m pip install -q --no-deps --target var/package dist/toollife-*.whl
+	$(PY) -c 'import shutil; shutil.make_archive("dist/toollife", "zip", "var/package", "toollife")'
 	@ls -1 dist
 
 kafka-up: setup  ## start the local KRaft broker (127.0.0.1:9092) in the background
