@@ -53,7 +53,7 @@ bench: setup  ## reproducible throughput measurements (ratios against a baseline
 
 package: setup  ## dist/: the wheel, plus a zip of the library for spark-submit --py-files
 	rm -rf dist build var/package && $(PY) -m pip wheel -q --no-deps --no-build-isolation -w dist .
-	$(PY) -m pip install -q --no-deps --target var/package dist/toollife-*.whl
+	$(PY) -m pip install -q --no-deps --no-compile --target var/package dist/toollife-*.whl
 	$(PY) -c 'import shutil; shutil.make_archive("dist/toollife", "zip", "var/package", "toollife")'
 	@ls -1 dist
 
