@@ -1,0 +1,9 @@
+"""Streaming ingestion: Kafka -> bronze (raw records) -> silver (typed, valid, unique) + quarantine.
+
+* :mod:`.schemas`       explicit Spark schemas of every table (contract v1)
+* :mod:`.validate`      pure DataFrame transforms: parse, validate with reason codes, split
+* :mod:`.bronze`        Kafka source -> bronze Delta sink
+* :mod:`.silver`        idempotent foreachBatch writer bronze -> silver / quarantine / batch stats
+* :mod:`.streaming`     the application: query wiring, triggers, progress, SIGTERM, reconciliation
+* :mod:`.kafka_options` Spark Kafka source options incl. security from conf + environment
+"""

@@ -1,0 +1,116 @@
+"""Spark Kafka source options from conf + environment, with secrets kept out of logs.
+
+Conf names the *environment variables* that hold secrets (``kafka.security.username_env``,
+``password_env``, ``truststore_password_env``); the values are read here, at start-up, and only
+handed to Spark's reader. :class:`KafkaOptions` behaves like a dict for Spark but its ``repr``/
+``str``/:meth:`redacted` mask every secret, so logging the options never leaks one. Spark's own
+plan strings are covered by ``spark.sql.redaction.options.regex`` (see :data:`REDACTION_REGEX`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Mapping
+
+# option keys whose values are secret (also what streaming.py gives spark.sql.redaction.options.regex)
+REDACTION_REGEX = r"(?i)url|password|secret|token|jaas|sasl\.jaas\.config|truststore\.password|keystore\.password|key\.password"
+_SECRET_KEY = re.compile(REDACTION_REGEX.replace("url|", ""))
+MASK = "*********(redacted)"
+
+LOGIN_MODULES = {
+    "PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
+    "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
+    "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule",
+}
+
+
+class KafkaConfigError(ValueError):
+    """Security settings incomplete; names the setting or environment variable, never a secret."""
+
+
+class KafkaOptions(dict):
+    """A plain ``dict`` of options whose printable forms hide the secret values."""
+
+    def redacted(self) -> dict[str, str]:
+        return {k: (MASK if _SECRET_KEY.search(k) else v) for k, v in self.items()}
+
+    def __repr__(self) -> str:
+        return f"KafkaOptions({self.redacted()!r})"
+
+    __str__ = __repr__
+
+
+def _jaas_quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _secret(environ: Mapping[str, str], env_name: str | None, what: str) -> str:
+    if not env_name:
+        raise KafkaConfigError(f"kafka.security.{what} names no environment variable")
+    value = environ.get(env_name)
+    if not value:
+        raise KafkaConfigError(f"environment variable {env_name} (kafka.security.{what}) is not set")
+    return value
+
+
+def security_options(config: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``kafka.*`` client security settings for the Spark Kafka source/sink."""
+    environ = os.environ if environ is None else environ
+    sec = config["kafka"]["security"]
+    protocol = (sec.get("protocol") or "PLAINTEXT").upper()
+    if protocol not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
+        raise KafkaConfigError(f"kafka.security.protocol {protocol!r} is not one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL")
+    opts: dict[str, str] = {"kafka.security.protocol": protocol}
+    if protocol.startswith("SASL"):
+        mechanism = (sec.get("sasl_mechanism") or "").upper()
+        if mechanism not in LOGIN_MODULES:
+            raise KafkaConfigError(
+                f"kafka.security.sasl_mechanism must be one of {', '.join(LOGIN_MODULES)} for {protocol}, "
+                f"got {sec.get('sasl_mechanism')!r}")
+        user = _secret(environ, sec.get("username_env"), "username_env")
+        password = _secret(environ, sec.get("password_env"), "password_env")
+        opts["kafka.sasl.mechanism"] = mechanism
+        opts["kafka.sasl.jaas.config"] = (
+            f"{LOGIN_MODULES[mechanism]} required username={_jaas_quote(user)} password={_jaas_quote(password)};")
+    if protocol in ("SSL", "SASL_SSL") and sec.get("truststore_location"):
+        location = sec["truststore_location"]
+        opts["kafka.ssl.truststore.location"] = location
+        lower = location.lower()
+        if lower.endswith((".pem", ".crt")):
+            opts["kafka.ssl.truststore.type"] = "PEM"
+        else:
+            if lower.endswith((".p12", ".pfx")):
+                opts["kafka.ssl.truststore.type"] = "PKCS12"
+            opts["kafka.ssl.truststore.password"] = _secret(
+                environ, sec.get("truststore_password_env"), "truststore_password_env")
+    return opts
+
+
+def source_options(
+    config: Mapping[str, Any],
+    topic: str,
+    *,
+    environ: Mapping[str, str] | None = None,
+    max_offsets_per_trigger: int | None = -1,
+) -> KafkaOptions:
+    """Everything ``spark.readStream.format("kafka").options(**opts)`` needs for one topic.
+
+    ``max_offsets_per_trigger=-1`` (default) takes the conf value; ``None`` means unlimited.
+    """
+    ing = config["ingestion"]["kafka"]
+    opts = KafkaOptions({
+        "kafka.bootstrap.servers": config["kafka"]["bootstrap_servers"],
+        "subscribe": topic,
+        "startingOffsets": str(ing["starting_offsets"]),
+        "failOnDataLoss": str(bool(ing["fail_on_data_loss"])).lower(),
+        "groupIdPrefix": str(ing["group_id_prefix"]),
+        "includeHeaders": "false",
+    })
+    limit = ing["max_offsets_per_trigger"] if max_offsets_per_trigger == -1 else max_offsets_per_trigger
+    if limit:
+        opts["maxOffsetsPerTrigger"] = str(int(limit))
+    if ing["min_partitions"]:
+        opts["minPartitions"] = str(int(ing["min_partitions"]))
+    opts.update(security_options(config, environ))
+    return opts

@@ -1,0 +1,170 @@
+"""Bronze -> silver + quarantine + batch counters: one idempotent foreachBatch writer per source.
+
+Per micro-batch (the bronze rows a Delta stream hands over):
+
+1. validate every row (:mod:`.validate`) once and cache the result;
+2. append the rejected rows to ``silver.quarantine``;
+3. keep one row per event_id inside the batch (the first by Kafka coordinates), then look every
+   event_id up in silver (only the partitions of the batch's event dates: a re-sent message keeps
+   its ts, so its date) and append only the absent ones: global insert-if-absent dedupe, the
+   MERGE ``WHEN NOT MATCHED THEN INSERT`` semantics, done as anti-join + append because this query
+   is silver's only writer;
+4. append one counter row to ``meta.ingest_batch_stats`` (rows in, silver rows, quarantined,
+   duplicates dropped, late rows, watermark).
+
+Every write carries ``txnAppId`` = the query's id (kept in its checkpoint) and ``txnVersion`` = the
+batch id, so Delta skips a write that already committed when a batch is re-run after a crash.
+The counts are deterministic across re-runs: an event_id found in silver *with this row's own
+Kafka coordinates* is this batch's earlier, committed insert, not a duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime
+from typing import Any, Mapping
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from toollife import tables
+from toollife.ingestion import schemas, validate
+
+log = logging.getLogger(__name__)
+
+
+def ensure_tables(spark: SparkSession, config: Mapping[str, Any], source: schemas.Source) -> None:
+    props = config["ingestion"]["table_properties"]
+    tables.create_if_missing(
+        spark, config, source.silver, source.silver_schema, partition_by=["event_date"],
+        properties=props["silver"], comment=f"valid, unique {source.key} (contract {source.contract}/v1)")
+    tables.create_if_missing(
+        spark, config, schemas.QUARANTINE_TABLE, schemas.QUARANTINE, partition_by=["ingest_date"],
+        properties=props["quarantine"], comment="every rejected Kafka record with its reason")
+    tables.create_if_missing(
+        spark, config, schemas.BATCH_STATS_TABLE, schemas.BATCH_STATS, properties=props["meta"],
+        comment="one row per silver micro-batch: counts of rows in/out, duplicates, late rows")
+
+
+def _append(df: DataFrame, path: str, app_id: str, version: int) -> None:
+    (df.write.format("delta").mode("append")
+     .option("txnAppId", app_id).option("txnVersion", str(version))
+     .save(path))
+
+
+class SilverBatchWriter:
+    """The ``foreachBatch`` function of one source's silver query."""
+
+    def __init__(self, config: Mapping[str, Any], source: schemas.Source):
+        self.config = config
+        self.source = source
+        self.rules = validate.Rules.from_config(config)
+        self.watermark_delay = config["ingestion"]["silver"]["watermark_delay"]
+        self.log_batches = config["ingestion"]["progress"]["log_batches"]
+        self._query_id: str | None = None
+        self._ready = threading.Event()
+        self.last_stats: dict[str, Any] | None = None
+
+    def set_query_id(self, query_id: str) -> None:
+        """Called right after ``start()``: the id Spark keeps in the checkpoint, stable across restarts."""
+        self._query_id = query_id
+        self._ready.set()
+
+    def _watermark(self, spark: SparkSession, app_id: str, batch_id: int):
+        """max event ts of all earlier committed batches - delay (deterministic on re-runs)."""
+        stats = tables.read(spark, self.config, schemas.BATCH_STATS_TABLE)
+        row = (stats.where(F.col("source") == self.source.key)
+               .where(~((F.col("query_id") == app_id) & (F.col("batch_id") >= batch_id)))
+               .agg(F.expr(f"max(max_event_ts) - INTERVAL {self.watermark_delay}").alias("wm"))
+               .first())
+        return row.wm if row else None
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        if not self._ready.wait(timeout=300):
+            raise RuntimeError("silver writer never got its query id")
+        app_id = self._query_id
+        spark = batch.sparkSession
+        cfg, src = self.config, self.source
+        watermark = self._watermark(spark, app_id, batch_id)
+        wm_lit = F.lit(watermark).cast("timestamp")
+
+        validated = validate.validate(src.key, batch, self.rules).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            valid = validate.to_silver(validated, src.key)
+            head = validated.agg(
+                F.count(F.lit(1)).alias("rows_in"),
+                F.count_if(F.col("reason_code").isNull()).alias("valid"),
+                F.count_if(F.col("reason_code").isNull() & (F.col("ts") < wm_lit)).alias("valid_late"),
+                F.max(F.when(F.col("reason_code").isNull(), F.col("ts"))).alias("max_event_ts"),
+                F.collect_set(F.when(F.col("reason_code").isNull(), F.to_date("ts"))).alias("dates"),
+            ).first()
+            if head.rows_in == 0:
+                return
+            quarantined = head.rows_in - head.valid
+            if quarantined:
+                _append(validate.to_quarantine(validated, src.key),
+                        schemas.QUARANTINE_TABLE.path(cfg), app_id, batch_id)
+
+            silver_rows = late_rows = 0
+            if head.valid:
+                reps = validate.dedupe_within(valid)
+                existing = (tables.read(spark, cfg, src.silver)
+                            .where(F.col("event_date").isin(list(head.dates)))
+                            .select("event_id",
+                                    F.col("kafka_topic").alias("_s_topic"),
+                                    F.col("kafka_partition").alias("_s_partition"),
+                                    F.col("kafka_offset").alias("_s_offset")))
+                own = ((F.col("_s_topic") == F.col("kafka_topic"))
+                       & (F.col("_s_partition") == F.col("kafka_partition"))
+                       & (F.col("_s_offset") == F.col("kafka_offset")))
+                classified = (reps.join(existing, "event_id", "left")
+                              .withColumn("_class", F.when(F.col("_s_topic").isNull(), "new")
+                                          .when(own, "own").otherwise("duplicate"))
+                              .persist(StorageLevel.MEMORY_AND_DISK))
+                try:
+                    counts = classified.agg(
+                        F.count_if(F.col("_class") != "duplicate").alias("kept"),
+                        F.count_if((F.col("_class") != "duplicate") & (F.col("ts") < wm_lit)).alias("late"),
+                        F.count_if(F.col("_class") == "new").alias("new"),
+                    ).first()
+                    silver_rows, late_rows = counts.kept, counts.late
+                    if counts.new:
+                        to_insert = classified.where(F.col("_class") == "new").select(
+                            *[f.name for f in src.silver_schema.fields])
+                        _append(to_insert, src.silver.path(cfg), app_id, batch_id)
+                finally:
+                    classified.unpersist()
+            duplicates = head.valid - silver_rows
+            stats = {
+                "source": src.key, "query_id": app_id, "batch_id": batch_id,
+                "rows_in": head.rows_in, "silver_rows": silver_rows, "quarantined": quarantined,
+                "duplicates_dropped": duplicates, "late_rows": late_rows,
+                "late_duplicates": head.valid_late - late_rows,
+                "max_event_ts": head.max_event_ts, "watermark": watermark,
+            }
+            stats["written_at"] = datetime.now()
+            stats_df = spark.createDataFrame(
+                [tuple(stats[f.name] for f in schemas.BATCH_STATS.fields)], schemas.BATCH_STATS)
+            _append(stats_df, schemas.BATCH_STATS_TABLE.path(cfg), app_id, batch_id)
+            self.last_stats = stats
+            if self.log_batches:
+                log.info("silver %s batch %d: in=%d silver=%d quarantined=%d duplicates=%d late=%d watermark=%s",
+                         src.key, batch_id, head.rows_in, silver_rows, quarantined, duplicates, late_rows, watermark)
+        finally:
+            validated.unpersist()
+
+
+def writer(spark: SparkSession, config: Mapping[str, Any], source: schemas.Source):
+    """(stream writer, its batch function) reading bronze as a Delta stream."""
+    fn = SilverBatchWriter(config, source)
+    stream = (
+        spark.readStream.format("delta")
+        .option("maxFilesPerTrigger", int(config["ingestion"]["silver"]["max_files_per_trigger"]))
+        .load(source.bronze.path(config))
+        .writeStream.queryName(f"silver_{source.key}")
+        .option("checkpointLocation", source.silver.checkpoint(config))
+        .foreachBatch(fn)
+    )
+    return stream, fn

@@ -1,0 +1,277 @@
+"""The ingestion application: wires the four queries, runs them, reports progress, stops cleanly.
+
+Per source (topic) two queries, each with its own checkpoint::
+
+    Kafka topic --bronze_<source>--> bronze.<source>_raw --silver_<source>--> silver.<source>
+                                                                        \\-> silver.quarantine
+                                                                        \\-> meta.ingest_batch_stats
+
+Trigger modes (``ingestion.trigger.mode``):
+
+* ``processing_time``: all queries run concurrently every ``interval`` until SIGTERM/SIGINT (or
+  :meth:`IngestionApp.request_stop`), a continuous service;
+* ``available_now``: a scheduled run: the bronze queries drain what Kafka holds now, then the
+  silver queries drain bronze, then the application exits.
+
+Every micro-batch's progress (rows/s in and processed, duration, watermark) is logged and appended
+to ``meta.stream_progress`` by a :class:`StreamingQueryListener` (queued, written by the main loop).
+On SIGTERM the application lets the running micro-batch of every query finish, then stops.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import signal
+import threading
+import time
+from datetime import datetime
+from typing import Any, Mapping, Sequence
+
+from pyspark.sql import SparkSession
+from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
+
+from toollife import tables
+from toollife.ingestion import bronze, kafka_options, schemas, silver
+
+log = logging.getLogger(__name__)
+
+TRIGGER_MODES = ("processing_time", "available_now")
+
+
+class IngestionError(RuntimeError):
+    """A streaming query failed; the message names it and Spark's error."""
+
+
+def _ts(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).replace(tzinfo=None)
+
+
+def progress_row(p: Any) -> dict[str, Any]:
+    """A ``StreamingQueryProgress`` -> one meta.stream_progress row (plain values)."""
+    durations = p.durationMs or {}
+    event_time = p.eventTime or {}
+    sources = [json.loads(s.json) for s in (p.sources or [])]
+    return {
+        "query_name": p.name,
+        "query_id": str(p.id),
+        "run_id": str(p.runId),
+        "batch_id": int(p.batchId),
+        "timestamp": _ts(p.timestamp),
+        "num_input_rows": int(p.numInputRows),
+        "input_rows_per_second": float(p.inputRowsPerSecond or 0.0),
+        "processed_rows_per_second": float(p.processedRowsPerSecond or 0.0),
+        "batch_duration_ms": int(p.batchDuration) if p.batchDuration is not None else None,
+        "trigger_execution_ms": int(durations.get("triggerExecution", 0)),
+        "watermark": event_time.get("watermark"),
+        "sources_json": json.dumps(sources),
+        "sink": p.sink.description if p.sink is not None else None,
+    }
+
+
+class ProgressListener(StreamingQueryListener):
+    """Logs every batch of the application's queries and queues it for meta.stream_progress."""
+
+    def __init__(self, names: Sequence[str], log_batches: bool = True):
+        self.names = set(names)
+        self.log_batches = log_batches
+        self.rows: "queue.Queue[dict[str, Any]]" = queue.Queue()
+
+    def onQueryStarted(self, event):  # noqa: N802 (Spark's names)
+        if event.name in self.names:
+            log.info("query %s started (id %s, run %s)", event.name, event.id, event.runId)
+
+    def onQueryProgress(self, event):  # noqa: N802
+        try:
+            p = event.progress
+            if p.name not in self.names:
+                return
+            row = progress_row(p)
+            self.rows.put(row)
+            if self.log_batches:
+                log.info("progress %s batch %d: %d rows, %.1f rows/s in, %.1f rows/s processed, %s ms, watermark %s",
+                         row["query_name"], row["batch_id"], row["num_input_rows"], row["input_rows_per_second"],
+                         row["processed_rows_per_second"], row["batch_duration_ms"], row["watermark"])
+        except Exception:  # never break Spark's listener bus
+            log.exception("could not record streaming progress")
+
+    def onQueryIdle(self, event):  # noqa: N802
+        pass
+
+    def onQueryTerminated(self, event):  # noqa: N802
+        if event.exception:
+            log.error("query %s terminated with error: %s", event.id, event.exception.splitlines()[0])
+
+    def drain(self) -> list[dict[str, Any]]:
+        out = []
+        while True:
+            try:
+                out.append(self.rows.get_nowait())
+            except queue.Empty:
+                return out
+
+
+class IngestionApp:
+    """One Structured Streaming application for the configured sources.
+
+    A small class given ``spark`` and a config dict (tests inject both); :meth:`run` blocks.
+    """
+
+    def __init__(self, spark: SparkSession, config: Mapping[str, Any]):
+        self.spark = spark
+        self.config = config
+        ing = config["ingestion"]
+        self.mode = ing["trigger"]["mode"]
+        if self.mode not in TRIGGER_MODES:
+            raise ValueError(f"ingestion.trigger.mode must be one of {', '.join(TRIGGER_MODES)}, got {self.mode!r}")
+        unknown = [s for s in ing["sources"] if s not in schemas.SOURCES]
+        if unknown:
+            raise ValueError(f"ingestion.sources: unknown source(s) {unknown} (known: {', '.join(schemas.SOURCES)})")
+        self.sources = [schemas.SOURCES[s] for s in ing["sources"]]
+        self.queries: list[StreamingQuery] = []
+        self.silver_writers: dict[str, silver.SilverBatchWriter] = {}
+        self._stop = threading.Event()
+        names = [f"{layer}_{s.key}" for s in self.sources for layer in ("bronze", "silver")]
+        self.listener = ProgressListener(names, ing["progress"]["log_batches"])
+        self._last_flush = time.monotonic()
+
+    # -- set-up ----------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Session settings and every table (idempotent)."""
+        conf = self.spark.conf
+        conf.set("spark.sql.redaction.options.regex", kafka_options.REDACTION_REGEX)
+        conf.set("spark.sql.variant.allowDuplicateKeys",
+                 str(bool(self.config["ingestion"]["silver"]["allow_duplicate_json_keys"])).lower())
+        for src in self.sources:
+            bronze.ensure_table(self.spark, self.config, src)
+            silver.ensure_tables(self.spark, self.config, src)
+        tables.create_if_missing(
+            self.spark, self.config, schemas.STREAM_PROGRESS_TABLE, schemas.STREAM_PROGRESS,
+            properties=self.config["ingestion"]["table_properties"]["meta"],
+            comment="progress of every micro-batch of every ingestion query")
+
+    def _trigger(self) -> dict[str, Any]:
+        if self.mode == "available_now":
+            return {"availableNow": True}
+        return {"processingTime": self.config["ingestion"]["trigger"]["interval"]}
+
+    def _start_bronze(self, src: schemas.Source) -> StreamingQuery:
+        q = (bronze.writer(self.spark, self.config, src).partitionBy("ingest_date")
+             .trigger(**self._trigger()).start(src.bronze.path(self.config)))
+        self.queries.append(q)
+        return q
+
+    def _start_silver(self, src: schemas.Source) -> StreamingQuery:
+        stream, fn = silver.writer(self.spark, self.config, src)
+        q = stream.trigger(**self._trigger()).start()
+        fn.set_query_id(str(q.id))
+        self.silver_writers[src.key] = fn
+        self.queries.append(q)
+        return q
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def request_stop(self, *_: Any) -> None:
+        """Ask for a graceful stop (signal-handler compatible)."""
+        if not self._stop.is_set():
+            log.warning("stop requested: finishing the running micro-batches, then stopping")
+        self._stop.set()
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM/SIGINT -> graceful stop (main thread only)."""
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> int:
+        """Run until drained (available_now) or stopped (processing_time). Raises IngestionError."""
+        self.prepare()
+        self.spark.streams.addListener(self.listener)
+        try:
+            log.info("ingestion starting: sources=%s mode=%s", [s.key for s in self.sources], self.mode)
+            if self.mode == "available_now":
+                self._wait([self._start_bronze(s) for s in self.sources])
+                if not self.stopping:
+                    self._wait([self._start_silver(s) for s in self.sources])
+            else:
+                self._wait([self._start_bronze(s) for s in self.sources]
+                           + [self._start_silver(s) for s in self.sources])
+        finally:
+            self._stop_all()
+            self._flush_progress(force=True)
+            self.spark.streams.removeListener(self.listener)
+        log.info("ingestion stopped cleanly")
+        return 0
+
+    def _wait(self, queries: list[StreamingQuery]) -> None:
+        flush_every = float(self.config["ingestion"]["progress"]["flush_interval_s"])
+        while True:
+            failed = [q for q in queries if not q.isActive and q.exception() is not None]
+            if failed:
+                q = failed[0]
+                raise IngestionError(f"query {q.name} failed: {q.exception()}")
+            if self.stopping:
+                self._graceful_stop(queries)
+                return
+            if not any(q.isActive for q in queries):
+                return
+            queries[0].awaitTermination(0.5) if queries[0].isActive else time.sleep(0.5)
+            self._flush_progress(force=False, every=flush_every)
+
+    def _graceful_stop(self, queries: list[StreamingQuery]) -> None:
+        deadline = time.monotonic() + float(self.config["ingestion"]["stop"]["graceful_timeout_s"])
+        for q in queries:
+            while q.isActive and q.status.get("isTriggerActive") and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if q.isActive:
+                q.stop()
+                log.info("query %s stopped after batch %s", q.name,
+                         (q.lastProgress or {}).get("batchId"))
+
+    def _stop_all(self) -> None:
+        for q in self.queries:
+            if q.isActive:
+                try:
+                    q.stop()
+                except Exception:  # already failing; the original error is what matters
+                    log.exception("stopping %s", q.name)
+
+    def _flush_progress(self, force: bool, every: float = 0.0) -> None:
+        if not force and time.monotonic() - self._last_flush < every:
+            return
+        self._last_flush = time.monotonic()
+        rows = self.listener.drain()
+        if not rows:
+            return
+        df = self.spark.createDataFrame(
+            [tuple(r[f.name] for f in schemas.STREAM_PROGRESS.fields) for r in rows], schemas.STREAM_PROGRESS)
+        df.write.format("delta").mode("append").save(schemas.STREAM_PROGRESS_TABLE.path(self.config))
+
+
+def with_overrides(config: Mapping[str, Any], **ingestion: Any) -> dict[str, Any]:
+    """A copy of ``config`` with ``ingestion`` settings replaced (None values are ignored)."""
+    import copy
+
+    out = copy.deepcopy(dict(config))
+    ing = out["ingestion"]
+    mapping = {
+        "trigger": ("trigger", "mode"), "interval": ("trigger", "interval"),
+        "max_offsets_per_trigger": ("kafka", "max_offsets_per_trigger"),
+        "starting_offsets": ("kafka", "starting_offsets"), "fail_on_data_loss": ("kafka", "fail_on_data_loss"),
+    }
+    for key, value in ingestion.items():
+        if value is None:
+            continue
+        if key == "sources":
+            ing["sources"] = list(value)
+            continue
+        section, name = mapping[key]
+        ing[section][name] = value
+    return out

@@ -1,0 +1,398 @@
+"""Parse and validate Kafka records against contract v1: pure ``DataFrame -> DataFrame`` transforms.
+
+Why Variant and not ``from_json``: ``from_json`` silently casts (``"3"`` becomes 3 for an integer
+field, 5 becomes ``"5"`` for a string field) or nulls the field, so a wrong JSON *type* can't be
+told from a right one. ``try_parse_json`` parses each payload once into a Variant that keeps the
+JSON type of every field (``schema_of_variant``: STRING, BIGINT, DECIMAL(p,s), DOUBLE, OBJECT...),
+so every rule of the contract is checked exactly, in one pass of native (codegen) expressions, and
+the typed values are then taken from the same Variant. The rules (required, types, patterns,
+lengths, enums, minimum/exclusiveMinimum, date-time) are compiled from the contract JSON Schema
+itself; the few rules the contract states in prose (sensor ranges from ``x-sensor-units-and-ranges``,
+``run_started`` carries factors, ``tool_worn_out`` carries ``tool_life_min``, values finite, the
+Kafka key equals ``machine_id``) are added by hand.
+
+Input: bronze-shaped rows (``key``, ``value`` binary, ``topic``, ``partition``, ``offset``,
+``kafka_timestamp``, ``ingest_time``). :func:`validate` adds ``reason_code``/``reason`` (null when
+valid) and the typed silver columns; :func:`split` returns (valid silver rows, quarantine rows).
+The first failing rule wins, in the order of :data:`REASON_CODES`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from toollife import contracts
+from toollife.ingestion import schemas
+
+# reason code -> what it means (also the order in which rules are checked)
+REASON_CODES: dict[str, str] = {
+    "empty_value": "the Kafka record has no value or an empty one",
+    "payload_too_large": "the value is larger than ingestion.silver.max_payload_bytes",
+    "invalid_utf8": "the value is not valid UTF-8",
+    "non_finite_value": "a number is NaN or +/-Infinity (bare tokens, or overflowing like 1e400)",
+    "malformed_json": "the value is not a JSON document whose top level is an object",
+    "missing_field": "a required field is absent",
+    "wrong_type": "a field has the wrong JSON type (e.g. \"3\" for an integer, null for a string)",
+    "invalid_id": "an id breaks its pattern (^M[0-9]{2,4}$, ^T[0-9]{2,4}$) or length (1..64)",
+    "unknown_sensor": "sensor is not one of the contract's sensors",
+    "unknown_event": "event is not one of the contract's tool events",
+    "invalid_timestamp": "ts is not an RFC 3339 date-time with offset (or not a real date)",
+    "out_of_range": "a number is outside its range (run_id/replicate >= 1, sensor physical range, "
+                    "tool_life_min > 0, flank_wear_mm >= 0)",
+    "missing_factors": "a run_started event without a factors object",
+    "invalid_factor": "a standard factor has the wrong type, is not > 0, or is not an allowed enum value",
+    "missing_tool_life": "a tool_worn_out event without tool_life_min",
+    "timestamp_in_future": "ts is later than the Kafka ingest time + ingestion.silver.max_future_skew",
+    "key_mismatch": "the Kafka key is absent or differs from the payload's machine_id",
+}
+
+_NUMERIC = "('TINYINT', 'SMALLINT', 'INT', 'BIGINT', 'FLOAT', 'DOUBLE')"
+# RFC 3339 date-time as jsonschema's format checker reads it (rfc3339-validator, upper-cased input)
+_RFC3339 = r"^[0-9]{4}-(0[1-9]|1[0-2])-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+_NON_FINITE_TOKEN = r"[:\[,]\s*-?(NaN|Infinity)\s*[,}\]]"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The tunable parts of validation (ingestion.silver in conf)."""
+
+    max_payload_bytes: int = 65536
+    max_future_skew: str = "5 minutes"
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "Rules":
+        silver = config["ingestion"]["silver"]
+        return cls(int(silver["max_payload_bytes"]), str(silver["max_future_skew"]))
+
+
+def _lit(value: Any) -> str:
+    """A SQL literal."""
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return repr(value)
+
+
+@dataclass
+class _Field:
+    name: str
+    path: str  # JSON path in the payload
+    col: str  # column prefix used for the extracted pieces
+    spec: dict
+
+    @property
+    def t(self) -> str:  # schema_of_variant of the field, NULL when absent, 'VOID' for JSON null
+        return f"{self.col}__t"
+
+    @property
+    def d(self) -> str:  # the value as double (numbers only)
+        return f"{self.col}__d"
+
+    @property
+    def s(self) -> str:  # the value as string (strings only)
+        return f"{self.col}__s"
+
+    @property
+    def jtype(self) -> str | None:
+        if "type" in self.spec:
+            return self.spec["type"]
+        return "enum" if "enum" in self.spec else None
+
+    def raw(self) -> str:
+        return f"coalesce(to_json(variant_get(_v, {_lit(self.path)})), 'null')"
+
+    def type_ok(self) -> str:
+        jt = self.jtype
+        if jt == "string":
+            return f"{self.t} = 'STRING'"
+        if jt == "number":
+            return f"({self.t} IN {_NUMERIC} OR {self.t} LIKE 'DECIMAL%')"
+        if jt == "integer":
+            return (f"(({self.t} IN {_NUMERIC} OR {self.t} LIKE 'DECIMAL%') "
+                    f"AND ({self.d} = floor({self.d}) OR isnan({self.d}) OR abs({self.d}) = double('inf')))")
+        if jt == "object":
+            return f"{self.t} LIKE 'OBJECT%'"
+        if jt == "enum":
+            return "true"  # a non-string is simply not one of the enum's values
+        raise ValueError(f"contract type {jt!r} of {self.name} not supported")
+
+    def finite(self) -> str:
+        return f"NOT (isnan({self.d}) OR abs({self.d}) = double('inf'))"
+
+
+def _fields(properties: Mapping[str, dict], base: str = "$", prefix: str = "_f") -> list[_Field]:
+    return [_Field(name, f"{base}.{name}", f"{prefix}_{name}", spec) for name, spec in properties.items()]
+
+
+def _extract(fields: list[_Field]) -> list[Column]:
+    cols = []
+    for f in fields:
+        cols.append(F.expr(f"schema_of_variant(variant_get(_v, {_lit(f.path)}))").alias(f.t))
+        if f.jtype in ("number", "integer"):
+            cols.append(F.expr(f"try_variant_get(_v, {_lit(f.path)}, 'double')").alias(f.d))
+        if f.jtype in ("string", "enum"):
+            cols.append(F.expr(f"try_variant_get(_v, {_lit(f.path)}, 'string')").alias(f.s))
+    return cols
+
+
+def _present(f: _Field) -> str:
+    return f"{f.t} IS NOT NULL"
+
+
+def _bad_list(items: list[tuple[str, str]]) -> tuple[str, str]:
+    """(any-condition, message listing every item whose condition holds)."""
+    cond = " OR ".join(f"({c})" for c, _ in items) or "false"
+    msg = "concat_ws('; ', " + ", ".join(f"CASE WHEN {c} THEN {m} END" for c, m in items) + ")" if items else "''"
+    return cond, msg
+
+
+def _property_checks(fields: list[_Field], required: list[str], *, code_override: str | None = None,
+                     what: str = "field") -> list[tuple[str, str, str]]:
+    """(code, condition, message) per generic JSON Schema keyword, in check order."""
+    checks: list[tuple[str, str, str]] = []
+    by_name = {f.name: f for f in fields}
+    missing = [(f"{by_name[n].t} IS NULL", _lit(n)) for n in required]
+    if missing:
+        cond, msg = _bad_list(missing)
+        checks.append(("missing_field", cond, f"concat('missing required {what}(s): ', {msg})"))
+    wrong = [(f"{_present(f)} AND NOT ({f.type_ok()})",
+              f"concat({_lit(f.name + ' must be ' + str(f.jtype) + ', got ')}, {f.raw()})")
+             for f in fields if f.jtype != "enum"]
+    cond, msg = _bad_list(wrong)
+    checks.append(("wrong_type", cond, msg))
+
+    ids = []
+    for f in fields:
+        if f.jtype != "string":
+            continue
+        parts = []
+        if "pattern" in f.spec:
+            parts.append(f"NOT rlike({f.s}, {_lit(f.spec['pattern'])})")
+        if "minLength" in f.spec:
+            parts.append(f"char_length({f.s}) < {f.spec['minLength']}")
+        if "maxLength" in f.spec:
+            parts.append(f"char_length({f.s}) > {f.spec['maxLength']}")
+        if parts:
+            rule = f.spec.get("pattern") or f"length {f.spec.get('minLength', 0)}..{f.spec.get('maxLength', '')}"
+            ids.append((f"{_present(f)} AND ({' OR '.join(parts)})",
+                        f"concat({_lit(f.name + ' must match ' + rule + ', got ')}, {f.raw()})"))
+    if ids:
+        cond, msg = _bad_list(ids)
+        checks.append(("invalid_id", cond, msg))
+
+    for f in fields:
+        if "enum" in f.spec:
+            allowed = ", ".join(_lit(v) for v in f.spec["enum"])
+            checks.append((code_override or f"unknown_{f.name}",
+                           f"{_present(f)} AND coalesce({f.t} <> 'STRING' OR {f.s} NOT IN ({allowed}), true)",
+                           f"concat({_lit(f.name + ' must be one of ' + '/'.join(f.spec['enum']) + ', got ')}, {f.raw()})"))
+
+    for f in fields:
+        if f.spec.get("format") == "date-time":
+            checks.append(("invalid_timestamp",
+                           f"{_present(f)} AND (NOT rlike(upper({f.s}), {_lit(_RFC3339)}) "
+                           f"OR startswith({f.s}, '0000') OR try_cast(upper({f.s}) AS TIMESTAMP) IS NULL)",
+                           f"concat({_lit(f.name + ' must be an RFC 3339 date-time with offset, got ')}, {f.raw()})"))
+
+    nums = [f for f in fields if f.jtype in ("number", "integer")]
+    if nums:
+        cond, msg = _bad_list([(f"{_present(f)} AND NOT ({f.finite()})",
+                                f"concat({_lit(f.name + ' must be finite, got ')}, {f.raw()})") for f in nums])
+        checks.append(("non_finite_value", cond, msg))
+    ranges = []
+    for f in nums:
+        if "minimum" in f.spec:
+            ranges.append((f"{_present(f)} AND {f.d} < {f.spec['minimum']}",
+                           f"concat({_lit(f.name + ' must be >= ' + str(f.spec['minimum']) + ', got ')}, {f.raw()})"))
+        if "exclusiveMinimum" in f.spec:
+            ranges.append((f"{_present(f)} AND {f.d} <= {f.spec['exclusiveMinimum']}",
+                           f"concat({_lit(f.name + ' must be > ' + str(f.spec['exclusiveMinimum']) + ', got ')}, {f.raw()})"))
+        if f.jtype == "integer":  # must fit a 64-bit long
+            ranges.append((f"{_present(f)} AND abs({f.d}) >= 9.2e18",
+                           f"concat({_lit(f.name + ' does not fit a 64-bit integer: ')}, {f.raw()})"))
+    if ranges:
+        cond, msg = _bad_list(ranges)
+        checks.append((code_override or "out_of_range", cond, msg))
+    if code_override:
+        checks = [(code if code == "missing_field" else code_override, c, m) for code, c, m in checks]
+    return checks
+
+
+def _case(checks: list[tuple[str, str, str]], pick: int) -> Column:
+    whens = " ".join(f"WHEN {c[1]} THEN {_lit(c[0]) if pick == 0 else c[2]}" for c in checks)
+    return F.expr(f"CASE {whens} END")
+
+
+def prepare(df: DataFrame, rules: Rules) -> DataFrame:
+    """Decode and parse: renames key/value to ``_key``/``_raw``; adds ``_json`` (text), ``_size`` (bytes), ``_utf8``, ``_v`` (Variant or null)."""
+    return (
+        df.withColumnRenamed("value", "_raw").withColumnRenamed("key", "_key")
+        .withColumn("_size", F.expr("octet_length(_raw)"))
+        .withColumn("_json", F.expr("cast(_raw AS STRING)"))
+        .withColumn("_utf8", F.expr("is_valid_utf8(_json)"))
+        .withColumn("_v", F.expr(
+            f"CASE WHEN _size BETWEEN 1 AND {int(rules.max_payload_bytes)} AND _utf8 "
+            f"AND rlike(_json, '^\\\\s*\\\\{{') THEN try_parse_json(_json) END"))
+    )
+
+
+def _envelope_checks(rules: Rules) -> list[tuple[str, str, str]]:
+    max_bytes = int(rules.max_payload_bytes)
+    return [
+        ("empty_value", "_raw IS NULL OR _size = 0", "'the Kafka record value is empty'"),
+        ("payload_too_large", f"_size > {max_bytes}",
+         f"concat('payload of ', _size, ' bytes exceeds the limit of {max_bytes} bytes')"),
+        ("invalid_utf8", "NOT _utf8", "'payload is not valid UTF-8'"),
+        ("non_finite_value", f"_v IS NULL AND rlike(_json, {_lit(_NON_FINITE_TOKEN)})",
+         "'payload contains a non-finite number (NaN/Infinity), which JSON cannot represent'"),
+        ("malformed_json", "_v IS NULL", "'payload is not a JSON object (malformed JSON, or an array/scalar at top level)'"),
+    ]
+
+
+def _key_and_time_checks(rules: Rules) -> list[tuple[str, str, str]]:
+    return [
+        ("timestamp_in_future", f"ts > ingest_time + INTERVAL {rules.max_future_skew}",
+         f"concat('ts ', _f_ts__s, ' is more than {rules.max_future_skew} after the ingest time ', "
+         "cast(ingest_time AS STRING))"),
+        ("key_mismatch", "kafka_key IS NULL OR kafka_key <> machine_id",
+         "concat('Kafka key ', coalesce(concat('\"', kafka_key, '\"'), 'null'), "
+         "' differs from machine_id \"', machine_id, '\"')"),
+    ]
+
+
+def _typed_common(fields: dict[str, _Field]) -> list[Column]:
+    ts = fields["ts"]
+    return [
+        F.col(fields["event_id"].s).alias("event_id"),
+        F.expr(f"try_cast(upper({ts.s}) AS TIMESTAMP)").alias("ts"),
+        F.col(fields["machine_id"].s).alias("machine_id"),
+        F.col(fields["tool_id"].s).alias("tool_id"),
+        F.col(fields["experiment_id"].s).alias("experiment_id"),
+        F.expr(f"try_cast({fields['run_id'].d} AS BIGINT)").alias("run_id"),
+        F.expr(f"coalesce(try_cast({fields['replicate'].d} AS BIGINT), 1)").alias("replicate"),
+    ]
+
+
+def _finish(df: DataFrame, checks: list[tuple[str, str, str]], typed: list[Column]) -> DataFrame:
+    """Typed columns first (later checks use them), then the reason columns; drop the scratch ones."""
+    scratch = [c for c in df.columns if c.startswith("_f_")]
+    with_typed = df.select("*", F.expr("cast(_key AS STRING)").alias("kafka_key"), *typed)
+    out = with_typed.select(
+        "*", _case(checks, 0).alias("reason_code"), _case(checks, 2).alias("reason"))
+    return out.drop(*scratch)
+
+
+def validate_sensor_readings(df: DataFrame, rules: Rules = Rules()) -> DataFrame:
+    """Bronze rows of `sensor-readings` -> + reason_code/reason + typed silver columns."""
+    schema = contracts.load_schema(contracts.SENSOR_READING)
+    fields = _fields(schema["properties"])
+    by_name = {f.name: f for f in fields}
+    checks = _envelope_checks(rules) + _property_checks(fields, schema["required"])
+    value, sensor = by_name["value"], by_name["sensor"]
+    in_range = " ".join(
+        f"WHEN {_lit(name)} THEN {value.d} BETWEEN {r['min']} AND {r['max']}"
+        for name, r in contracts.sensor_ranges().items())
+    bounds = " ".join(f"WHEN {_lit(name)} THEN '[{r['min']}, {r['max']}] {r['unit']}'"
+                      for name, r in contracts.sensor_ranges().items())
+    checks.append(("out_of_range", f"NOT coalesce(CASE {sensor.s} {in_range} END, false)",
+                   f"concat('value ', {value.raw()}, ' of ', {sensor.s}, ' is outside its physical range ', "
+                   f"CASE {sensor.s} {bounds} END)"))
+    checks += _key_and_time_checks(rules)
+    parsed = prepare(df, rules).select("*", *_extract(fields))
+    typed = _typed_common(by_name) + [
+        F.col(sensor.s).alias("sensor"),
+        F.col(value.d).alias("value"),
+        F.col(by_name["unit"].s).alias("unit"),
+    ]
+    return _finish(parsed, checks, typed)
+
+
+def validate_tool_events(df: DataFrame, rules: Rules = Rules()) -> DataFrame:
+    """Bronze rows of `tool-events` -> + reason_code/reason + typed silver columns."""
+    schema = contracts.load_schema(contracts.TOOL_EVENT)
+    fields = _fields(schema["properties"])
+    by_name = {f.name: f for f in fields}
+    factor_fields = _fields(schema["properties"]["factors"]["properties"], "$.factors", "_f_factors")
+    event, factors, life = by_name["event"], by_name["factors"], by_name["tool_life_min"]
+    checks = _envelope_checks(rules) + _property_checks(fields, schema["required"])
+    checks.append(("missing_factors", f"{event.s} = 'run_started' AND {factors.t} IS NULL",
+                   "'run_started must carry a factors object'"))
+    checks += [(code, f"{factors.t} LIKE 'OBJECT%' AND ({cond})", f"concat('factors: ', {msg})")
+               for code, cond, msg in _property_checks(factor_fields, [], code_override="invalid_factor",
+                                                       what="factor")]
+    checks.append(("missing_tool_life", f"{event.s} = 'tool_worn_out' AND {life.t} IS NULL",
+                   "'tool_worn_out must carry tool_life_min'"))
+    checks += _key_and_time_checks(rules)
+    parsed = prepare(df, rules).select("*", *_extract(fields + factor_fields))
+    fb = {f.name: f for f in factor_fields}
+    typed = _typed_common(by_name) + [
+        F.col(event.s).alias("event"),
+        F.when(F.expr(f"{factors.t} LIKE 'OBJECT%'"), F.struct(
+            F.col(fb["cutting_speed"].d).alias("cutting_speed"),
+            F.col(fb["feed"].d).alias("feed"),
+            F.col(fb["depth_of_cut"].d).alias("depth_of_cut"),
+            F.col(fb["coolant"].s).alias("coolant"),
+            F.col(fb["coating"].s).alias("coating"),
+        )).alias("factors"),
+        F.expr(f"CASE WHEN {factors.t} LIKE 'OBJECT%' THEN to_json(variant_get(_v, '$.factors')) END")
+        .alias("factors_json"),
+        F.col(life.d).alias("tool_life_min"),
+        F.col(by_name["flank_wear_mm"].d).alias("flank_wear_mm"),
+    ]
+    return _finish(parsed, checks, typed)
+
+
+VALIDATORS = {"sensor_readings": validate_sensor_readings, "tool_events": validate_tool_events}
+
+
+def validate(source: str, df: DataFrame, rules: Rules = Rules()) -> DataFrame:
+    return VALIDATORS[source](df, rules)
+
+
+def to_silver(validated: DataFrame, source: str) -> DataFrame:
+    """Valid rows, shaped exactly like the silver table."""
+    schema = schemas.SOURCES[source].silver_schema
+    shaped = (
+        validated.where("reason_code IS NULL")
+        .withColumn("event_date", F.to_date("ts"))
+        .withColumn("kafka_topic", F.col("topic"))
+        .withColumn("kafka_partition", F.col("partition"))
+        .withColumn("kafka_offset", F.col("offset"))
+    )
+    return shaped.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
+
+
+def to_quarantine(validated: DataFrame, source: str) -> DataFrame:
+    """Rejected rows with their raw payload, Kafka coordinates and reason."""
+    rows = validated.where("reason_code IS NOT NULL").select(
+        F.lit(source).alias("source"),
+        "reason_code",
+        "reason",
+        F.expr("try_variant_get(_v, '$.event_id', 'string')").alias("event_id"),
+        "kafka_key",
+        F.expr("CASE WHEN _utf8 THEN _json ELSE base64(_raw) END").alias("raw_value"),
+        F.col("_size").alias("payload_bytes"),
+        F.col("topic").alias("kafka_topic"),
+        F.col("partition").alias("kafka_partition"),
+        F.col("offset").alias("kafka_offset"),
+        "kafka_timestamp",
+        "ingest_time",
+        F.to_date("ingest_time").alias("ingest_date"),
+    )
+    return rows.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schemas.QUARANTINE.fields])
+
+
+def split(validated: DataFrame, source: str) -> tuple[DataFrame, DataFrame]:
+    """(silver-shaped valid rows, quarantine-shaped rejected rows)."""
+    return to_silver(validated, source), to_quarantine(validated, source)
+
+
+def dedupe_within(valid: DataFrame) -> DataFrame:
+    """One row per event_id: the first by Kafka coordinates (deterministic, so replays pick the same)."""
+    from pyspark.sql import Window
+
+    w = Window.partitionBy("event_id").orderBy("kafka_topic", "kafka_partition", "kafka_offset")
+    return valid.withColumn("_rn", F.row_number().over(w)).where("_rn = 1").drop("_rn")
