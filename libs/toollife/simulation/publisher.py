@@ -138,6 +138,20 @@ def make_producer(settings: Mapping[str, Any]):
             "kafka.bootstrap_servers / --bootstrap-servers right?") from None
 
 
+def _partition_for(producer, topic: str, key: bytes) -> int:
+    """The partition Kafka's default partitioner picks for ``key`` (murmur2, as the Java client),
+    computed once per key instead of once per message (kafka-python does it in pure Python)."""
+    parts = producer.partitions_for(topic)  # waits up to max_block_ms for the topic's metadata
+    if not parts:
+        from kafka.errors import KafkaTimeoutError
+
+        raise KafkaTimeoutError(f"topic '{topic}' has no partitions (does it exist?)")
+    from kafka.partitioner.default import murmur2
+
+    ordered = sorted(parts)
+    return ordered[(murmur2(key) & 0x7FFFFFFF) % len(ordered)]
+
+
 class _Progress:
     def __init__(self, total: int | None, enabled: bool | None):
         self.bar = None
@@ -193,13 +207,17 @@ def publish(messages: Iterable[Message], config: Mapping[str, Any], *, bootstrap
     try:
         sent = report.sent
         nbytes = 0
+        partitions: dict[tuple[str, bytes], int] = {}
         for i, m in enumerate(messages):
             if rate > 0:
                 ahead = started + i / rate - time.monotonic()
                 if ahead > 0.001:
                     time.sleep(ahead)
             try:
-                future = producer.send(topics[m.topic], key=m.key, value=m.value)
+                partition = partitions.get((m.topic, m.key))
+                if partition is None:  # once per topic x machine: the default (murmur2) partitioner's choice
+                    partition = partitions[(m.topic, m.key)] = _partition_for(producer, topics[m.topic], m.key)
+                future = producer.send(topics[m.topic], key=m.key, value=m.value, partition=partition)
             except KafkaError as exc:
                 raise PublishError(f"sending to topic '{topics[m.topic]}' failed after "
                                    f"{pub['max_block_ms']} ms: {type(exc).__name__}: {exc}") from None

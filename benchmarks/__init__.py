@@ -1,0 +1,1 @@
+"""Reproducible throughput / scaling measurements, each a ratio against a baseline."""
