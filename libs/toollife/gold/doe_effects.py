@@ -1,0 +1,597 @@
+"""gold.doe_effects and gold.doe_optimal_settings: the DOE analysis of every machine x tool combination.
+
+Speed: ``applyInPandas`` with one Python call per combination costs ~2.4 ms per call, while the
+vectorised ``toollife.doe.*_groups`` functions analyse thousands of combinations in one numpy
+pass. So the rows are hashed into a few *buckets* (``pmod(hash(experiment_id, machine_id,
+tool_id), n_buckets)``, n_buckets ~ rows / ``doe.rows_per_bucket``, at least 2 x cores) and
+each Python call analyses a whole bucket with the vectorised functions. Results are equal to
+the per-combination functions (:func:`toollife.doe.analyze_factorial` etc.) by construction.
+
+The pandas functions here (:func:`effects_frame`, :func:`optimal_frame`) are pure and run
+without Spark; :func:`compute` wires them into Spark.
+
+Screening: ``analyze_factorial_groups`` raises on the first bad combination, which would fail
+the whole bucket. So every combination is screened first, with the same rules (the design
+checks are delegated to :func:`toollife.doe.analyze_factorial` once per distinct design
+layout): no completed runs, runs without coded -1/0/+1 levels, partial centre points,
+non-positive life with a log response, incomplete or non-regular designs, too few runs.
+A screened-out combination has no effect rows and one ``status='skipped'`` row with the reason
+in gold.doe_optimal_settings.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from toollife.tables import Table
+
+EFFECTS = Table("gold", "doe_effects")
+OPTIMAL = Table("gold", "doe_optimal_settings")
+GROUP_COLS = ["experiment_id", "machine_id", "tool_id"]
+LIFE = "tool_life_min"
+FACTOR_MASK = "_factor_mask"       # bit j set: the experiment varies params.factors[j]
+COMPLETED = "_completed"
+BUCKET = "_bucket"
+_GID = "_gid"
+
+EFFECT_VALUE_COLUMNS = ["term", "effect", "coefficient", "std_error", "t_value", "p_value", "significant",
+                        "method", "aliases", "n_runs"]
+TAYLOR_COLUMNS = ["taylor_n", "taylor_n_se", "taylor_a", "taylor_a_se", "taylor_b", "taylor_b_se",
+                  "taylor_C", "taylor_C_se", "taylor_coolant_multiplier", "taylor_coolant_multiplier_se",
+                  "taylor_coating_multiplier", "taylor_coating_multiplier_se", "taylor_r_squared", "taylor_sigma"]
+_TAYLOR_KEYS = ["n", "n_se", "a", "a_se", "b", "b_se", "C", "C_se", "coolant_multiplier",
+                "coolant_multiplier_se", "coating_multiplier", "coating_multiplier_se", "r_squared", "sigma"]
+COST_COLUMNS = ["cost_optimal_tool_life_min", "cost_optimal_cutting_speed", "cost_per_part_baseline",
+                "cost_per_part_optimal", "savings_per_part"]
+INTERVAL_COLUMNS = ["predicted_tool_life_min", "ci_low", "ci_high", "pi_low", "pi_high"]
+
+
+@dataclass(frozen=True)
+class DoeParams:
+    """Everything the per-bucket maths needs (picklable: shipped to the Python workers)."""
+
+    factors: tuple[str, ...]
+    categorical: Mapping[str, tuple[str, str]]
+    alpha: float = 0.05
+    log_response: bool = True
+    maximize: bool = True
+    cost: Mapping[str, float] | None = None
+    baseline: Mapping[str, Any] | None = None
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "DoeParams":
+        doe = config["doe"]
+        return cls(
+            factors=tuple(doe["factors"]),
+            categorical={f: (str(v[0]), str(v[1])) for f, v in doe["categorical_levels"].items()},
+            alpha=float(doe["alpha"]), log_response=bool(doe["log_response"]), maximize=bool(doe["maximize"]),
+            cost={k: float(v) for k, v in doe["cost"].items()}, baseline=dict(doe["baseline"]),
+        )
+
+    @property
+    def response(self) -> str:
+        return "ln_tool_life" if self.log_response else "tool_life"
+
+    def is_categorical(self, factor: str) -> bool:
+        return factor in self.categorical
+
+
+# --------------------------------------------------------------------------- output schemas
+def effects_schema():
+    from pyspark.sql.types import (BooleanType, DoubleType, LongType, StringType, StructField, StructType,
+                                   TimestampType)
+
+    s, d = StringType(), DoubleType()
+    return StructType([
+        StructField("experiment_id", s, False), StructField("machine_id", s, False), StructField("tool_id", s, False),
+        StructField("term", s, False), StructField("effect", d), StructField("coefficient", d),
+        StructField("std_error", d), StructField("t_value", d), StructField("p_value", d),
+        StructField("significant", BooleanType()), StructField("method", s, False), StructField("aliases", s),
+        StructField("response", s, False), StructField("n_runs", LongType(), False),
+        StructField("computed_at", TimestampType(), False),
+    ])
+
+
+def _effects_udf_schema():
+    from pyspark.sql.types import StructType
+
+    drop = {"response", "computed_at"}
+    return StructType([f for f in effects_schema().fields if f.name not in drop])
+
+
+def optimal_columns(params: DoeParams) -> list[tuple[str, str]]:
+    """(name, kind) of the optimal-settings columns the UDF returns (kind: s, d, l)."""
+    cols = [(c, "s") for c in GROUP_COLS] + [
+        ("status", "s"), ("skip_reason", "s"), ("n_runs", "l"), ("n_runs_not_completed", "l"),
+        ("method", "s"), ("terms", "s"), ("df_resid", "l"),
+    ]
+    cols += [(f"best_coded_{f}", "d") for f in params.factors]
+    cols += [(f"best_{f}", "s" if params.is_categorical(f) else "d") for f in params.factors]
+    cols += [(c, "d") for c in INTERVAL_COLUMNS + TAYLOR_COLUMNS + COST_COLUMNS]
+    return cols
+
+
+def _optimal_udf_schema(params: DoeParams):
+    from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
+
+    types = {"s": StringType(), "d": DoubleType(), "l": LongType()}
+    not_null = set(GROUP_COLS) | {"status", "n_runs", "n_runs_not_completed"}
+    return StructType([StructField(n, types[k], n not in not_null) for n, k in optimal_columns(params)])
+
+
+def optimal_schema(params: DoeParams):
+    """gold.doe_optimal_settings: the UDF columns plus response and computed_at."""
+    from pyspark.sql.types import StringType, StructField, StructType, TimestampType
+
+    udf = _optimal_udf_schema(params).fields
+    return StructType(udf[:len(GROUP_COLS) + 2] + [StructField("response", StringType(), False)]
+                      + udf[len(GROUP_COLS) + 2:] + [StructField("computed_at", TimestampType(), False)])
+
+
+# --------------------------------------------------------------------------- screening (pandas)
+def _identical_rows(sig: np.ndarray) -> list[np.ndarray]:
+    """Groups of identical rows of an int matrix (hash + exact verification)."""
+    if sig.shape[0] == 0:
+        return []
+    w = np.random.default_rng(2024).integers(1, 2 ** 62, size=sig.shape[1], dtype=np.int64) | 1
+    with np.errstate(over="ignore"):
+        h = (sig * w).sum(axis=1)
+    order = np.argsort(h, kind="stable")
+    groups = np.split(order, np.flatnonzero(np.diff(h[order])) + 1)
+    if all((sig[g] == sig[g[0]]).all() for g in groups):
+        return groups
+    _, inv = np.unique(sig, axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+    order = np.argsort(inv, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(inv[order])) + 1)
+
+
+def _design_errors(levels: np.ndarray, gid: np.ndarray, G: int, factors: Sequence[str]) -> np.ndarray:
+    """Per group: None, or why its design cannot be analysed (the doe package's own checks).
+
+    Groups are bucketed by their sorted sequence of design-point codes; one representative per
+    distinct layout is checked with :func:`toollife.doe.analyze_factorial` (the checks depend on
+    the levels only, not on the response).
+    """
+    from toollife.doe import analyze_factorial
+
+    reasons = np.full(G, None, dtype=object)
+    if G == 0:
+        return reasons
+    k = levels.shape[1]
+    code = (levels.astype(np.int64) + 1) @ (3 ** np.arange(k, dtype=np.int64))
+    order = np.lexsort((code, gid))
+    gs = gid[order]
+    counts = np.bincount(gs, minlength=G)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    pos = np.arange(len(gs)) - starts[gs]
+    sig = np.full((G, int(counts.max()) if len(counts) else 0), -1, dtype=np.int64)
+    sig[gs, pos] = code[order]
+    present = np.flatnonzero(counts > 0)
+    for rows in _identical_rows(sig[present]):
+        groups = present[rows]
+        g0 = groups[0]
+        lv = levels[order][starts[g0]:starts[g0] + counts[g0]]
+        probe = pd.DataFrame(lv.astype(float), columns=list(factors))
+        probe["_y"] = np.arange(1.0, len(probe) + 1.0)
+        try:
+            analyze_factorial(probe, list(factors), "_y")
+        except ValueError as err:
+            reasons[groups] = f"design cannot be analysed: {err}"
+    return reasons
+
+
+def screen(pdf: pd.DataFrame, params: DoeParams) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Split a bucket into analysable combinations and skipped ones.
+
+    Returns ``(runs, keys, skipped)``: ``runs`` are the completed runs of analysable
+    combinations with an integer ``_gid`` column (``keys.iloc[_gid]`` are the group columns,
+    sorted; ``keys`` also carries ``n_runs``, ``n_runs_not_completed`` and ``factor_set``);
+    ``skipped`` has the group columns, counts and ``skip_reason``.
+    """
+    gid_all = pdf.groupby(GROUP_COLS, sort=True, observed=True).ngroup().to_numpy(np.int64)
+    G = int(gid_all.max()) + 1 if len(gid_all) else 0
+    first = np.full(G, len(gid_all), dtype=np.int64)
+    np.minimum.at(first, gid_all, np.arange(len(gid_all)))
+    keys = pdf[GROUP_COLS].iloc[first].reset_index(drop=True)
+    completed = pdf[COMPLETED].to_numpy(bool) if COMPLETED in pdf.columns else np.ones(len(pdf), bool)
+    keys["n_runs"] = np.bincount(gid_all[completed], minlength=G)
+    keys["n_runs_not_completed"] = np.bincount(gid_all[~completed], minlength=G)
+    all_bits = (1 << len(params.factors)) - 1
+    fsets = pdf[FACTOR_MASK].to_numpy(np.int64) if FACTOR_MASK in pdf.columns else np.full(len(pdf), all_bits)
+    keys[FACTOR_MASK] = fsets[first]
+    reasons = np.full(G, None, dtype=object)
+    reasons[keys["n_runs"].to_numpy() == 0] = "no completed runs"
+
+    runs = pdf.loc[completed]
+    gid = gid_all[completed]
+    y = runs[LIFE].to_numpy(dtype=float)
+    bad = ~np.isfinite(y)
+    _flag(reasons, gid[bad], "completed run(s) without a finite tool_life_min")
+    if params.log_response:
+        _flag(reasons, gid[np.isfinite(y) & (y <= 0)], "non-positive tool_life_min cannot be log-transformed")
+    fs_runs = fsets[completed]
+    for fs in np.unique(fs_runs):
+        factors = _factors_of(int(fs), params)
+        sel = fs_runs == fs
+        if not factors:
+            _flag(reasons, gid[sel], "the experiment varies none of the configured factors")
+            continue
+        lv = runs.loc[sel, [f"coded_{f}" for f in factors]].to_numpy(dtype=float)
+        off = ~np.isin(lv, (-1.0, 0.0, 1.0)).all(axis=1)         # NaN included
+        _flag(reasons, gid[sel][off], "run(s) without coded -1/0/+1 levels (missing run_started, or off-design levels)")
+        zero = lv == 0
+        partial = zero.any(axis=1) & ~zero.all(axis=1) & ~off
+        _flag(reasons, gid[sel][partial], "run(s) with some factors at the centre (0) and others at +/-1")
+        ok_rows = ~off & ~partial
+        sub_gid = gid[sel][ok_rows]
+        uniq, local = np.unique(sub_gid, return_inverse=True)
+        errs = _design_errors(lv[ok_rows].astype(np.int8), local.reshape(-1), len(uniq), factors)
+        for g, err in zip(uniq, errs):
+            if err is not None and reasons[g] is None:
+                reasons[g] = err
+    keys["skip_reason"] = reasons
+    ok_group = pd.isna(reasons)
+    skipped = keys.loc[~ok_group].reset_index(drop=True)
+    good = keys.loc[ok_group].reset_index(drop=True).drop(columns="skip_reason")
+    new_id = np.full(G, -1, dtype=np.int64)
+    new_id[np.flatnonzero(ok_group)] = np.arange(int(ok_group.sum()))
+    keep = ok_group[gid]
+    runs = runs.loc[keep].copy()
+    runs[_GID] = new_id[gid[keep]]
+    return runs, good, skipped
+
+
+def _flag(reasons: np.ndarray, groups: np.ndarray, reason: str) -> None:
+    for g in np.unique(groups):
+        if reasons[g] is None:
+            reasons[g] = reason
+
+
+def _factor_sets(keys: pd.DataFrame, params: DoeParams) -> Iterable[tuple[list[str], np.ndarray]]:
+    """(factors, group ids) per distinct factor set (usually one per bucket)."""
+    fs = keys[FACTOR_MASK].to_numpy(np.int64)
+    for value in np.unique(fs):
+        yield _factors_of(int(value), params), np.flatnonzero(fs == value)
+
+
+def _factors_of(mask: int, params: DoeParams) -> list[str]:
+    return [f for j, f in enumerate(params.factors) if mask >> j & 1]
+
+
+def _runs_of(runs: pd.DataFrame, gids: np.ndarray, G: int) -> pd.DataFrame:
+    if len(gids) == G:
+        return runs
+    return runs[np.isin(runs[_GID].to_numpy(), gids)]
+
+
+# --------------------------------------------------------------------------- effects (pandas)
+def effects_frame(pdf: pd.DataFrame, params: DoeParams) -> pd.DataFrame:
+    """Effect rows of every analysable combination in ``pdf`` (one bucket).
+
+    Columns: group columns + :data:`EFFECT_VALUE_COLUMNS`; equal to
+    :func:`toollife.doe.analyze_factorial` of each combination's completed runs.
+    """
+    from toollife.doe import analyze_factorial_groups
+
+    runs, keys, _ = screen(pdf, params)
+    G = len(keys)
+    parts = []
+    for factors, gids in _factor_sets(keys, params):
+        sub = _runs_of(runs, gids, G)
+        res = analyze_factorial_groups(sub, [_GID], [f"coded_{f}" for f in factors], LIFE,
+                                       alpha=params.alpha, log_response=params.log_response)
+        parts.append(res)
+    columns = [*GROUP_COLS, *EFFECT_VALUE_COLUMNS]
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    res = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    g = res[_GID].to_numpy(np.int64)
+    out = keys[GROUP_COLS].take(g).reset_index(drop=True)
+    prefix = "coded_"
+    for c in ("term", "aliases"):
+        out[c] = _strip_prefix(res[c], prefix)
+    for c in ("effect", "coefficient", "std_error", "t_value", "p_value", "significant", "method"):
+        out[c] = res[c].to_numpy()
+    out["n_runs"] = keys["n_runs"].to_numpy(np.int64)[g]
+    return out[columns]
+
+
+def _strip_prefix(col: pd.Series, prefix: str) -> np.ndarray:
+    """'coded_feed:coded_coolant' -> 'feed:coolant' (on the few distinct labels only)."""
+    import re
+
+    pattern = re.compile(r"(^|[:,\s-])" + re.escape(prefix))
+    codes, uniques = pd.factorize(col, sort=False)
+    clean = np.array([pattern.sub(r"\1", str(u)) for u in uniques], dtype=object)
+    return clean[codes]
+
+
+# --------------------------------------------------------------------------- optimal settings (pandas)
+def optimal_frame(pdf: pd.DataFrame, params: DoeParams) -> pd.DataFrame:
+    """One row per combination in ``pdf``: best settings, intervals, Taylor fit, cost optimum.
+
+    Analysable combinations get ``status='ok'``; screened-out ones ``status='skipped'`` with
+    ``skip_reason`` and nulls elsewhere.
+    """
+    from toollife.doe import fit_taylor_groups, optimal_settings_groups
+
+    runs, keys, skipped = screen(pdf, params)
+    G = len(keys)
+    out = keys[GROUP_COLS + ["n_runs", "n_runs_not_completed"]].copy()
+    out["status"] = "ok"
+    out["skip_reason"] = None
+    cols: dict[str, np.ndarray] = {
+        "method": np.full(G, None, dtype=object), "terms": np.full(G, None, dtype=object),
+        "df_resid": np.zeros(G, dtype=np.int64),
+    }
+    for f in params.factors:
+        cols[f"best_coded_{f}"] = np.full(G, np.nan)
+    for c in INTERVAL_COLUMNS:
+        cols[c] = np.full(G, np.nan)
+    for factors, gids in _factor_sets(keys, params):
+        sub = _runs_of(runs, gids, G)
+        res = optimal_settings_groups(sub, [_GID], [f"coded_{f}" for f in factors], LIFE,
+                                      maximize=params.maximize, alpha=params.alpha,
+                                      log_response=params.log_response)
+        g = res[_GID].to_numpy(np.int64)
+        cols["method"][g] = res["method"].to_numpy()
+        cols["terms"][g] = _strip_prefix(res["terms"].fillna(""), "coded_")
+        cols["df_resid"][g] = res["df_resid"].to_numpy(np.int64)
+        for f in factors:
+            cols[f"best_coded_{f}"][g] = res[f"coded_coded_{f}"].to_numpy(float)
+        for c, src in zip(INTERVAL_COLUMNS, ("predicted", "ci_low", "ci_high", "pi_low", "pi_high")):
+            cols[c][g] = res[src].to_numpy(float)
+    for key, value in cols.items():
+        out[key] = value
+    for f in params.factors:
+        out[f"best_{f}"] = _natural_best(runs, f, cols[f"best_coded_{f}"], params, G)
+    taylor = _taylor(runs, G, params, fit_taylor_groups)
+    for c, k in zip(TAYLOR_COLUMNS, _TAYLOR_KEYS):
+        out[c] = taylor[k]
+    for c, v in cost_optimum(taylor, params).items():
+        out[c] = v
+    if len(skipped):
+        sk = skipped[GROUP_COLS + ["n_runs", "n_runs_not_completed", "skip_reason"]].copy()
+        sk["status"] = "skipped"
+        out = pd.concat([out, sk], ignore_index=True)
+    return out.reindex(columns=[n for n, _ in optimal_columns(params)])
+
+
+def _natural_best(runs: pd.DataFrame, factor: str, coded: np.ndarray, params: DoeParams, G: int) -> np.ndarray:
+    """Natural level of each group's best coded level (NaN/None where the factor is free)."""
+    if params.is_categorical(factor):
+        low, high = params.categorical[factor]
+        out = np.full(G, None, dtype=object)
+        out[coded == -1] = low
+        out[coded == 1] = high
+        return out
+    out = np.full(G, np.nan)
+    if factor not in runs.columns or not len(runs):
+        return out
+    c = runs[f"coded_{factor}"].to_numpy(float)
+    x = runs[factor].to_numpy(float)
+    g = runs[_GID].to_numpy(np.int64)
+    low, high = np.full(G, np.nan), np.full(G, np.nan)
+    low[g[c == -1]] = x[c == -1]
+    high[g[c == 1]] = x[c == 1]
+    out[coded == -1] = low[coded == -1]
+    out[coded == 1] = high[coded == 1]
+    return out
+
+
+def _taylor(runs: pd.DataFrame, G: int, params: DoeParams, fit_taylor_groups) -> dict[str, np.ndarray]:
+    """Taylor fit per group on natural units; NaN for groups whose speed/feed/depth are unusable."""
+    nan = {k: np.full(G, np.nan) for k in _TAYLOR_KEYS}
+    needed = ["cutting_speed", "feed", "depth_of_cut"]
+    if G == 0 or any(c not in runs.columns for c in needed):
+        return nan
+    X = runs[needed + [LIFE]].to_numpy(dtype=float)
+    row_ok = (np.isfinite(X) & (X > 0)).all(axis=1)
+    g = runs[_GID].to_numpy(np.int64)
+    group_ok = np.ones(G, dtype=bool)
+    group_ok[g[~row_ok]] = False
+    sub = runs[group_ok[g]]
+    if not len(sub):
+        return nan
+    kw = {}
+    for name in ("coolant", "coating"):
+        if name in sub.columns and sub[name].notna().any() and params.is_categorical(name):
+            kw[name] = name
+            kw[f"{name}_level"] = params.categorical[name][1]
+        else:
+            kw[name] = None
+    res = fit_taylor_groups(sub, [_GID], **kw)
+    idx = res[_GID].to_numpy(np.int64)
+    for k in _TAYLOR_KEYS:
+        nan[k][idx] = res[k].to_numpy(float)
+    return nan
+
+
+def cost_optimum(taylor: Mapping[str, np.ndarray], params: DoeParams) -> dict[str, np.ndarray]:
+    """Vectorised :func:`toollife.doe.cost_optimal_conditions` at the baseline feed/depth/coolant/coating.
+
+    Equal to the scalar function for every group with 0 < n < 1 (NaN otherwise). A coolant or
+    coating multiplier the group could not estimate (the factor was not varied) counts as 1:
+    C then already refers to the level that was run.
+    """
+    cost, base = params.cost or {}, params.baseline or {}
+    n, a, b, C = (np.asarray(taylor[k], dtype=float) for k in ("n", "a", "b", "C"))
+    Cm, Ct, tc, th = cost["machine_rate"], cost["tool_cost"], cost["tool_change_time"], cost["handling_time"]
+    D, L = cost["diameter"], cost["length"]
+    f, d, V0 = float(base["feed"]), float(base["depth_of_cut"]), float(base["cutting_speed"])
+    c_eff = C.copy()
+    for name in ("coolant", "coating"):
+        on = params.categorical.get(name, (None, None))[1]
+        if on is not None and str(base.get(name)) == on:
+            m = np.asarray(taylor[f"{name}_multiplier"], dtype=float)
+            c_eff = c_eff * np.where(np.isfinite(m), m, 1.0)
+    ok = (n > 0) & (n < 1) & np.isfinite(c_eff) & np.isfinite(a) & np.isfinite(b)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        T_opt = (1.0 / n - 1.0) * (tc + Ct / Cm)
+        V_opt = c_eff / (T_opt ** n * f ** a * d ** b)
+
+        def per_part(V):
+            t_m = np.pi * D * L / (1000.0 * V * f)
+            T = (c_eff / (V * f ** a * d ** b)) ** (1.0 / n)
+            return Cm * (th + t_m) + (t_m / T) * (Cm * tc + Ct)
+
+        opt = per_part(V_opt)
+        cur = per_part(np.full_like(n, V0))
+    nan = np.nan
+    return {
+        "cost_optimal_tool_life_min": np.where(ok, T_opt, nan),
+        "cost_optimal_cutting_speed": np.where(ok, V_opt, nan),
+        "cost_per_part_baseline": np.where(ok, cur, nan),
+        "cost_per_part_optimal": np.where(ok, opt, nan),
+        "savings_per_part": np.where(ok, cur - opt, nan),
+    }
+
+
+# --------------------------------------------------------------------------- Spark wiring
+def n_buckets_for(n_rows: int, spark, config: Mapping[str, Any]) -> int:
+    """max(min_buckets or 2 x default parallelism, ceil(rows / rows_per_bucket)), or doe.buckets."""
+    doe = config["doe"]
+    if doe.get("buckets"):
+        return int(doe["buckets"])
+    floor = int(doe.get("min_buckets") or 2 * spark.sparkContext.defaultParallelism)
+    return max(floor, math.ceil(n_rows / max(int(doe["rows_per_bucket"]), 1)))
+
+
+def prepare_runs(runs, params: DoeParams, n_buckets: int, *, naturals: bool):
+    """gold.experiment_runs rows -> the few columns the UDF needs, plus the bucket column.
+
+    The experiment's varied factors travel as a bit mask (an int per row is far cheaper
+    through Arrow than a string).
+    """
+    from pyspark.sql import functions as F
+
+    mask = F.lit(0)
+    for j, f in enumerate(params.factors):
+        mask = mask + F.when(F.array_contains("design_factors", f), F.lit(1 << j)).otherwise(F.lit(0))
+    cols = [*GROUP_COLS, (F.col("status") == "completed").alias(COMPLETED), mask.cast("int").alias(FACTOR_MASK),
+            *[F.col(f"coded_{f}") for f in params.factors], F.col(LIFE)]
+    if naturals:
+        cols += [F.col(f) for f in params.factors if f not in (LIFE,)]
+    bucket = F.pmod(F.hash(*GROUP_COLS), F.lit(int(n_buckets))).alias(BUCKET)
+    return runs.select(*cols, bucket)
+
+
+def effects_udf(params: DoeParams):
+    def fn(pdf: pd.DataFrame) -> pd.DataFrame:
+        return effects_frame(pdf, params)
+    return fn
+
+
+def optimal_udf(params: DoeParams):
+    def fn(pdf: pd.DataFrame) -> pd.DataFrame:
+        return optimal_frame(pdf, params)
+    return fn
+
+
+def compute_effects(runs, params: DoeParams, n_buckets: int, computed_at):
+    """gold.experiment_runs DataFrame -> gold.doe_effects rows (a lazy DataFrame)."""
+    from pyspark.sql import functions as F
+
+    out = (prepare_runs(runs, params, n_buckets, naturals=False)
+           .groupBy(BUCKET).applyInPandas(effects_udf(params), _effects_udf_schema()))
+    schema = effects_schema()
+    out = out.withColumn("response", F.lit(params.response)).withColumn("computed_at", F.lit(computed_at))
+    return out.select(*[F.col(f.name).cast(f.dataType) for f in schema.fields])
+
+
+def compute_optimal(runs, params: DoeParams, n_buckets: int, computed_at):
+    """gold.experiment_runs DataFrame -> gold.doe_optimal_settings rows (a lazy DataFrame)."""
+    from pyspark.sql import functions as F
+
+    out = (prepare_runs(runs, params, n_buckets, naturals=True)
+           .groupBy(BUCKET).applyInPandas(optimal_udf(params), _optimal_udf_schema(params)))
+    schema = optimal_schema(params)
+    out = out.withColumn("response", F.lit(params.response)).withColumn("computed_at", F.lit(computed_at))
+    return out.select(*[F.col(f.name).cast(f.dataType) for f in schema.fields])
+
+
+class arrow_batch_size:
+    """Context manager: spark.sql.execution.arrow.maxRecordsPerBatch >= rows, restored after.
+
+    applyInPandas ships each bucket in batches of this many rows; one batch per bucket avoids
+    re-assembling many small Arrow batches in the worker.
+    """
+
+    KEY = "spark.sql.execution.arrow.maxRecordsPerBatch"
+
+    def __init__(self, spark, rows: int):
+        self.spark, self.rows = spark, int(rows)
+
+    def __enter__(self):
+        self.old = self.spark.conf.get(self.KEY, None)
+        current = int(self.old) if self.old not in (None, "") else 10000
+        if current > 0 and self.rows > current:
+            self.spark.conf.set(self.KEY, str(self.rows))
+        return self
+
+    def __exit__(self, *exc):
+        if self.old is None:
+            self.spark.conf.unset(self.KEY)
+        else:
+            self.spark.conf.set(self.KEY, self.old)
+        return False
+
+
+def ensure_tables(spark, config: Mapping[str, Any], params: DoeParams) -> None:
+    from toollife import tables
+
+    tables.create_if_missing(spark, config, EFFECTS, effects_schema(), partition_by=["experiment_id"],
+                             comment="DOE effects per machine x tool combination and term")
+    tables.create_if_missing(spark, config, OPTIMAL, optimal_schema(params), partition_by=["experiment_id"],
+                             comment="best settings, Taylor fit and cost optimum per machine x tool combination")
+
+
+def replace_experiments(df, config: Mapping[str, Any], tbl: Table, experiments: Sequence[str]) -> None:
+    """Overwrite exactly the rows of ``experiments`` (Delta replaceWhere): reruns replace, never add."""
+    from toollife import tables
+
+    quoted = ", ".join("'" + e.replace("\\", "\\\\").replace("'", "\\'") + "'" for e in experiments)
+    (df.write.format("delta").mode("overwrite").option("replaceWhere", f"experiment_id IN ({quoted})")
+     .save(tbl.path(config)))
+    tables.register(df.sparkSession, config, tbl)
+
+
+def run(spark, config: Mapping[str, Any], *, experiments: Sequence[str] | None = None,
+        computed_at=None) -> dict[str, Any]:
+    """Read gold.experiment_runs, write gold.doe_effects + gold.doe_optimal_settings.
+
+    Each experiment present in the input is replaced as a whole in both tables, so a rerun on
+    the same input leaves the same rows (only ``computed_at`` moves).
+    """
+    from datetime import datetime, timezone
+
+    from pyspark.sql import functions as F
+
+    from toollife import tables
+    from toollife.gold.experiment_runs import EXPERIMENT_RUNS
+
+    params = DoeParams.from_config(config)
+    computed_at = computed_at or datetime.now(timezone.utc).replace(tzinfo=None)
+    runs = tables.read(spark, config, EXPERIMENT_RUNS)
+    if experiments:
+        runs = runs.where(F.col("experiment_id").isin(*experiments))
+    per_exp = {r[0]: int(r[1]) for r in runs.groupBy("experiment_id").count().collect()}
+    ensure_tables(spark, config, params)
+    if not per_exp:
+        return {"experiments": [], "rows_in": 0}
+    n_rows = sum(per_exp.values())
+    n_buckets = n_buckets_for(n_rows, spark, config)
+    exps = sorted(per_exp)
+    with arrow_batch_size(spark, 2 * math.ceil(n_rows / n_buckets)):
+        replace_experiments(compute_effects(runs, params, n_buckets, computed_at), config, EFFECTS, exps)
+        replace_experiments(compute_optimal(runs, params, n_buckets, computed_at), config, OPTIMAL, exps)
+    opt = tables.read(spark, config, OPTIMAL).where(F.col("experiment_id").isin(*exps))
+    status = {r[0]: int(r[1]) for r in opt.groupBy("status").count().collect()}
+    return {"experiments": exps, "rows_in": n_rows, "buckets": n_buckets,
+            "combinations_ok": status.get("ok", 0), "combinations_skipped": status.get("skipped", 0)}
