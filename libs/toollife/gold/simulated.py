@@ -1,47 +1,102 @@
 """Silver-shaped DataFrames straight from the simulator, without Kafka.
 
-Used by tests, benchmarks and demos of the gold jobs: the simulator's contract-v1 messages are
-wrapped as bronze-like rows (key, value, topic, partition, offset, timestamps) and run through
-the ingestion's own parse/validate transform (:mod:`toollife.ingestion.validate`), so the rows
-are exactly what the streaming ingestion would land in ``silver.*``.
+Used by tests, benchmarks and demos of the gold jobs. The simulator's contract-v1 messages (all
+valid unless bad-message injection is configured) are parsed with ``json`` and typed exactly per
+:mod:`toollife.ingestion.schemas` (``SILVER_TOOL_EVENTS``, ``SILVER_SENSOR_READINGS``), with
+synthetic Kafka coordinates (partition 0, offset = position in the topic). Messages that are not
+valid JSON objects, or duplicates of an earlier ``event_id``, are left out, as silver would; this
+module does not re-implement the full contract validation (that is the ingestion's job).
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.types import BinaryType, IntegerType, LongType, StringType, StructField, StructType, TimestampType
+from pyspark.sql import functions as F
 
-_BRONZE_LIKE = StructType([
-    StructField("key", BinaryType()), StructField("value", BinaryType()),
-    StructField("topic", StringType(), False), StructField("partition", IntegerType(), False),
-    StructField("offset", LongType(), False), StructField("kafka_timestamp", TimestampType()),
-    StructField("kafka_timestamp_type", IntegerType()), StructField("ingest_time", TimestampType(), False),
-])
+from toollife.ingestion.schemas import FACTORS, SILVER_SENSOR_READINGS, SILVER_TOOL_EVENTS
+
+INGEST_TIME = datetime(2100, 1, 1, tzinfo=timezone.utc)
+_COMMON = ["event_id", "machine_id", "tool_id", "experiment_id"]
 
 
-def bronze_like(spark: SparkSession, pairs, topic: str, *, ingest_time: datetime | None = None) -> DataFrame:
-    """(key, value) byte pairs -> rows shaped like bronze (one partition, offsets 0..n-1)."""
-    ingest_time = ingest_time or datetime(2100, 1, 1, tzinfo=timezone.utc)   # never "in the future"
-    ts = pd.Timestamp(ingest_time).tz_convert("UTC").tz_localize(None)
-    pdf = pd.DataFrame({
-        "key": [k for k, _ in pairs], "value": [v for _, v in pairs],
-        "topic": topic, "partition": 0, "offset": range(len(pairs)),
-        "kafka_timestamp": ts, "kafka_timestamp_type": 0, "ingest_time": ts,
-    })
-    pdf = pdf.astype({"partition": "int32", "offset": "int64", "kafka_timestamp_type": "int32"})
-    return spark.createDataFrame(pdf, _BRONZE_LIKE)
+def _parse(pairs, topic: str) -> pd.DataFrame:
+    rows = []
+    for offset, (_key, value) in enumerate(pairs):
+        try:
+            msg = json.loads(value)
+        except ValueError:
+            continue
+        if isinstance(msg, dict):
+            msg["_offset"] = offset
+            rows.append(msg)
+    pdf = pd.DataFrame(rows)
+    if pdf.empty:
+        return pdf
+    pdf = pdf.drop_duplicates("event_id", keep="first").reset_index(drop=True)
+    pdf["ts"] = pd.to_datetime(pdf["ts"], utc=True, format="ISO8601")
+    pdf["event_date"] = pdf["ts"].dt.date
+    pdf["replicate"] = pdf.get("replicate", pd.Series(1, index=pdf.index)).fillna(1).astype("int64")
+    pdf["run_id"] = pdf["run_id"].astype("int64")
+    pdf["kafka_topic"] = topic
+    pdf["kafka_partition"] = 0
+    pdf["kafka_offset"] = pdf["_offset"].astype("int64")
+    pdf["kafka_timestamp"] = pdf["ts"]
+    pdf["ingest_time"] = pd.Timestamp(INGEST_TIME)
+    return pdf
 
 
-def silver_frames(spark: SparkSession, result: Any, *, rules: Mapping[str, Any] | None = None) -> dict[str, DataFrame]:
+def _frame(spark: SparkSession, pdf: pd.DataFrame, fields) -> DataFrame:
+    """pandas -> Spark with an explicit flat schema (NaN/None become null)."""
+    from pyspark.sql.types import StructType
+
+    for f in fields:
+        if f.name not in pdf.columns:
+            pdf[f.name] = None
+    return spark.createDataFrame(pdf[[f.name for f in fields]], StructType(fields))
+
+
+def tool_events_frame(spark: SparkSession, pairs) -> DataFrame:
+    pdf = _parse(pairs, "tool_events")
+    if pdf.empty:
+        return spark.createDataFrame([], SILVER_TOOL_EVENTS)
+    for f in FACTORS.fieldNames():
+        pdf[f"_factor_{f}"] = [fa.get(f) if isinstance(fa, dict) else None for fa in pdf.get("factors", [None] * len(pdf))]
+    pdf["factors_json"] = [json.dumps(fa, sort_keys=True, separators=(",", ":")) if isinstance(fa, dict) else None
+                           for fa in pdf.get("factors", [None] * len(pdf))]
+    pdf["_has_factors"] = pdf["factors_json"].notna()
+    for c in ("tool_life_min", "flank_wear_mm"):
+        pdf[c] = pd.to_numeric(pdf[c], errors="coerce") if c in pdf.columns else float("nan")
+    from pyspark.sql.types import BooleanType, StructField
+
+    fields = [StructField(f.name, f.dataType) for f in SILVER_TOOL_EVENTS.fields if f.name != "factors"]
+    fields += [StructField(f"_factor_{f.name}", f.dataType) for f in FACTORS.fields]
+    fields += [StructField("_has_factors", BooleanType())]
+    for f in FACTORS.fields:
+        if f.dataType.typeName() == "double":
+            pdf[f"_factor_{f.name}"] = pd.to_numeric(pdf[f"_factor_{f.name}"], errors="coerce")
+    sdf = _frame(spark, pdf, fields)
+    factors = F.when(F.col("_has_factors"), F.struct(*[
+        F.col(f"_factor_{f.name}").cast(f.dataType).alias(f.name) for f in FACTORS.fields]))
+    return sdf.select(*[(factors if f.name == "factors" else F.col(f.name)).cast(f.dataType).alias(f.name)
+                        for f in SILVER_TOOL_EVENTS.fields])
+
+
+def sensor_readings_frame(spark: SparkSession, pairs) -> DataFrame:
+    pdf = _parse(pairs, "sensor_readings")
+    if pdf.empty:
+        return spark.createDataFrame([], SILVER_SENSOR_READINGS)
+    if "unit" not in pdf.columns:
+        pdf["unit"] = None
+    pdf["value"] = pdf["value"].astype(float)
+    return _frame(spark, pdf, list(SILVER_SENSOR_READINGS.fields))
+
+
+def silver_frames(spark: SparkSession, result: Any) -> dict[str, DataFrame]:
     """{'tool_events': df, 'sensor_readings': df} silver rows from a ``SimulationResult``."""
-    from toollife.ingestion import validate
-
-    out = {}
-    for source, pairs in (("tool_events", result.tool_events), ("sensor_readings", result.sensor_readings)):
-        bronze = bronze_like(spark, pairs, source)
-        out[source] = validate.to_silver(validate.validate(source, bronze), source)
-    return out
+    return {"tool_events": tool_events_frame(spark, result.tool_events),
+            "sensor_readings": sensor_readings_frame(spark, result.sensor_readings)}
