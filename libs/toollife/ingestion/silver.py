@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
 from typing import Any, Mapping
 
 from pyspark import StorageLevel
@@ -48,6 +49,60 @@ def ensure_tables(spark: SparkSession, config: Mapping[str, Any], source: schema
         comment="one row per silver micro-batch: counts of rows in/out, duplicates, late rows")
 
 
+_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
+
+
+def parse_interval(text: str) -> timedelta:
+    """'1 hour', '90 seconds', '2 days' -> timedelta (what conf's watermark_delay takes)."""
+    parts = str(text).split()
+    if len(parts) != 2 or parts[1].lower().rstrip("s") not in _UNITS:
+        raise ValueError(f"interval {text!r} must look like '<number> <second|minute|hour|day|week>[s]'")
+    return timedelta(seconds=float(parts[0]) * _UNITS[parts[1].lower().rstrip("s")])
+
+
+def classify(valid: DataFrame, silver_table: DataFrame, dates: list) -> DataFrame:
+    """Valid silver-shaped batch rows + ``_class``: new | own | duplicate (pure).
+
+    One row per event_id is kept inside the batch (the first by Kafka coordinates); it is ``new``
+    when silver lacks the event_id, ``own`` when silver holds it with this row's own coordinates
+    (this batch already committed it: a re-run), otherwise a ``duplicate``. The lookup reads only
+    the silver partitions of the batch's event dates (a re-sent message keeps its ts). The window
+    runs on the join's partitioning by event_id, so one shuffle does both.
+    """
+    from pyspark.sql import Window
+
+    existing = (silver_table.where(F.col("event_date").isin(dates))
+                .select("event_id",
+                        F.col("kafka_topic").alias("_s_topic"),
+                        F.col("kafka_partition").alias("_s_partition"),
+                        F.col("kafka_offset").alias("_s_offset")))
+    own = ((F.col("_s_topic") == F.col("kafka_topic"))
+           & (F.col("_s_partition") == F.col("kafka_partition"))
+           & (F.col("_s_offset") == F.col("kafka_offset")))
+    first = Window.partitionBy("event_id").orderBy("kafka_topic", "kafka_partition", "kafka_offset")
+    return (valid.join(existing, "event_id", "left")
+            .withColumn("_class", F.when(own, "own")
+                        .when(F.col("_s_topic").isNull() & (F.row_number().over(first) == 1), "new")
+                        .otherwise("duplicate"))
+            .drop("_s_topic", "_s_partition", "_s_offset"))
+
+
+class _Clock:
+    """Seconds per phase of a batch, for the batch log line."""
+
+    def __init__(self):
+        self.t = time.perf_counter()
+        self.laps: list[tuple[str, float]] = []
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps.append((name, now - self.t))
+        self.t = now
+
+    def __str__(self) -> str:
+        return " ".join(f"{n}={s:.1f}s" for n, s in self.laps)
+
+
 def _append(df: DataFrame, path: str, app_id: str, version: int) -> None:
     (df.write.format("delta").mode("append")
      .option("txnAppId", app_id).option("txnVersion", str(version))
@@ -61,25 +116,28 @@ class SilverBatchWriter:
         self.config = config
         self.source = source
         self.rules = validate.Rules.from_config(config)
-        self.watermark_delay = config["ingestion"]["silver"]["watermark_delay"]
+        self.watermark_delay = parse_interval(config["ingestion"]["silver"]["watermark_delay"])
         self.log_batches = config["ingestion"]["progress"]["log_batches"]
         self._query_id: str | None = None
         self._ready = threading.Event()
         self.last_stats: dict[str, Any] | None = None
+        self._memo: tuple[int, Any] | None = None  # (last committed batch id, max event ts so far)
 
     def set_query_id(self, query_id: str) -> None:
         """Called right after ``start()``: the id Spark keeps in the checkpoint, stable across restarts."""
         self._query_id = query_id
         self._ready.set()
 
-    def _watermark(self, spark: SparkSession, app_id: str, batch_id: int):
-        """max event ts of all earlier committed batches - delay (deterministic on re-runs)."""
+    def _prior_max_event_ts(self, spark: SparkSession, app_id: str, batch_id: int):
+        """max event ts of all earlier committed batches (deterministic on re-runs): read from
+        meta.ingest_batch_stats after a (re)start, then carried in memory."""
+        if self._memo is not None and self._memo[0] == batch_id - 1:
+            return self._memo[1]
         stats = tables.read(spark, self.config, schemas.BATCH_STATS_TABLE)
         row = (stats.where(F.col("source") == self.source.key)
                .where(~((F.col("query_id") == app_id) & (F.col("batch_id") >= batch_id)))
-               .agg(F.expr(f"max(max_event_ts) - INTERVAL {self.watermark_delay}").alias("wm"))
-               .first())
-        return row.wm if row else None
+               .agg(F.max("max_event_ts").alias("m")).first())
+        return row.m if row else None
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         if not self._ready.wait(timeout=300):
@@ -87,9 +145,11 @@ class SilverBatchWriter:
         app_id = self._query_id
         spark = batch.sparkSession
         cfg, src = self.config, self.source
-        watermark = self._watermark(spark, app_id, batch_id)
+        prior_max = self._prior_max_event_ts(spark, app_id, batch_id)
+        watermark = prior_max - self.watermark_delay if prior_max is not None else None
         wm_lit = F.lit(watermark).cast("timestamp")
 
+        clock = _Clock()
         validated = validate.validate(src.key, batch, self.rules).persist(StorageLevel.MEMORY_AND_DISK)
         try:
             valid = validate.to_silver(validated, src.key)
@@ -100,29 +160,19 @@ class SilverBatchWriter:
                 F.max(F.when(F.col("reason_code").isNull(), F.col("ts"))).alias("max_event_ts"),
                 F.collect_set(F.when(F.col("reason_code").isNull(), F.to_date("ts"))).alias("dates"),
             ).first()
+            clock.lap("validate")
             if head.rows_in == 0:
                 return
             quarantined = head.rows_in - head.valid
             if quarantined:
                 _append(validate.to_quarantine(validated, src.key),
                         schemas.QUARANTINE_TABLE.path(cfg), app_id, batch_id)
+                clock.lap("quarantine")
 
             silver_rows = late_rows = 0
             if head.valid:
-                reps = validate.dedupe_within(valid)
-                existing = (tables.read(spark, cfg, src.silver)
-                            .where(F.col("event_date").isin(list(head.dates)))
-                            .select("event_id",
-                                    F.col("kafka_topic").alias("_s_topic"),
-                                    F.col("kafka_partition").alias("_s_partition"),
-                                    F.col("kafka_offset").alias("_s_offset")))
-                own = ((F.col("_s_topic") == F.col("kafka_topic"))
-                       & (F.col("_s_partition") == F.col("kafka_partition"))
-                       & (F.col("_s_offset") == F.col("kafka_offset")))
-                classified = (reps.join(existing, "event_id", "left")
-                              .withColumn("_class", F.when(F.col("_s_topic").isNull(), "new")
-                                          .when(own, "own").otherwise("duplicate"))
-                              .persist(StorageLevel.MEMORY_AND_DISK))
+                classified = classify(valid, tables.read(spark, cfg, src.silver), list(head.dates)).persist(
+                    StorageLevel.MEMORY_AND_DISK)
                 try:
                     counts = classified.agg(
                         F.count_if(F.col("_class") != "duplicate").alias("kept"),
@@ -130,10 +180,12 @@ class SilverBatchWriter:
                         F.count_if(F.col("_class") == "new").alias("new"),
                     ).first()
                     silver_rows, late_rows = counts.kept, counts.late
+                    clock.lap("classify")
                     if counts.new:
                         to_insert = classified.where(F.col("_class") == "new").select(
                             *[f.name for f in src.silver_schema.fields])
                         _append(to_insert, src.silver.path(cfg), app_id, batch_id)
+                        clock.lap("silver")
                 finally:
                     classified.unpersist()
             duplicates = head.valid - silver_rows
@@ -148,10 +200,13 @@ class SilverBatchWriter:
             stats_df = spark.createDataFrame(
                 [tuple(stats[f.name] for f in schemas.BATCH_STATS.fields)], schemas.BATCH_STATS)
             _append(stats_df, schemas.BATCH_STATS_TABLE.path(cfg), app_id, batch_id)
+            clock.lap("stats")
             self.last_stats = stats
+            self._memo = (batch_id, max((t for t in (prior_max, head.max_event_ts) if t is not None), default=None))
             if self.log_batches:
-                log.info("silver %s batch %d: in=%d silver=%d quarantined=%d duplicates=%d late=%d watermark=%s",
-                         src.key, batch_id, head.rows_in, silver_rows, quarantined, duplicates, late_rows, watermark)
+                log.info("silver %s batch %d: in=%d silver=%d quarantined=%d duplicates=%d late=%d watermark=%s (%s)",
+                         src.key, batch_id, head.rows_in, silver_rows, quarantined, duplicates, late_rows, watermark,
+                         clock)
         finally:
             validated.unpersist()
 

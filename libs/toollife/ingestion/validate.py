@@ -12,8 +12,9 @@ itself; the few rules the contract states in prose (sensor ranges from ``x-senso
 Kafka key equals ``machine_id``) are added by hand.
 
 Input: bronze-shaped rows (``key``, ``value`` binary, ``topic``, ``partition``, ``offset``,
-``kafka_timestamp``, ``ingest_time``). :func:`validate` adds ``reason_code``/``reason`` (null when
-valid) and the typed silver columns; :func:`split` returns (valid silver rows, quarantine rows).
+``kafka_timestamp``, ``ingest_time``). :func:`validate` returns the Kafka coordinates, the typed
+silver columns, ``reason_code``/``reason`` (null when valid) and, for rejected rows only, the raw
+payload; :func:`split` returns (valid silver rows, quarantine rows).
 The first failing rule wins, in the order of :data:`REASON_CODES`.
 """
 
@@ -192,9 +193,8 @@ def _property_checks(fields: list[_Field], required: list[str], *, code_override
 
     for f in fields:
         if f.spec.get("format") == "date-time":
-            checks.append(("invalid_timestamp",
-                           f"{_present(f)} AND (NOT rlike(upper({f.s}), {_lit(_RFC3339)}) "
-                           f"OR startswith({f.s}, '0000') OR try_cast(upper({f.s}) AS TIMESTAMP) IS NULL)",
+            # the typed column (named like the field, see _typed_common) is null unless it is RFC 3339
+            checks.append(("invalid_timestamp", f"{_present(f)} AND {f.name} IS NULL",
                            f"concat({_lit(f.name + ' must be an RFC 3339 date-time with offset, got ')}, {f.raw()})"))
 
     nums = [f for f in fields if f.jtype in ("number", "integer")]
@@ -221,9 +221,13 @@ def _property_checks(fields: list[_Field], required: list[str], *, code_override
     return checks
 
 
-def _case(checks: list[tuple[str, str, str]], pick: int) -> Column:
-    whens = " ".join(f"WHEN {c[1]} THEN {_lit(c[0]) if pick == 0 else c[2]}" for c in checks)
-    return F.expr(f"CASE {whens} END")
+def _reason_columns(checks: list[tuple[str, str, str]]) -> tuple[Column, Column, Column]:
+    """(rule index, reason_code, reason): each condition is evaluated once per row (first failing
+    rule wins); the message is only built for rejected rows."""
+    rule = F.expr("CASE " + " ".join(f"WHEN {c} THEN {i}" for i, (_, c, _m) in enumerate(checks)) + " END")
+    code = F.expr("CASE _rule " + " ".join(f"WHEN {i} THEN {_lit(c)}" for i, (c, _, _m) in enumerate(checks)) + " END")
+    message = F.expr("CASE _rule " + " ".join(f"WHEN {i} THEN {m}" for i, (_, _c, m) in enumerate(checks)) + " END")
+    return rule, code, message
 
 
 def prepare(df: DataFrame, rules: Rules) -> DataFrame:
@@ -267,7 +271,8 @@ def _typed_common(fields: dict[str, _Field]) -> list[Column]:
     ts = fields["ts"]
     return [
         F.col(fields["event_id"].s).alias("event_id"),
-        F.expr(f"try_cast(upper({ts.s}) AS TIMESTAMP)").alias("ts"),
+        F.expr(f"CASE WHEN rlike(upper({ts.s}), {_lit(_RFC3339)}) AND NOT startswith({ts.s}, '0000') "
+               f"THEN try_cast(upper({ts.s}) AS TIMESTAMP) END").alias("ts"),
         F.col(fields["machine_id"].s).alias("machine_id"),
         F.col(fields["tool_id"].s).alias("tool_id"),
         F.col(fields["experiment_id"].s).alias("experiment_id"),
@@ -276,13 +281,26 @@ def _typed_common(fields: dict[str, _Field]) -> list[Column]:
     ]
 
 
+OUTPUT_COMMON = ["topic", "partition", "offset", "kafka_timestamp", "ingest_time"]
+
+
 def _finish(df: DataFrame, checks: list[tuple[str, str, str]], typed: list[Column]) -> DataFrame:
-    """Typed columns first (later checks use them), then the reason columns; drop the scratch ones."""
-    scratch = [c for c in df.columns if c.startswith("_f_")]
+    """Typed columns first (later checks use them), then the reason columns; the result keeps only
+    what silver and quarantine need (the raw payload only for rejected rows), so caching it is cheap."""
     with_typed = df.select("*", F.expr("cast(_key AS STRING)").alias("kafka_key"), *typed)
-    out = with_typed.select(
-        "*", _case(checks, 0).alias("reason_code"), _case(checks, 2).alias("reason"))
-    return out.drop(*scratch)
+    rule, code, message = _reason_columns(checks)
+    ruled = with_typed.withColumn("_rule", rule)
+    typed_names = [c for c in with_typed.columns if c not in df.columns]
+    return ruled.select(
+        *OUTPUT_COMMON, *typed_names,
+        code.alias("reason_code"),
+        message.alias("reason"),
+        F.expr("CASE WHEN _rule IS NOT NULL THEN CASE WHEN _utf8 THEN _json ELSE base64(_raw) END END")
+        .alias("raw_value"),
+        F.col("_size").alias("payload_bytes"),
+        F.expr("CASE WHEN _rule IS NOT NULL THEN try_variant_get(_v, '$.event_id', 'string') END")
+        .alias("payload_event_id"),
+    )
 
 
 def validate_sensor_readings(df: DataFrame, rules: Rules = Rules()) -> DataFrame:
@@ -371,10 +389,10 @@ def to_quarantine(validated: DataFrame, source: str) -> DataFrame:
         F.lit(source).alias("source"),
         "reason_code",
         "reason",
-        F.expr("try_variant_get(_v, '$.event_id', 'string')").alias("event_id"),
+        F.col("payload_event_id").alias("event_id"),
         "kafka_key",
-        F.expr("CASE WHEN _utf8 THEN _json ELSE base64(_raw) END").alias("raw_value"),
-        F.col("_size").alias("payload_bytes"),
+        "raw_value",
+        "payload_bytes",
         F.col("topic").alias("kafka_topic"),
         F.col("partition").alias("kafka_partition"),
         F.col("offset").alias("kafka_offset"),
@@ -388,11 +406,3 @@ def to_quarantine(validated: DataFrame, source: str) -> DataFrame:
 def split(validated: DataFrame, source: str) -> tuple[DataFrame, DataFrame]:
     """(silver-shaped valid rows, quarantine-shaped rejected rows)."""
     return to_silver(validated, source), to_quarantine(validated, source)
-
-
-def dedupe_within(valid: DataFrame) -> DataFrame:
-    """One row per event_id: the first by Kafka coordinates (deterministic, so replays pick the same)."""
-    from pyspark.sql import Window
-
-    w = Window.partitionBy("event_id").orderBy("kafka_topic", "kafka_partition", "kafka_offset")
-    return valid.withColumn("_rn", F.row_number().over(w)).where("_rn = 1").drop("_rn")

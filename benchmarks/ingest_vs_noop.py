@@ -1,0 +1,144 @@
+"""Silver ingest rate vs. the same Spark reading the same topic into a ``noop`` sink.
+
+    .venv/bin/python -m benchmarks.ingest_vs_noop [--messages 1000000] [--max-offsets-per-trigger 250000]
+
+1. starts a throw-away local KRaft broker and fills one topic with N valid sensor-reading messages
+   (contract v1, keyed by machine_id, unique event_ids) with a Spark batch write to Kafka;
+2. baseline: ``readStream.format("kafka")`` (availableNow) -> ``writeStream.format("noop")``;
+3. measured: the ingestion application (availableNow) Kafka -> bronze -> silver, fresh lakehouse;
+4. prints both rates (messages / wall seconds from query start to drained) and the ratio.
+
+Same session, same topic, same partitions, same maxOffsetsPerTrigger for both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+log = logging.getLogger("bench.ingest_vs_noop")
+
+
+def produce(spark, bootstrap: str, topic: str, n: int) -> float:
+    """N contract-v1 readings written by Spark's Kafka sink; returns seconds taken."""
+    from pyspark.sql import functions as F
+
+    start = time.perf_counter()
+    sensors = ["spindle_power", "vibration_rms", "temperature", "acoustic_emission", "flank_wear"]
+    df = spark.range(n, numPartitions=4).select(
+        F.format_string("M%02d", (F.col("id") % 8) + 1).alias("machine_id"),
+        F.to_json(F.struct(
+            F.concat(F.lit("bench-"), F.col("id").cast("string")).alias("event_id"),
+            F.date_format(F.expr("timestamp'2026-11-21 08:00:00' + make_interval(0,0,0,0,0,0, id / 100.0)"),
+                          "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'").alias("ts"),
+            F.format_string("M%02d", (F.col("id") % 8) + 1).alias("machine_id"),
+            F.format_string("T%02d", (F.col("id") % 5) + 1).alias("tool_id"),
+            F.lit("bench-exp").alias("experiment_id"),
+            ((F.col("id") % 16) + 1).alias("run_id"),
+            F.lit(1).alias("replicate"),
+            F.element_at(F.array(*[F.lit(s) for s in sensors]), (F.col("id") % 5 + 1).cast("int")).alias("sensor"),
+            F.round((F.col("id") % 1000) / 1000.0, 3).alias("value"),
+        )).alias("value"),
+    ).select(F.col("machine_id").alias("key"), "value")
+    (df.write.format("kafka").option("kafka.bootstrap.servers", bootstrap).option("topic", topic)
+     .option("kafka.linger.ms", "50").option("kafka.batch.size", "262144").option("kafka.compression.type", "lz4")
+     .save())
+    return time.perf_counter() - start
+
+
+def run_noop(spark, config, topic: str, max_offsets: int | None, name: str) -> float:
+    from toollife.ingestion import kafka_options
+
+    opts = kafka_options.source_options(config, topic, max_offsets_per_trigger=max_offsets)
+    start = time.perf_counter()
+    q = (spark.readStream.format("kafka").options(**opts).load()
+         .writeStream.format("noop").trigger(availableNow=True)
+         .option("checkpointLocation", str(Path(config["lakehouse"]["checkpoint_root"]) / name))
+         .start())
+    q.awaitTermination()
+    if q.exception():
+        raise RuntimeError(q.exception())
+    return time.perf_counter() - start
+
+
+def run_ingest(spark, config) -> tuple[float, dict]:
+    from toollife.ingestion.reconcile import reconcile
+    from toollife.ingestion.streaming import IngestionApp
+
+    start = time.perf_counter()
+    IngestionApp(spark, config).run()
+    elapsed = time.perf_counter() - start
+    return elapsed, reconcile(spark, config, "sensor_readings").as_dict()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--messages", type=int, default=1_000_000)
+    p.add_argument("--partitions", type=int, default=3)
+    p.add_argument("--max-offsets-per-trigger", type=int, default=250_000)
+    p.add_argument("--keep", action="store_true", help="keep the temp dir (lakehouse, broker logs)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("toollife.ingestion.streaming").setLevel(logging.WARNING)
+
+    from toollife.config import load_config
+    from toollife.kafka_local import LocalKafkaBroker
+    from toollife.session import get_spark
+
+    work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    config = load_config(overrides={
+        "lakehouse": {"root": str(work / "tables"), "checkpoint_root": str(work / "checkpoints")},
+        "kafka": {"partitions": args.partitions, "topics": {"sensor_readings": "bench-sensor-readings",
+                                                            "tool_events": "bench-tool-events"}},
+        "spark": {"shuffle_partitions": 2, "extra_conf": {"spark.ui.enabled": "false",
+                                                           "spark.databricks.delta.snapshotPartitions": "2"}},
+    })
+    broker = LocalKafkaBroker(config, port=0, data_dir=str(work / "kafka" / "data"))
+    broker.start()
+    spark = None
+    try:
+        config["kafka"]["bootstrap_servers"] = broker.bootstrap_servers
+        topic = config["kafka"]["topics"]["sensor_readings"]
+        spark = get_spark(config, app_name="bench-ingest-vs-noop")
+        produce_s = produce(spark, broker.bootstrap_servers, topic, args.messages)
+        log.info("produced %d messages in %.1fs", args.messages, produce_s)
+
+        ing_config = copy.deepcopy(config)
+        ing_config["ingestion"]["sources"] = ["sensor_readings"]
+        ing_config["ingestion"]["trigger"]["mode"] = "available_now"
+        ing_config["ingestion"]["kafka"]["max_offsets_per_trigger"] = args.max_offsets_per_trigger
+
+        run_noop(spark, ing_config, topic, 10_000, "noop-warmup")  # warm-up: JIT, connector classes, broker page cache
+        noop_s = run_noop(spark, ing_config, topic, args.max_offsets_per_trigger, "noop")
+        ingest_s, rec = run_ingest(spark, ing_config)
+        n = args.messages
+        result = {
+            "messages": n,
+            "kafka_partitions": args.partitions,
+            "max_offsets_per_trigger": args.max_offsets_per_trigger,
+            "noop_seconds": round(noop_s, 2),
+            "noop_rows_per_s": round(n / noop_s),
+            "silver_seconds": round(ingest_s, 2),
+            "silver_rows_per_s": round(n / ingest_s),
+            "ratio_silver_vs_noop": round(noop_s / ingest_s, 3),
+            "reconciliation": rec,
+        }
+        print(json.dumps(result, indent=2))
+        return 0 if rec["ok"] and rec["silver"] == n else 1
+    finally:
+        if spark is not None:
+            spark.stop()
+        broker.stop()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
