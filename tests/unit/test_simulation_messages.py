@@ -67,7 +67,7 @@ def test_timestamps_follow_the_simulated_clock(clean):
         obj = json.loads(m.value)
         per_machine.setdefault(obj["machine_id"], []).append(obj["ts"])
     for stamps in per_machine.values():
-        assert stamps[0] == "2026-11-21T08:00:00.000Z"
+        assert stamps[0] == "2026-01-05T06:00:00.000Z"
         assert stamps == sorted(stamps)  # same offset and format: lexical order = time order
     shifted = simulate(overrides={**SMALL, "sensors": {"start_time": "2026-11-21T09:30:00.125+01:00"}})
     first = json.loads(shifted.messages[0].value)
