@@ -12,7 +12,8 @@ from datetime import datetime, timedelta, timezone
 
 from kafka import KafkaProducer
 
-BASE_TS = datetime(2026, 11, 21, 8, 0, 0, tzinfo=timezone.utc)
+# yesterday 08:00 UTC: in the past (not "in the future") whatever the machine's clock says
+BASE_TS = (datetime.now(timezone.utc) - timedelta(days=1)).replace(hour=8, minute=0, second=0, microsecond=0)
 
 
 def iso(ts) -> str:
@@ -113,10 +114,10 @@ EDGE_READINGS = [
     ("unit omitted", _without(R(3, prefix="edge"), "unit")),
     ("value at the lower bound", R(4, prefix="edge", sensor="temperature", value=-40)),
     ("value at the upper bound", R(5, prefix="edge", sensor="flank_wear", value=2)),
-    ("ts with +02:00 offset", R(6, prefix="edge", ts="2026-11-21T10:00:06+02:00")),
+    ("ts with +02:00 offset", R(6, prefix="edge", ts=(BASE_TS + timedelta(hours=2, seconds=6)).strftime("%Y-%m-%dT%H:%M:%S+02:00"))),
     ("integer-valued value", R(7, prefix="edge", value=5)),
     ("run_id written as 3.0", R(8, prefix="edge", run_id=3.0)),
-    ("ts lower-case t/z, microseconds", R(9, prefix="edge", ts="2026-11-21t08:00:09.123456z")),
+    ("ts lower-case t/z, microseconds", R(9, prefix="edge", ts=BASE_TS.strftime("%Y-%m-%dt%H:%M:09.123456z"))),
     ("unicode event_id", R(10, prefix="edge", event_id="edge-ü-10")),
 ]
 EDGE_EVENTS = [
