@@ -189,3 +189,31 @@ def test_cost_optimum_is_nan_outside_0_lt_n_lt_1(params):
                                    coolant=True, coating=True)
     assert out["cost_optimal_cutting_speed"][0] == pytest.approx(want["V_opt"], rel=1e-12)
     assert np.isnan(out["cost_optimal_cutting_speed"][1])
+
+
+def test_arrow_udfs_return_the_pandas_results_in_the_spark_schema(params):
+    """The functions applyInArrow calls: keys stay Arrow strings, values equal the pandas path."""
+    import pyarrow as pa
+
+    from toollife.gold.doe_effects import _effects_udf_schema, _optimal_udf_schema, effects_udf, optimal_udf
+
+    pdf = bucket(n_groups=5)
+    pdf.loc[pdf.index[0], "tool_life_min"] = -1.0            # one skipped combination
+    cols = GROUP_COLS + ["_completed"] + [f"coded_{f}" for f in FACTORS] + ["tool_life_min",
+                                                                            "cutting_speed", "feed", "depth_of_cut"]
+    table = pa.Table.from_pandas(pdf[cols], preserve_index=False)
+    got = effects_udf(params)(table)
+    assert got.column_names == [f.name for f in _effects_udf_schema().fields]
+    want = effects_frame(pdf[cols], params)
+    key = GROUP_COLS + ["term"]
+    pd.testing.assert_frame_equal(got.to_pandas().sort_values(key).reset_index(drop=True),
+                                  want.sort_values(key).reset_index(drop=True), check_dtype=False)
+    got = optimal_udf(params)(table)
+    assert got.column_names == [f.name for f in _optimal_udf_schema(params).fields]
+    assert got.schema.field("df_resid").type == pa.int64() and got.schema.field("best_coolant").type == pa.string()
+    want = optimal_frame(pdf[cols], params)
+
+    def norm(df):
+        df = df.sort_values(GROUP_COLS).reset_index(drop=True).astype(object)
+        return df.where(df.notna(), None)
+    pd.testing.assert_frame_equal(norm(got.to_pandas()), norm(want))

@@ -7,6 +7,11 @@ tool_id), n_buckets)``, n_buckets ~ rows / ``doe.rows_per_bucket``, at least 2 x
 each Python call analyses a whole bucket with the vectorised functions. Results are equal to
 the per-combination functions (:func:`toollife.doe.analyze_factorial` etc.) by construction.
 
+The grouped map is ``groupBy(bucket).applyInArrow``: the key strings are dictionary-encoded in
+Arrow C++ (:func:`_arrow_groups`) and only numeric columns become numpy arrays, so no
+per-row Python string objects are created on the way in, and the key columns of the output
+are Arrow ``take``\ s of the input. The same pandas functions serve both paths.
+
 The pandas functions here (:func:`effects_frame`, :func:`optimal_frame`) are pure and run
 without Spark; :func:`compute` wires them into Spark.
 
@@ -186,19 +191,30 @@ def _design_errors(levels: np.ndarray, gid: np.ndarray, G: int, factors: Sequenc
     return reasons
 
 
-def screen(pdf: pd.DataFrame, params: DoeParams) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Split a bucket into analysable combinations and skipped ones.
-
-    Returns ``(runs, keys, skipped)``: ``runs`` are the completed runs of analysable
-    combinations with an integer ``_gid`` column (``keys.iloc[_gid]`` are the group columns,
-    sorted; ``keys`` also carries ``n_runs``, ``n_runs_not_completed`` and ``factor_set``);
-    ``skipped`` has the group columns, counts and ``skip_reason``.
-    """
+def group_ids(pdf: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    """(group id per row, key frame with one row per group) over :data:`GROUP_COLS`, sorted."""
     gid_all = pdf.groupby(GROUP_COLS, sort=True, observed=True).ngroup().to_numpy(np.int64)
     G = int(gid_all.max()) + 1 if len(gid_all) else 0
     first = np.full(G, len(gid_all), dtype=np.int64)
     np.minimum.at(first, gid_all, np.arange(len(gid_all)))
-    keys = pdf[GROUP_COLS].iloc[first].reset_index(drop=True)
+    return gid_all, pdf[GROUP_COLS].iloc[first].reset_index(drop=True)
+
+
+def screen(pdf: pd.DataFrame, params: DoeParams, groups: tuple[np.ndarray, pd.DataFrame] | None = None,
+           ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Split a bucket into analysable combinations and skipped ones.
+
+    ``groups`` = (group id per row, key frame) as from :func:`group_ids` (the default); the
+    key frame's columns are carried to the outputs. Returns ``(runs, keys, skipped)``: ``runs``
+    are the completed runs of analysable combinations with an integer ``_gid`` column
+    (``keys.iloc[_gid]``; ``keys`` also carries ``n_runs``, ``n_runs_not_completed`` and the
+    factor mask); ``skipped`` has the key columns, counts and ``skip_reason``.
+    """
+    gid_all, keys = groups if groups is not None else group_ids(pdf)
+    G = len(keys)
+    keys = keys.copy()
+    first = np.full(G, len(gid_all), dtype=np.int64)
+    np.minimum.at(first, gid_all, np.arange(len(gid_all)))
     completed = pdf[COMPLETED].to_numpy(bool) if COMPLETED in pdf.columns else np.ones(len(pdf), bool)
     keys["n_runs"] = np.bincount(gid_all[completed], minlength=G)
     keys["n_runs_not_completed"] = np.bincount(gid_all[~completed], minlength=G)
@@ -271,15 +287,17 @@ def _runs_of(runs: pd.DataFrame, gids: np.ndarray, G: int) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- effects (pandas)
-def effects_frame(pdf: pd.DataFrame, params: DoeParams) -> pd.DataFrame:
+def effects_frame(pdf: pd.DataFrame, params: DoeParams, groups=None) -> pd.DataFrame:
     """Effect rows of every analysable combination in ``pdf`` (one bucket).
 
-    Columns: group columns + :data:`EFFECT_VALUE_COLUMNS`; equal to
-    :func:`toollife.doe.analyze_factorial` of each combination's completed runs.
+    Columns: group columns (or the key columns of ``groups``, see :func:`screen`) +
+    :data:`EFFECT_VALUE_COLUMNS`; equal to :func:`toollife.doe.analyze_factorial` of each
+    combination's completed runs.
     """
     from toollife.doe import analyze_factorial_groups
 
-    runs, keys, _ = screen(pdf, params)
+    runs, keys, _ = screen(pdf, params, groups)
+    key_cols = [c for c in keys.columns if c not in ("n_runs", "n_runs_not_completed", FACTOR_MASK)]
     G = len(keys)
     parts = []
     for factors, gids in _factor_sets(keys, params):
@@ -287,12 +305,12 @@ def effects_frame(pdf: pd.DataFrame, params: DoeParams) -> pd.DataFrame:
         res = analyze_factorial_groups(sub, [_GID], [f"coded_{f}" for f in factors], LIFE,
                                        alpha=params.alpha, log_response=params.log_response)
         parts.append(res)
-    columns = [*GROUP_COLS, *EFFECT_VALUE_COLUMNS]
+    columns = [*key_cols, *EFFECT_VALUE_COLUMNS]
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
     res = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
     g = res[_GID].to_numpy(np.int64)
-    out = keys[GROUP_COLS].take(g).reset_index(drop=True)
+    out = keys[key_cols].take(g).reset_index(drop=True)
     prefix = "coded_"
     for c in ("term", "aliases"):
         out[c] = _strip_prefix(res[c], prefix)
@@ -313,7 +331,7 @@ def _strip_prefix(col: pd.Series, prefix: str) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- optimal settings (pandas)
-def optimal_frame(pdf: pd.DataFrame, params: DoeParams) -> pd.DataFrame:
+def optimal_frame(pdf: pd.DataFrame, params: DoeParams, groups=None) -> pd.DataFrame:
     """One row per combination in ``pdf``: best settings, intervals, Taylor fit, cost optimum.
 
     Analysable combinations get ``status='ok'``; screened-out ones ``status='skipped'`` with
@@ -321,9 +339,10 @@ def optimal_frame(pdf: pd.DataFrame, params: DoeParams) -> pd.DataFrame:
     """
     from toollife.doe import fit_taylor_groups, optimal_settings_groups
 
-    runs, keys, skipped = screen(pdf, params)
+    runs, keys, skipped = screen(pdf, params, groups)
+    key_cols = [c for c in keys.columns if c not in ("n_runs", "n_runs_not_completed", FACTOR_MASK)]
     G = len(keys)
-    out = keys[GROUP_COLS + ["n_runs", "n_runs_not_completed"]].copy()
+    out = keys[key_cols + ["n_runs", "n_runs_not_completed"]].copy()
     out["status"] = "ok"
     out["skip_reason"] = None
     cols: dict[str, np.ndarray] = {
@@ -357,10 +376,11 @@ def optimal_frame(pdf: pd.DataFrame, params: DoeParams) -> pd.DataFrame:
     for c, v in cost_optimum(taylor, params).items():
         out[c] = v
     if len(skipped):
-        sk = skipped[GROUP_COLS + ["n_runs", "n_runs_not_completed", "skip_reason"]].copy()
+        sk = skipped[key_cols + ["n_runs", "n_runs_not_completed", "skip_reason"]].copy()
         sk["status"] = "skipped"
         out = pd.concat([out, sk], ignore_index=True)
-    return out.reindex(columns=[n for n, _ in optimal_columns(params)])
+    names = [n for n, _ in optimal_columns(params)]
+    return out.reindex(columns=key_cols + names[len(GROUP_COLS):])
 
 
 def _natural_best(runs: pd.DataFrame, factor: str, coded: np.ndarray, params: DoeParams, G: int) -> np.ndarray:
@@ -401,9 +421,12 @@ def _taylor(runs: pd.DataFrame, G: int, params: DoeParams, fit_taylor_groups) ->
         return nan
     kw = {}
     for name in ("coolant", "coating"):
-        if name in sub.columns and sub[name].notna().any() and params.is_categorical(name):
-            kw[name] = name
-            kw[f"{name}_level"] = params.categorical[name][1]
+        # 0/1 indicator of the 'high' level from the coded column: the same regressor the string
+        # column gives fit_taylor (flood/TiAlN -> 1), without shipping strings to the workers
+        if params.is_categorical(name) and f"coded_{name}" in sub.columns:
+            ind = f"_on_{name}"
+            sub = sub.assign(**{ind: (sub[f"coded_{name}"].to_numpy(float) > 0).astype(float)})
+            kw[name] = ind
         else:
             kw[name] = None
     res = fit_taylor_groups(sub, [_GID], **kw)
@@ -476,21 +499,75 @@ def prepare_runs(runs, params: DoeParams, n_buckets: int, *, naturals: bool):
         mask = mask + F.when(F.array_contains("design_factors", f), F.lit(1 << j)).otherwise(F.lit(0))
     cols = [*GROUP_COLS, (F.col("status") == "completed").alias(COMPLETED), mask.cast("int").alias(FACTOR_MASK),
             *[F.col(f"coded_{f}") for f in params.factors], F.col(LIFE)]
-    if naturals:
-        cols += [F.col(f) for f in params.factors if f not in (LIFE,)]
+    if naturals:      # numeric natural levels (best settings, Taylor fit); categorical ones come from params
+        cols += [F.col(f) for f in ("cutting_speed", "feed", "depth_of_cut")]
     bucket = F.pmod(F.hash(*GROUP_COLS), F.lit(int(n_buckets))).alias(BUCKET)
     return runs.select(*cols, bucket)
 
 
+def _arrow_groups(table) -> tuple[np.ndarray, Any]:
+    """(group id per row, Arrow table of the group columns, one row per group), in Arrow C++:
+    the key strings never become Python objects."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    joined = pc.binary_join_element_wise(*[table.column(c) for c in GROUP_COLS], "\x1f")
+    enc = pc.dictionary_encode(joined)
+    enc = enc.combine_chunks() if isinstance(enc, pa.ChunkedArray) else enc
+    gid = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    G = len(enc.dictionary)
+    first = np.full(G, len(gid), dtype=np.int64)
+    np.minimum.at(first, gid, np.arange(len(gid)))
+    return gid, table.select(GROUP_COLS).take(pa.array(first))
+
+
+def _numeric_frame(table) -> pd.DataFrame:
+    names = [n for n in table.column_names if n not in GROUP_COLS and n != BUCKET]
+    return pd.DataFrame({n: table.column(n).to_numpy() for n in names})
+
+
+def _to_arrow(res: pd.DataFrame, keys, schema):
+    """pandas result with a ``_key`` column -> Arrow table shaped like the Spark ``schema``."""
+    import pyarrow as pa
+
+    k = pa.array(res["_key"].to_numpy(np.int64)) if len(res) else pa.array([], pa.int64())
+    arrays = []
+    for f in schema.fields:
+        if f.name in GROUP_COLS:
+            arrays.append(keys.column(f.name).take(k))
+            continue
+        col = res[f.name] if f.name in res.columns else pd.Series([None] * len(res), dtype=object)
+        t = f.dataType.typeName()
+        if t == "double":
+            arrays.append(pa.array(pd.to_numeric(col, errors="coerce").to_numpy(float), pa.float64(), from_pandas=True))
+        elif t == "long":
+            arrays.append(pa.array(pd.array(col, dtype="Int64"), pa.int64()))
+        elif t == "boolean":
+            arrays.append(pa.array(col.to_numpy(), pa.bool_(), from_pandas=True))
+        else:
+            arrays.append(pa.array(col.to_numpy(object), pa.string(), from_pandas=True))
+    return pa.Table.from_arrays(arrays, names=[f.name for f in schema.fields])
+
+
 def effects_udf(params: DoeParams):
-    def fn(pdf: pd.DataFrame) -> pd.DataFrame:
-        return effects_frame(pdf, params)
+    """Arrow grouped-map function: one bucket (many combinations) -> its effect rows."""
+    schema = _effects_udf_schema()
+
+    def fn(table):
+        gid, keys = _arrow_groups(table)
+        res = effects_frame(_numeric_frame(table), params, (gid, pd.DataFrame({"_key": np.arange(keys.num_rows)})))
+        return _to_arrow(res, keys, schema)
     return fn
 
 
 def optimal_udf(params: DoeParams):
-    def fn(pdf: pd.DataFrame) -> pd.DataFrame:
-        return optimal_frame(pdf, params)
+    """Arrow grouped-map function: one bucket -> one optimal-settings row per combination."""
+    schema = _optimal_udf_schema(params)
+
+    def fn(table):
+        gid, keys = _arrow_groups(table)
+        res = optimal_frame(_numeric_frame(table), params, (gid, pd.DataFrame({"_key": np.arange(keys.num_rows)})))
+        return _to_arrow(res, keys, schema)
     return fn
 
 
@@ -499,7 +576,7 @@ def compute_effects(runs, params: DoeParams, n_buckets: int, computed_at):
     from pyspark.sql import functions as F
 
     out = (prepare_runs(runs, params, n_buckets, naturals=False)
-           .groupBy(BUCKET).applyInPandas(effects_udf(params), _effects_udf_schema()))
+           .groupBy(BUCKET).applyInArrow(effects_udf(params), _effects_udf_schema()))
     schema = effects_schema()
     out = out.withColumn("response", F.lit(params.response)).withColumn("computed_at", F.lit(computed_at))
     return out.select(*[F.col(f.name).cast(f.dataType) for f in schema.fields])
@@ -510,7 +587,7 @@ def compute_optimal(runs, params: DoeParams, n_buckets: int, computed_at):
     from pyspark.sql import functions as F
 
     out = (prepare_runs(runs, params, n_buckets, naturals=True)
-           .groupBy(BUCKET).applyInPandas(optimal_udf(params), _optimal_udf_schema(params)))
+           .groupBy(BUCKET).applyInArrow(optimal_udf(params), _optimal_udf_schema(params)))
     schema = optimal_schema(params)
     out = out.withColumn("response", F.lit(params.response)).withColumn("computed_at", F.lit(computed_at))
     return out.select(*[F.col(f.name).cast(f.dataType) for f in schema.fields])
@@ -519,8 +596,8 @@ def compute_optimal(runs, params: DoeParams, n_buckets: int, computed_at):
 class arrow_batch_size:
     """Context manager: spark.sql.execution.arrow.maxRecordsPerBatch >= rows, restored after.
 
-    applyInPandas ships each bucket in batches of this many rows; one batch per bucket avoids
-    re-assembling many small Arrow batches in the worker.
+    The grouped map ships each bucket in Arrow batches of this many rows; one batch per bucket
+    avoids re-assembling many small batches in the worker.
     """
 
     KEY = "spark.sql.execution.arrow.maxRecordsPerBatch"
