@@ -83,6 +83,10 @@ def summarize(config: Mapping[str, Any]) -> str:
                  + ", ".join(f"{r.term}={r['count']}" for r in significant))
 
     optimal = spark.table("gold.doe_optimal_settings").toPandas()
+    skipped = optimal[optimal["status"] != "ok"]
+    lines.append(f"    combinations analysed: {len(optimal) - len(skipped)} of {len(optimal)}"
+                 + "".join(f"; {r.machine_id}/{r.tool_id} skipped: {r.skip_reason}" for r in skipped.itertuples()))
+    optimal = optimal[optimal["status"] == "ok"]
     truth = spark.table("meta.simulation_runs").orderBy(F.col("created_at").desc()).first()
     true_taylor = truth.taylor if truth is not None else []
     lines.append("    Taylor exponents per machine x tool, fitted (median) vs the simulator's truth:")

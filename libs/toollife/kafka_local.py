@@ -126,6 +126,16 @@ class LocalKafkaBroker:
 
     def wait_ready(self, proc: subprocess.Popen | None = None) -> None:
         deadline = time.monotonic() + self.start_timeout_s
+        # refused connections are expected while the JVM starts: keep kafka-python quiet meanwhile
+        kafka_logger = logging.getLogger("kafka")
+        previous_level = kafka_logger.level
+        kafka_logger.setLevel(logging.CRITICAL)
+        try:
+            self._poll_until_ready(proc, deadline)
+        finally:
+            kafka_logger.setLevel(previous_level)
+
+    def _poll_until_ready(self, proc: subprocess.Popen | None, deadline: float) -> None:
         last_error: Exception | None = None
         while time.monotonic() < deadline:
             if proc is not None and proc.poll() is not None:
@@ -143,7 +153,7 @@ class LocalKafkaBroker:
                 time.sleep(0.5)
         self.stop()
         raise BrokerError(
-            f"Kafka at {self.bootstrap_servers} not ready after {self.start_timeout_s}s "
+            f"Kafka at {self.bootstrap_servers} not ready within {self.start_timeout_s}s "
             f"({last_error!r}); last log lines:\n{self.log_tail()}"
         )
 
