@@ -42,7 +42,7 @@ lock:  ## re-resolve requirements/jobs.in into requirements/jobs.lock (then comm
 demo: setup  ## broker up -> the whole flow end to end -> summary -> broker down
 	$(PY) -m toollife.demo
 
-test: setup  ## the whole suite: unit, integration (real Kafka, Delta, spark-submit), e2e
+test: setup airflow-setup  ## the whole suite: unit, integration (real Kafka, Delta, spark-submit, Airflow), e2e
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: setup  ## only the fast pure-function tests
