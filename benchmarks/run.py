@@ -1,0 +1,36 @@
+"""`make bench`: every benchmark, one after the other (never in parallel: each is a ratio against
+a baseline measured in the same run, on the same 2 cores). Pick some with BENCH="simulator doe".
+
+  simulator  toollife simulate's produce rate / Kafka's ProducerPerformance     (goal >= 0.25)
+  ingest     silver ingest rate / the same Spark reading into a noop sink       (goal >= 0.50)
+  doe        DOE effects job vs vectorised pandas and groupby.apply, 20k/200k   (goals in the module)
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+BENCHMARKS = {
+    "simulator": "benchmarks.simulator_vs_producer_perf",
+    "ingest": "benchmarks.ingest_vs_noop",
+    "doe": "benchmarks.doe_effects_scaling",
+}
+
+
+def main() -> int:
+    chosen = os.environ.get("BENCH", " ".join(BENCHMARKS)).split()
+    unknown = [name for name in chosen if name not in BENCHMARKS]
+    if unknown:
+        print(f"unknown benchmark(s) {unknown}; choose from {list(BENCHMARKS)}", file=sys.stderr)
+        return 2
+    failed = 0
+    for name in chosen:
+        print(f"\n===== {name}: python -m {BENCHMARKS[name]}", flush=True)
+        failed += bool(importlib.import_module(BENCHMARKS[name]).main([]))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
