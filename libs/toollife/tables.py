@@ -62,12 +62,17 @@ def register(spark: SparkSession, config: Mapping[str, Any], tbl: Table) -> None
     An entry pointing elsewhere (another lakehouse root in the same session, e.g. in tests) is
     re-pointed; dropping an external table's entry never touches its files.
     """
-    path = tbl.path(config)
     spark.sql(f"CREATE SCHEMA IF NOT EXISTS {tbl.layer}")
+    _forget_if_elsewhere(spark, config, tbl)
+    spark.sql(f"CREATE TABLE IF NOT EXISTS {tbl.qualified} USING DELTA LOCATION '{tbl.path(config)}'")
+
+
+def _forget_if_elsewhere(spark: SparkSession, config: Mapping[str, Any], tbl: Table) -> None:
+    """Drop a catalog entry of this name that points at another location (files untouched)."""
     location = registered_location(spark, tbl)
-    if location is not None and location.removeprefix("file:").rstrip("/") != path.removeprefix("file:").rstrip("/"):
+    wanted = tbl.path(config).removeprefix("file:").rstrip("/")
+    if location is not None and location.removeprefix("file:").rstrip("/") != wanted:
         spark.sql(f"DROP TABLE {tbl.qualified}")
-    spark.sql(f"CREATE TABLE IF NOT EXISTS {tbl.qualified} USING DELTA LOCATION '{path}'")
 
 
 def existing_tables(config: Mapping[str, Any]) -> list[Table]:
@@ -102,6 +107,7 @@ def create_if_missing(
 ) -> DeltaTable:
     """Create the Delta table (idempotent) and register it; returns the DeltaTable handle."""
     spark.sql(f"CREATE SCHEMA IF NOT EXISTS {tbl.layer}")
+    _forget_if_elsewhere(spark, config, tbl)  # else createIfNotExists sees the name and does nothing
     builder = (
         DeltaTable.createIfNotExists(spark)
         .tableName(tbl.qualified)

@@ -48,3 +48,12 @@ def test_create_if_missing_is_idempotent(spark, lakehouse_config):
     detail = spark.sql("DESCRIBE DETAIL meta.idempotent").first()
     assert detail.properties["delta.appendOnly"] == "true"
     assert spark.sql("DESCRIBE HISTORY meta.idempotent").count() == 1
+
+
+def test_create_if_missing_follows_the_lakehouse_root(spark, lakehouse_config, tmp_path):
+    tbl = tables.Table("meta", "created_twice")
+    schema = spark.range(1).schema
+    tables.create_if_missing(spark, lakehouse_config, tbl, schema)
+    other = {**lakehouse_config, "lakehouse": {**lakehouse_config["lakehouse"], "root": str(tmp_path / "other")}}
+    tables.create_if_missing(spark, other, tbl, schema)
+    assert (tmp_path / "other" / "meta" / "created_twice" / "_delta_log").is_dir()
