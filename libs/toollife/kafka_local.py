@@ -108,6 +108,8 @@ class LocalKafkaBroker:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         if self.running_pid() is not None:
             raise BrokerError(f"a broker is already running (pid file {self.pid_file}); run `make kafka-down`")
+        for port in (self.port, self.controller_port):
+            self._require_free(port)
         properties = self._write_properties()
         self.format_storage(properties)
         out = open(self.log_dir / "server.out", "ab")
@@ -123,6 +125,15 @@ class LocalKafkaBroker:
         self.create_topics(self.topics, self.partitions)
         log.info("Kafka broker up at %s (pid %s, logs %s)", self.bootstrap_servers, proc.pid, self.log_dir)
         return self
+
+    def _require_free(self, port: int) -> None:
+        # Otherwise the new JVM dies on bind while wait_ready happily talks to whatever holds the port.
+        with socket.socket() as sock:
+            try:
+                sock.bind((self.host, port))
+            except OSError as exc:
+                raise BrokerError(f"{self.host}:{port} is already in use ({exc.strerror}); another broker? "
+                                  "stop it (`make kafka-down`) or configure kafka.broker.port") from exc
 
     def wait_ready(self, proc: subprocess.Popen | None = None) -> None:
         deadline = time.monotonic() + self.start_timeout_s
