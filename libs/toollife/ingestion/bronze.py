@@ -14,6 +14,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import DataStreamWriter
 
+from toollife import tables
 from toollife.ingestion import kafka_options, schemas
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ def to_bronze(kafka_df: DataFrame) -> DataFrame:
 
 
 def ensure_table(spark: SparkSession, config: Mapping[str, Any], source: schemas.Source) -> None:
-    schemas.ensure(
+    tables.create_if_missing(
         spark, config, source.bronze, schemas.BRONZE, partition_by=["ingest_date"],
         properties=config["ingestion"]["table_properties"]["bronze"],
         comment=f"raw Kafka records of topic {config['kafka']['topics'][source.key]}, append-only",

@@ -155,18 +155,3 @@ SOURCES: dict[str, Source] = {
 QUARANTINE_TABLE = Table("silver", "quarantine")
 BATCH_STATS_TABLE = Table("meta", "ingest_batch_stats")
 STREAM_PROGRESS_TABLE = Table("meta", "stream_progress")
-
-
-def ensure(spark, config, tbl: Table, schema: StructType, **kwargs) -> None:
-    """``tables.create_if_missing``, first dropping a catalog entry that points at another location.
-
-    ``DeltaTable.createIfNotExists().tableName(...)`` trusts the catalog: with the in-memory catalog,
-    an entry left by another lakehouse root in the same session (tests, notebooks) would make it a
-    no-op and leave the table uncreated. Dropping an external table's entry never touches files.
-    """
-    from toollife import tables
-
-    location = tables.registered_location(spark, tbl)
-    if location is not None and location.removeprefix("file:").rstrip("/") != tbl.path(config).removeprefix("file:").rstrip("/"):
-        spark.sql(f"DROP TABLE {tbl.qualified}")
-    tables.create_if_missing(spark, config, tbl, schema, **kwargs)

@@ -38,13 +38,13 @@ log = logging.getLogger(__name__)
 
 def ensure_tables(spark: SparkSession, config: Mapping[str, Any], source: schemas.Source) -> None:
     props = config["ingestion"]["table_properties"]
-    schemas.ensure(
+    tables.create_if_missing(
         spark, config, source.silver, source.silver_schema, partition_by=["event_date"],
         properties=props["silver"], comment=f"valid, unique {source.key} (contract {source.contract}/v1)")
-    schemas.ensure(
+    tables.create_if_missing(
         spark, config, schemas.QUARANTINE_TABLE, schemas.QUARANTINE, partition_by=["ingest_date"],
         properties=props["quarantine"], comment="every rejected Kafka record with its reason")
-    schemas.ensure(
+    tables.create_if_missing(
         spark, config, schemas.BATCH_STATS_TABLE, schemas.BATCH_STATS, properties=props["meta"],
         comment="one row per silver micro-batch: counts of rows in/out, duplicates, late rows")
 

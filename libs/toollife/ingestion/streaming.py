@@ -32,6 +32,7 @@ from typing import Any, Mapping, Sequence
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
 
+from toollife import tables
 from toollife.ingestion import bronze, kafka_options, schemas, silver
 
 log = logging.getLogger(__name__)
@@ -148,7 +149,7 @@ class IngestionApp:
         for src in self.sources:
             bronze.ensure_table(self.spark, self.config, src)
             silver.ensure_tables(self.spark, self.config, src)
-        schemas.ensure(
+        tables.create_if_missing(
             self.spark, self.config, schemas.STREAM_PROGRESS_TABLE, schemas.STREAM_PROGRESS,
             properties=self.config["ingestion"]["table_properties"]["meta"],
             comment="progress of every micro-batch of every ingestion query")
