@@ -250,6 +250,17 @@ def _row_labels(lay: _Layout) -> Tuple[List[str], List[str]]:
     return terms, aliases
 
 
+def _prepare_single(runs: pd.DataFrame, factors: Sequence[str], response: str, alpha: float,
+                    log_response: bool) -> Tuple[List[str], float, _Layout, np.ndarray]:
+    """Validated inputs of one design: (factors, alpha, layout, response sorted by design point)."""
+    factors = _check_inputs(runs, factors, response)
+    alpha = _check_alpha(alpha)
+    levels = _coded_levels(runs, factors)
+    y = _response_values(runs, response, log_response)
+    levels, y = _sorted_runs(levels, y)
+    return factors, alpha, _layout(levels, factors), y
+
+
 def _sorted_runs(levels: np.ndarray, y: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """Canonical row order (by design point, stable) so identical layouts line up."""
     code = _point_codes(levels)
@@ -314,12 +325,7 @@ def analyze_factorial(
     Raises ``ValueError`` on missing columns, levels outside {-1, 0, 1}, partial centre
     points, incomplete designs, too few runs or a non-positive response with ``log_response``.
     """
-    factors = _check_inputs(runs, factors, response)
-    alpha = _check_alpha(alpha)
-    levels = _coded_levels(runs, factors)
-    y = _response_values(runs, response, log_response)
-    levels, y = _sorted_runs(levels, y)
-    lay = _layout(levels, factors)
+    factors, alpha, lay, y = _prepare_single(runs, factors, response, alpha, log_response)
     res = _analyze_core(lay, y[None, :], alpha)
     terms, aliases = _row_labels(lay)
     cols = {"term": np.array(terms, dtype=object)}

@@ -20,12 +20,7 @@ from .factorial import (
     CURVATURE_TERM,
     _Layout,
     _analyze_core,
-    _check_alpha,
-    _check_inputs,
-    _coded_levels,
-    _layout,
-    _response_values,
-    _sorted_runs,
+    _prepare_single,
     _term_columns,
 )
 
@@ -180,12 +175,7 @@ def optimal_settings(
     bounds are back-transformed with exp: the prediction is then the *median* (not the mean)
     on the original scale -- the natural summary for lognormal tool life.
     """
-    factors = _check_inputs(runs, factors, response)
-    alpha = _check_alpha(alpha)
-    levels = _coded_levels(runs, factors)
-    y = _response_values(runs, response, log_response)
-    levels, y = _sorted_runs(levels, y)
-    lay = _layout(levels, factors)
+    factors, alpha, lay, y = _prepare_single(runs, factors, response, alpha, log_response)
     if effects is None:
         res = _analyze_core(lay, y[None, :], alpha)
         keep = _kept_from_significance(lay, res["significant"][:, : lay.m])[0]
