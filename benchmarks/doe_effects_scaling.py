@@ -1,4 +1,4 @@
-"""DOE effects at scale: the Spark job's bucketed vectorised UDF vs single-process pandas.
+"""DOE effects at scale: the Spark job's vectorised map over batches of combinations vs single-process pandas.
 
     .venv/bin/python -m benchmarks.doe_effects_scaling [--combos 20000 200000] [--sample-groups 2000]
 
@@ -101,18 +101,17 @@ def run_size(spark, config, n: int, sample_groups: int, root: Path) -> dict:
     rows = n * RUNS_PER_COMBO
     params = de.DoeParams.from_config(config)
     de.ensure_tables(spark, config, params)
-    n_buckets = de.n_buckets_for(rows, spark, config)
-    batch = 2 * -(-rows // n_buckets)
+    batch = int(config["doe"]["combinations_per_batch"])
     now = datetime(2026, 1, 1)
-    out = {"combos": n, "rows": rows, "buckets": n_buckets}
+    out = {"combos": n, "rows": rows, "combos_per_batch": batch}
 
     def effects_delta():
         with de.arrow_batch_size(spark, batch):
-            de.replace_experiments(de.compute_effects(runs, params, n_buckets, now), config, de.EFFECTS, [exp])
+            de.replace_experiments(de.compute_effects(runs, params, now), config, de.EFFECTS, [exp])
 
     def effects_noop():
         with de.arrow_batch_size(spark, batch):
-            de.compute_effects(runs, params, n_buckets, now).write.format("noop").mode("overwrite").save()
+            de.compute_effects(runs, params, now).write.format("noop").mode("overwrite").save()
 
     out["spark_effects_noop"], _ = timed(effects_noop)
     out["spark_effects"], _ = timed(effects_delta)
@@ -168,10 +167,10 @@ def main(argv=None) -> int:
             shutil.rmtree(root, ignore_errors=True)
 
     print()
-    print(f"{'combos':>8} {'rows':>9} {'bkts':>4} {'spark eff':>10} {'eff noop':>9} {'spark job':>10} "
+    print(f"{'combos':>8} {'rows':>9} {'spark eff':>10} {'eff noop':>9} {'spark job':>10} "
           f"{'pd vector':>10} {'pd groupby.apply*':>18} {'spark/vec':>9} {'apply/spark':>11}")
     for r in results:
-        print(f"{r['combos']:>8} {r['rows']:>9} {r['buckets']:>4} {r['spark_effects']:>10.2f} "
+        print(f"{r['combos']:>8} {r['rows']:>9} {r['spark_effects']:>10.2f} "
               f"{r['spark_effects_noop']:>9.2f} {r['spark_job']:>10.2f} {r['pandas_vectorised']:>10.2f} "
               f"{r['pandas_groupby_apply']:>18.1f} {r['spark_effects'] / r['pandas_vectorised']:>9.2f} "
               f"{r['pandas_groupby_apply'] / r['spark_effects']:>11.1f}")

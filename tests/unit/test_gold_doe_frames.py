@@ -191,26 +191,46 @@ def test_cost_optimum_is_nan_outside_0_lt_n_lt_1(params):
     assert np.isnan(out["cost_optimal_cutting_speed"][1])
 
 
+def combination_batches(pdf: pd.DataFrame, run_cols: list[str], mask: int):
+    """What combination_runs hands mapInArrow: one row per combination, its runs as a list of structs."""
+    import pyarrow as pa
+
+    pdf = pdf.sort_values(GROUP_COLS, kind="stable")
+    sizes = pdf.groupby(GROUP_COLS, sort=True).size()
+    t = pa.Table.from_pandas(pdf[run_cols], preserve_index=False)
+    runs = pa.StructArray.from_arrays([t.column(c).combine_chunks() for c in run_cols], names=run_cols)
+    offsets = pa.array(np.concatenate([[0], np.cumsum(sizes.to_numpy())]).astype(np.int32))
+    keys = sizes.index.to_frame(index=False)
+    agg = pa.table({**{c: pa.array(keys[c]) for c in GROUP_COLS},
+                    "_factor_mask": pa.array(np.full(len(keys), mask, np.int32)),
+                    "_runs": pa.ListArray.from_arrays(offsets, runs)})
+    return agg.to_batches(max_chunksize=2)             # several batches, as maxRecordsPerBatch gives
+
+
 def test_arrow_udfs_return_the_pandas_results_in_the_spark_schema(params):
-    """The functions applyInArrow calls: keys stay Arrow strings, values equal the pandas path."""
+    """The functions mapInArrow calls: keys stay Arrow strings, values equal the pandas path."""
     import pyarrow as pa
 
     from toollife.gold.doe_effects import _effects_udf_schema, _optimal_udf_schema, effects_udf, optimal_udf
 
     pdf = bucket(n_groups=5)
     pdf.loc[pdf.index[0], "tool_life_min"] = -1.0            # one skipped combination
-    cols = GROUP_COLS + ["_completed"] + [f"coded_{f}" for f in FACTORS] + ["tool_life_min",
-                                                                            "cutting_speed", "feed", "depth_of_cut"]
-    table = pa.Table.from_pandas(pdf[cols], preserve_index=False)
-    got = effects_udf(params)(table)
+    pdf.loc[pdf.index[1], "coded_feed"] = np.nan             # a null coded level: skipped too
+    run_cols = ["_completed"] + [f"coded_{f}" for f in FACTORS] + ["tool_life_min", "cutting_speed", "feed",
+                                                                    "depth_of_cut"]
+    cols = GROUP_COLS + run_cols
+    batches = combination_batches(pdf, run_cols, mask=(1 << len(FACTORS)) - 1)
+    got = pa.Table.from_batches(list(effects_udf(params)(iter(batches))))
     assert got.column_names == [f.name for f in _effects_udf_schema().fields]
     want = effects_frame(pdf[cols], params)
+    assert want[GROUP_COLS].drop_duplicates().shape[0] == 3
     key = GROUP_COLS + ["term"]
     pd.testing.assert_frame_equal(got.to_pandas().sort_values(key).reset_index(drop=True),
                                   want.sort_values(key).reset_index(drop=True), check_dtype=False)
-    got = optimal_udf(params)(table)
+    got = pa.Table.from_batches(list(optimal_udf(params)(iter(batches))))
     assert got.column_names == [f.name for f in _optimal_udf_schema(params).fields]
     assert got.schema.field("df_resid").type == pa.int64() and got.schema.field("best_coolant").type == pa.string()
+    assert sorted(got.column("status").to_pylist()) == ["ok"] * 3 + ["skipped"] * 2
     want = optimal_frame(pdf[cols], params)
 
     def norm(df):

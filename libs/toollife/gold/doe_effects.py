@@ -2,21 +2,22 @@
 
 Speed: ``applyInPandas`` with one Python call per combination costs ~2.4 ms per call, while the
 vectorised ``toollife.doe.*_groups`` functions analyse thousands of combinations in one numpy
-pass. So the rows are hashed into a few *buckets* (``pmod(hash(experiment_id, machine_id,
-tool_id), n_buckets)``, n_buckets ~ rows / ``doe.rows_per_bucket``, at least 2 x cores) and
-each Python call analyses a whole bucket with the vectorised functions. Results are equal to
-the per-combination functions (:func:`toollife.doe.analyze_factorial` etc.) by construction.
+pass. So the JVM first gathers each combination's runs into one row (:func:`combination_runs`:
+a hash aggregate, keys + an array of run structs), and ``mapInArrow`` hands the Python workers
+Arrow batches of ``doe.combinations_per_batch`` such rows; each batch is one vectorised call.
+Compared with a grouped map over hash buckets this ships the key strings once per combination
+instead of once per run, needs no sort of the runs, and keeps every batch small and
+self-contained. Results are equal to the per-combination functions
+(:func:`toollife.doe.analyze_factorial` etc.) by construction.
 
-The grouped map is ``groupBy(bucket).applyInArrow``: the key strings are dictionary-encoded in
-Arrow C++ (:func:`_arrow_groups`) and only numeric columns become numpy arrays, so no
-per-row Python string objects are created on the way in, and the key columns of the output
-are Arrow ``take``\ s of the input. The same pandas functions serve both paths.
+The key strings stay Arrow arrays end to end (:func:`_unpack`, :func:`_to_arrow`): only numeric
+columns become numpy arrays, and the key columns of the output are Arrow ``take``\ s of the input.
 
 The pandas functions here (:func:`effects_frame`, :func:`optimal_frame`) are pure and run
-without Spark; :func:`compute` wires them into Spark.
+without Spark; :func:`compute_effects` / :func:`compute_optimal` wire them into Spark.
 
 Screening: ``analyze_factorial_groups`` raises on the first bad combination, which would fail
-the whole bucket. So every combination is screened first, with the same rules (the design
+the whole batch. So every combination is screened first, with the same rules (the design
 checks are delegated to :func:`toollife.doe.analyze_factorial` once per distinct design
 layout): no completed runs, runs without coded -1/0/+1 levels, partial centre points,
 non-positive life with a log response, incomplete or non-regular designs, too few runs.
@@ -26,7 +27,6 @@ in gold.doe_optimal_settings.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -41,7 +41,7 @@ GROUP_COLS = ["experiment_id", "machine_id", "tool_id"]
 LIFE = "tool_life_min"
 FACTOR_MASK = "_factor_mask"       # bit j set: the experiment varies params.factors[j]
 COMPLETED = "_completed"
-BUCKET = "_bucket"
+RUNS = "_runs"                     # the array of run structs of one combination
 _GID = "_gid"
 
 EFFECT_VALUE_COLUMNS = ["term", "effect", "coefficient", "std_error", "t_value", "p_value", "significant",
@@ -224,7 +224,7 @@ def screen(pdf: pd.DataFrame, params: DoeParams, groups: tuple[np.ndarray, pd.Da
     reasons = np.full(G, None, dtype=object)
     reasons[keys["n_runs"].to_numpy() == 0] = "no completed runs"
 
-    runs = pdf.loc[completed]
+    runs = pdf if completed.all() else pdf.loc[completed]     # row copies only when something is dropped
     gid = gid_all[completed]
     y = runs[LIFE].to_numpy(dtype=float)
     bad = ~np.isfinite(y)
@@ -238,7 +238,8 @@ def screen(pdf: pd.DataFrame, params: DoeParams, groups: tuple[np.ndarray, pd.Da
         if not factors:
             _flag(reasons, gid[sel], "the experiment varies none of the configured factors")
             continue
-        lv = runs.loc[sel, [f"coded_{f}" for f in factors]].to_numpy(dtype=float)
+        coded = runs[[f"coded_{f}" for f in factors]].to_numpy(dtype=float)
+        lv = coded if sel.all() else coded[sel]
         off = ~np.isin(lv, (-1.0, 0.0, 1.0)).all(axis=1)         # NaN included
         _flag(reasons, gid[sel][off], "run(s) without coded -1/0/+1 levels (missing run_started, or off-design levels)")
         zero = lv == 0
@@ -258,7 +259,7 @@ def screen(pdf: pd.DataFrame, params: DoeParams, groups: tuple[np.ndarray, pd.Da
     new_id = np.full(G, -1, dtype=np.int64)
     new_id[np.flatnonzero(ok_group)] = np.arange(int(ok_group.sum()))
     keep = ok_group[gid]
-    runs = runs.loc[keep].copy()
+    runs = runs.copy(deep=False) if keep.all() else runs.loc[keep].copy()
     runs[_GID] = new_id[gid[keep]]
     return runs, good, skipped
 
@@ -477,53 +478,45 @@ def cost_optimum(taylor: Mapping[str, np.ndarray], params: DoeParams) -> dict[st
 
 
 # --------------------------------------------------------------------------- Spark wiring
-def n_buckets_for(n_rows: int, spark, config: Mapping[str, Any]) -> int:
-    """max(min_buckets or 2 x default parallelism, ceil(rows / rows_per_bucket)), or doe.buckets."""
-    doe = config["doe"]
-    if doe.get("buckets"):
-        return int(doe["buckets"])
-    floor = int(doe.get("min_buckets") or 2 * spark.sparkContext.defaultParallelism)
-    return max(floor, math.ceil(n_rows / max(int(doe["rows_per_bucket"]), 1)))
+def combination_runs(runs, params: DoeParams, *, naturals: bool):
+    """gold.experiment_runs rows -> one row per combination: its keys, the factor mask and its
+    runs as an array of structs holding only the numbers the maths needs.
 
-
-def prepare_runs(runs, params: DoeParams, n_buckets: int, *, naturals: bool):
-    """gold.experiment_runs rows -> the few columns the UDF needs, plus the bucket column.
-
-    The experiment's varied factors travel as a bit mask (an int per row is far cheaper
-    through Arrow than a string).
+    The aggregation runs in the JVM (hash aggregate with partial aggregation), so the Python
+    workers receive 32-run lists instead of 32 rows per combination, the key strings once per
+    combination, and every Arrow batch holds whole combinations: no sort, no regrouping in
+    Python. The experiment's varied factors travel as a bit mask (an int is far cheaper through
+    Arrow than a string array).
     """
     from pyspark.sql import functions as F
 
     mask = F.lit(0)
     for j, f in enumerate(params.factors):
         mask = mask + F.when(F.array_contains("design_factors", f), F.lit(1 << j)).otherwise(F.lit(0))
-    cols = [*GROUP_COLS, (F.col("status") == "completed").alias(COMPLETED), mask.cast("int").alias(FACTOR_MASK),
-            *[F.col(f"coded_{f}") for f in params.factors], F.col(LIFE)]
+    fields = [F.coalesce(F.col("status") == "completed", F.lit(False)).alias(COMPLETED),
+              *[F.col(f"coded_{f}") for f in params.factors], F.col(LIFE)]
     if naturals:      # numeric natural levels (best settings, Taylor fit); categorical ones come from params
-        cols += [F.col(f) for f in ("cutting_speed", "feed", "depth_of_cut")]
-    bucket = F.pmod(F.hash(*GROUP_COLS), F.lit(int(n_buckets))).alias(BUCKET)
-    return runs.select(*cols, bucket)
+        fields += [F.col(f) for f in ("cutting_speed", "feed", "depth_of_cut")]
+    return (runs.select(*GROUP_COLS, mask.cast("int").alias(FACTOR_MASK), F.struct(*fields).alias(RUNS))
+            .groupBy(*GROUP_COLS)
+            .agg(F.max(FACTOR_MASK).alias(FACTOR_MASK), F.collect_list(RUNS).alias(RUNS)))
 
 
-def _arrow_groups(table) -> tuple[np.ndarray, Any]:
-    """(group id per row, Arrow table of the group columns, one row per group), in Arrow C++:
-    the key strings never become Python objects."""
+def _unpack(batch) -> tuple[np.ndarray, Any, pd.DataFrame]:
+    """One Arrow batch of :func:`combination_runs` -> (combination index per run, Arrow table of
+    the key columns, pandas frame of the runs). The key strings never become Python objects."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    joined = pc.binary_join_element_wise(*[table.column(c) for c in GROUP_COLS], "\x1f")
-    enc = pc.dictionary_encode(joined)
-    enc = enc.combine_chunks() if isinstance(enc, pa.ChunkedArray) else enc
-    gid = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    G = len(enc.dictionary)
-    first = np.full(G, len(gid), dtype=np.int64)
-    np.minimum.at(first, gid, np.arange(len(gid)))
-    return gid, table.select(GROUP_COLS).take(pa.array(first))
-
-
-def _numeric_frame(table) -> pd.DataFrame:
-    names = [n for n in table.column_names if n not in GROUP_COLS and n != BUCKET]
-    return pd.DataFrame({n: table.column(n).to_numpy() for n in names})
+    table = pa.Table.from_batches([batch])
+    lists = table.column(RUNS).combine_chunks()
+    lengths = pc.list_value_length(lists).to_numpy(zero_copy_only=False)
+    gid = np.repeat(np.arange(table.num_rows, dtype=np.int64), lengths)
+    runs = lists.flatten()                              # StructArray of all runs, offsets applied
+    frame = pd.DataFrame({field.name: child.to_numpy(zero_copy_only=False)   # nulls -> NaN
+                          for field, child in zip(runs.type, runs.flatten())})
+    frame[FACTOR_MASK] = table.column(FACTOR_MASK).to_numpy()[gid]
+    return gid, table.select(GROUP_COLS), frame
 
 
 def _to_arrow(res: pd.DataFrame, keys, schema):
@@ -545,59 +538,69 @@ def _to_arrow(res: pd.DataFrame, keys, schema):
         elif t == "boolean":
             arrays.append(pa.array(col.to_numpy(), pa.bool_(), from_pandas=True))
         else:
-            arrays.append(pa.array(col.to_numpy(object), pa.string(), from_pandas=True))
+            arrays.append(_string_array(col))
     return pa.Table.from_arrays(arrays, names=[f.name for f in schema.fields])
 
 
-def effects_udf(params: DoeParams):
-    """Arrow grouped-map function: one bucket (many combinations) -> its effect rows."""
-    schema = _effects_udf_schema()
+def _string_array(col: pd.Series):
+    """A string column with few distinct labels (term, method, aliases, ...) as an Arrow string
+    array: the labels are converted once and expanded in Arrow C++, not per row in Python."""
+    import pyarrow as pa
 
-    def fn(table):
-        gid, keys = _arrow_groups(table)
-        res = effects_frame(_numeric_frame(table), params, (gid, pd.DataFrame({"_key": np.arange(keys.num_rows)})))
-        return _to_arrow(res, keys, schema)
+    codes, labels = pd.factorize(col, use_na_sentinel=True)
+    dictionary = pa.array(np.asarray(labels, dtype=object), pa.string(), from_pandas=True)
+    indices = pa.array(codes, pa.int32(), mask=codes < 0)
+    return pa.DictionaryArray.from_arrays(indices, dictionary).cast(pa.string())
+
+
+def _combination_udf(frame_fn, schema, params: DoeParams):
+    """mapInArrow function: every batch of combinations -> the rows of ``frame_fn`` for them."""
+
+    def fn(batches):
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            gid, keys, frame = _unpack(batch)
+            res = frame_fn(frame, params, (gid, pd.DataFrame({"_key": np.arange(keys.num_rows)})))
+            yield from _to_arrow(res, keys, schema).to_batches()
     return fn
+
+
+def effects_udf(params: DoeParams):
+    """Arrow map function: batches of combinations -> their effect rows."""
+    return _combination_udf(effects_frame, _effects_udf_schema(), params)
 
 
 def optimal_udf(params: DoeParams):
-    """Arrow grouped-map function: one bucket -> one optimal-settings row per combination."""
-    schema = _optimal_udf_schema(params)
-
-    def fn(table):
-        gid, keys = _arrow_groups(table)
-        res = optimal_frame(_numeric_frame(table), params, (gid, pd.DataFrame({"_key": np.arange(keys.num_rows)})))
-        return _to_arrow(res, keys, schema)
-    return fn
+    """Arrow map function: batches of combinations -> one optimal-settings row per combination."""
+    return _combination_udf(optimal_frame, _optimal_udf_schema(params), params)
 
 
-def compute_effects(runs, params: DoeParams, n_buckets: int, computed_at):
+def compute_effects(runs, params: DoeParams, computed_at):
     """gold.experiment_runs DataFrame -> gold.doe_effects rows (a lazy DataFrame)."""
     from pyspark.sql import functions as F
 
-    out = (prepare_runs(runs, params, n_buckets, naturals=False)
-           .groupBy(BUCKET).applyInArrow(effects_udf(params), _effects_udf_schema()))
+    out = combination_runs(runs, params, naturals=False).mapInArrow(effects_udf(params), _effects_udf_schema())
     schema = effects_schema()
     out = out.withColumn("response", F.lit(params.response)).withColumn("computed_at", F.lit(computed_at))
     return out.select(*[F.col(f.name).cast(f.dataType) for f in schema.fields])
 
 
-def compute_optimal(runs, params: DoeParams, n_buckets: int, computed_at):
+def compute_optimal(runs, params: DoeParams, computed_at):
     """gold.experiment_runs DataFrame -> gold.doe_optimal_settings rows (a lazy DataFrame)."""
     from pyspark.sql import functions as F
 
-    out = (prepare_runs(runs, params, n_buckets, naturals=True)
-           .groupBy(BUCKET).applyInArrow(optimal_udf(params), _optimal_udf_schema(params)))
+    out = combination_runs(runs, params, naturals=True).mapInArrow(optimal_udf(params), _optimal_udf_schema(params))
     schema = optimal_schema(params)
     out = out.withColumn("response", F.lit(params.response)).withColumn("computed_at", F.lit(computed_at))
     return out.select(*[F.col(f.name).cast(f.dataType) for f in schema.fields])
 
 
 class arrow_batch_size:
-    """Context manager: spark.sql.execution.arrow.maxRecordsPerBatch >= rows, restored after.
+    """Context manager: spark.sql.execution.arrow.maxRecordsPerBatch = ``rows``, restored after.
 
-    The grouped map ships each bucket in Arrow batches of this many rows; one batch per bucket
-    avoids re-assembling many small batches in the worker.
+    Each Arrow batch the map function receives is one vectorised call, so this is the number
+    of combinations analysed together (``doe.combinations_per_batch``).
     """
 
     KEY = "spark.sql.execution.arrow.maxRecordsPerBatch"
@@ -607,9 +610,7 @@ class arrow_batch_size:
 
     def __enter__(self):
         self.old = self.spark.conf.get(self.KEY, None)
-        current = int(self.old) if self.old not in (None, "") else 10000
-        if current > 0 and self.rows > current:
-            self.spark.conf.set(self.KEY, str(self.rows))
+        self.spark.conf.set(self.KEY, str(self.rows))
         return self
 
     def __exit__(self, *exc):
@@ -621,11 +622,19 @@ class arrow_batch_size:
 
 
 def ensure_tables(spark, config: Mapping[str, Any], params: DoeParams) -> None:
+    """Create both tables if missing. Delta keeps min/max statistics (data skipping) only on the
+    columns queries filter on (machine, tool, term, p-value; experiment_id is the partition column), since
+    statistics on every result column made the write of millions of effect rows ~1.5x slower."""
     from toollife import tables
 
+    def props(*columns: str) -> dict[str, str]:
+        return {"delta.dataSkippingStatsColumns": ",".join(columns)}
+
     tables.create_if_missing(spark, config, EFFECTS, effects_schema(), partition_by=["experiment_id"],
+                             properties=props("machine_id", "tool_id", "term", "p_value"),
                              comment="DOE effects per machine x tool combination and term")
     tables.create_if_missing(spark, config, OPTIMAL, optimal_schema(params), partition_by=["experiment_id"],
+                             properties=props("machine_id", "tool_id", "status"),
                              comment="best settings, Taylor fit and cost optimum per machine x tool combination")
 
 
@@ -663,12 +672,11 @@ def run(spark, config: Mapping[str, Any], *, experiments: Sequence[str] | None =
     if not per_exp:
         return {"experiments": [], "rows_in": 0}
     n_rows = sum(per_exp.values())
-    n_buckets = n_buckets_for(n_rows, spark, config)
     exps = sorted(per_exp)
-    with arrow_batch_size(spark, 2 * math.ceil(n_rows / n_buckets)):
-        replace_experiments(compute_effects(runs, params, n_buckets, computed_at), config, EFFECTS, exps)
-        replace_experiments(compute_optimal(runs, params, n_buckets, computed_at), config, OPTIMAL, exps)
+    with arrow_batch_size(spark, int(config["doe"]["combinations_per_batch"])):
+        replace_experiments(compute_effects(runs, params, computed_at), config, EFFECTS, exps)
+        replace_experiments(compute_optimal(runs, params, computed_at), config, OPTIMAL, exps)
     opt = tables.read(spark, config, OPTIMAL).where(F.col("experiment_id").isin(*exps))
     status = {r[0]: int(r[1]) for r in opt.groupBy("status").count().collect()}
-    return {"experiments": exps, "rows_in": n_rows, "buckets": n_buckets,
+    return {"experiments": exps, "rows_in": n_rows,
             "combinations_ok": status.get("ok", 0), "combinations_skipped": status.get("skipped", 0)}
