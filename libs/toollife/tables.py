@@ -121,7 +121,21 @@ def create_if_missing(
         builder = builder.property(key, value)
     if comment:
         builder = builder.comment(comment)
-    return builder.execute()
+    handle = builder.execute()
+    _apply_properties(spark, tbl, handle, properties or {})
+    return handle
+
+
+def _apply_properties(spark: SparkSession, tbl: Table, handle: DeltaTable, properties: Mapping[str, str]) -> None:
+    """Bring an existing table's properties up to the configured ones (createIfNotExists leaves an
+    existing table as it is, so a changed default would otherwise never reach it)."""
+    if not properties:
+        return
+    current = handle.detail().first()["properties"] or {}
+    stale = {k: str(v) for k, v in properties.items() if current.get(k) != str(v)}
+    if stale:
+        assignments = ", ".join(f"'{k}' = '{v}'" for k, v in stale.items())
+        spark.sql(f"ALTER TABLE {tbl.qualified} SET TBLPROPERTIES ({assignments})")
 
 
 def overwrite(

@@ -50,6 +50,21 @@ def test_create_if_missing_is_idempotent(spark, lakehouse_config):
     assert spark.sql("DESCRIBE HISTORY meta.idempotent").count() == 1
 
 
+def test_create_if_missing_brings_an_existing_table_to_the_configured_properties(spark, lakehouse_config):
+    from toollife.config import load_config
+
+    tbl = tables.Table("meta", "props")
+    schema = spark.range(1).schema
+    tables.create_if_missing(spark, lakehouse_config, tbl, schema, properties={"delta.checkpointInterval": "10"})
+    every = {**load_config()["ingestion"]["table_properties"]["silver"], "delta.checkpointInterval": "20",
+             "delta.dataSkippingNumIndexedCols": "0"}
+    tables.create_if_missing(spark, lakehouse_config, tbl, schema, properties=every)
+    props = spark.sql("DESCRIBE DETAIL meta.props").first().properties
+    assert {k: props[k] for k in every} == {k: str(v) for k, v in every.items()}
+    tables.create_if_missing(spark, lakehouse_config, tbl, schema, properties=every)   # in place: no new version
+    assert spark.sql("DESCRIBE HISTORY meta.props").count() == 2
+
+
 def test_create_if_missing_follows_the_lakehouse_root(spark, lakehouse_config, tmp_path):
     tbl = tables.Table("meta", "created_twice")
     schema = spark.range(1).schema
