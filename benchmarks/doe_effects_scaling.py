@@ -16,6 +16,9 @@ For each size N (machine x tool combinations of a replicated 2^4 design, 32 runs
 4. **pandas_groupby_apply**: ``groupby(...).apply(analyze_factorial)`` timed on a sample of
    ``--sample-groups`` combinations and extrapolated linearly to N (said so in the output).
 
+Wall times decide the goals; CPU seconds (JVM + Python workers for Spark, from /proc) are printed
+next to them because they swing far less with other load on a shared machine.
+
 Prints a table of seconds and the ratios against the goals: Spark effects <= 2x vectorised pandas
 at the largest N, >= 10x faster than groupby.apply, linear growth (time ratio vs size ratio).
 """
@@ -84,6 +87,16 @@ def timed(fn):
     return time.perf_counter() - start, out
 
 
+def timed_spark(spark, fn):
+    """(wall seconds, CPU seconds of the JVM + Python workers) of ``fn``."""
+    from benchmarks.cputime import spark_cpu_seconds
+
+    before = spark_cpu_seconds(spark)
+    wall, _ = timed(fn)
+    after = spark_cpu_seconds(spark)
+    return wall, (after - before) if before is not None and after is not None else float("nan")
+
+
 def run_size(spark, config, n: int, sample_groups: int, root: Path) -> dict:
     import pandas as pd
 
@@ -113,8 +126,8 @@ def run_size(spark, config, n: int, sample_groups: int, root: Path) -> dict:
         with de.arrow_batch_size(spark, batch):
             de.compute_effects(runs, params, now).write.format("noop").mode("overwrite").save()
 
-    out["spark_effects_noop"], _ = timed(effects_noop)
-    out["spark_effects"], _ = timed(effects_delta)
+    out["spark_effects_noop"], out["spark_effects_noop_cpu"] = timed_spark(spark, effects_noop)
+    out["spark_effects"], out["spark_effects_cpu"] = timed_spark(spark, effects_delta)
     out["spark_job"], metrics = timed(lambda: de.run(spark, config, experiments=[exp], computed_at=now))
     n_effect_rows = tables.read(spark, config, de.EFFECTS).where(f"experiment_id = '{exp}'").count()
     assert n_effect_rows == n * 15, n_effect_rows
@@ -123,8 +136,10 @@ def run_size(spark, config, n: int, sample_groups: int, root: Path) -> dict:
     # pandas: the same rows, in memory before the clock starts
     pdf = pd.read_parquet(pandas_input)
     pdf.columns = [c.removeprefix("coded_") for c in pdf.columns]
+    cpu0 = time.process_time()
     out["pandas_vectorised"], res = timed(lambda: analyze_factorial_groups(
         pdf, ["experiment_id", "machine_id", "tool_id"], FACTORS, "tool_life_min", log_response=True))
+    out["pandas_vectorised_cpu"] = time.process_time() - cpu0
     assert len(res) == n * 15
     keys = pdf[["machine_id", "tool_id"]].drop_duplicates().head(sample_groups)
     sample = pdf.merge(keys)
@@ -174,6 +189,9 @@ def main(argv=None) -> int:
               f"{r['spark_effects_noop']:>9.2f} {r['spark_job']:>10.2f} {r['pandas_vectorised']:>10.2f} "
               f"{r['pandas_groupby_apply']:>18.1f} {r['spark_effects'] / r['pandas_vectorised']:>9.2f} "
               f"{r['pandas_groupby_apply'] / r['spark_effects']:>11.1f}")
+    print(f"CPU seconds at {results[-1]['combos']}: spark effects {results[-1]['spark_effects_cpu']:.1f} "
+          f"(noop sink {results[-1]['spark_effects_noop_cpu']:.1f}, JVM + Python workers, 2 cores), "
+          f"pandas vectorised {results[-1]['pandas_vectorised_cpu']:.1f} (one core)")
     print(f"* groupby.apply timed on {results[0]['groupby_apply_sample_groups']} combinations per size and "
           "extrapolated linearly to all combinations")
     if len(results) >= 2:

@@ -2,7 +2,7 @@
 
 gold.experiment_runs (completed runs) -> gold.doe_effects (one row per machine x tool x term)
 and gold.doe_optimal_settings (one row per machine x tool: best settings with intervals, Taylor
-n/a/b/C, cost-optimal speed and tool life, savings). Vectorised grouped pandas UDFs over buckets
+n/a/b/C, cost-optimal speed and tool life, savings). Vectorised pandas over Arrow batches (mapInArrow)
 of many combinations; each analysed experiment is replaced as a whole (idempotent).
 """
 

@@ -1,7 +1,7 @@
-"""The per-bucket pandas maths of gold.doe_effects / gold.doe_optimal_settings (no Spark).
+"""The per-batch pandas maths of gold.doe_effects / gold.doe_optimal_settings (no Spark).
 
-A bucket holds many machine x tool combinations; the results must equal the single-combination
-functions of toollife.doe, and bad combinations must be skipped with a reason, not fail the bucket.
+A batch holds many machine x tool combinations; the results must equal the single-combination
+functions of toollife.doe, and bad combinations must be skipped with a reason, not fail the batch.
 """
 
 from __future__ import annotations

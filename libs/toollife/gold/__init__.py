@@ -2,6 +2,7 @@
 
 * :mod:`toollife.gold.experiment_runs` -- silver events + readings -> gold.experiment_runs (MERGE);
 * :mod:`toollife.gold.doe_effects` -- gold.experiment_runs -> gold.doe_effects and
-  gold.doe_optimal_settings (bucketed, vectorised grouped pandas UDFs);
+  gold.doe_optimal_settings (runs gathered per combination in the JVM, then vectorised pandas over
+  Arrow batches of combinations);
 * :mod:`toollife.gold.simulated` -- silver-shaped frames from the simulator, without Kafka.
 """

@@ -58,7 +58,7 @@ INTERVAL_COLUMNS = ["predicted_tool_life_min", "ci_low", "ci_high", "pi_low", "p
 
 @dataclass(frozen=True)
 class DoeParams:
-    """Everything the per-bucket maths needs (picklable: shipped to the Python workers)."""
+    """Everything the per-batch maths needs (picklable: shipped to the Python workers)."""
 
     factors: tuple[str, ...]
     categorical: Mapping[str, tuple[str, str]]
@@ -202,7 +202,7 @@ def group_ids(pdf: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
 
 def screen(pdf: pd.DataFrame, params: DoeParams, groups: tuple[np.ndarray, pd.DataFrame] | None = None,
            ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Split a bucket into analysable combinations and skipped ones.
+    """Split a batch of combinations into analysable combinations and skipped ones.
 
     ``groups`` = (group id per row, key frame) as from :func:`group_ids` (the default); the
     key frame's columns are carried to the outputs. Returns ``(runs, keys, skipped)``: ``runs``
@@ -271,7 +271,7 @@ def _flag(reasons: np.ndarray, groups: np.ndarray, reason: str) -> None:
 
 
 def _factor_sets(keys: pd.DataFrame, params: DoeParams) -> Iterable[tuple[list[str], np.ndarray]]:
-    """(factors, group ids) per distinct factor set (usually one per bucket)."""
+    """(factors, group ids) per distinct factor set (usually one per batch)."""
     fs = keys[FACTOR_MASK].to_numpy(np.int64)
     for value in np.unique(fs):
         yield _factors_of(int(value), params), np.flatnonzero(fs == value)
@@ -289,7 +289,7 @@ def _runs_of(runs: pd.DataFrame, gids: np.ndarray, G: int) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- effects (pandas)
 def effects_frame(pdf: pd.DataFrame, params: DoeParams, groups=None) -> pd.DataFrame:
-    """Effect rows of every analysable combination in ``pdf`` (one bucket).
+    """Effect rows of every analysable combination in ``pdf`` (one batch of combinations).
 
     Columns: group columns (or the key columns of ``groups``, see :func:`screen`) +
     :data:`EFFECT_VALUE_COLUMNS`; equal to :func:`toollife.doe.analyze_factorial` of each
