@@ -127,6 +127,14 @@ def test_conforming_edge_cases_are_accepted(spark, allow_dup_keys):
     assert rows[7].run_id == 2 and rows[4].value == 5.0
 
 
+def test_typed_values_agree_with_the_json_types_checked(spark, allow_dup_keys):
+    # values come from from_json, types from the Variant: both must read the same key
+    dup = json.dumps(READING)[:-1].encode() + b', "value": 7.25, "Machine_ID": "M77", "MACHINE_ID": 3}'
+    first_wrong = b'{"value": "7", ' + json.dumps(READING)[1:].encode()  # the later number wins
+    rows = V.validate_sensor_readings(bronze(spark, [dup, first_wrong])).orderBy("offset").collect()
+    assert [(r.reason_code, r.value, r.machine_id) for r in rows] == [(None, 7.25, "M01"), (None, 20.5, "M01")]
+
+
 def test_tool_event_rules(spark, allow_dup_keys):
     worn = {**EVENT, "event": "tool_worn_out", "tool_life_min": 20, "flank_wear_mm": 0.3}
     worn.pop("factors")

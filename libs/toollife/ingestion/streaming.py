@@ -146,6 +146,9 @@ class IngestionApp:
         conf.set("spark.sql.redaction.options.regex", kafka_options.REDACTION_REGEX)
         conf.set("spark.sql.variant.allowDuplicateKeys",
                  str(bool(self.config["ingestion"]["silver"]["allow_duplicate_json_keys"])).lower())
+        # The validation compiles to one generated method above HotSpot's 8000-byte JIT limit, which
+        # then runs interpreted (~1.5x slower); at this limit Spark splits it into compiled pieces.
+        conf.set("spark.sql.codegen.hugeMethodLimit", "8000")
         for src in self.sources:
             bronze.ensure_table(self.spark, self.config, src)
             silver.ensure_tables(self.spark, self.config, src)

@@ -4,8 +4,13 @@ Why Variant and not ``from_json``: ``from_json`` silently casts (``"3"`` becomes
 field, 5 becomes ``"5"`` for a string field) or nulls the field, so a wrong JSON *type* can't be
 told from a right one. ``try_parse_json`` parses each payload once into a Variant that keeps the
 JSON type of every field (``schema_of_variant``: STRING, BIGINT, DECIMAL(p,s), DOUBLE, OBJECT...),
-so every rule of the contract is checked exactly, in one pass of native (codegen) expressions, and
-the typed values are then taken from the same Variant. The rules (required, types, patterns,
+so every rule of the contract is checked exactly, in one pass of native (codegen) expressions.
+Each object level is split once into its contract fields (a struct of Variants, one pass over the
+object) whose JSON types ``schema_of_variant`` reads. The typed values come from ``from_json`` over
+the same text: Variant -> string/double casts cost more per row than a second, schema-driven
+parse. For every field of the right JSON type both give the same value (same tokens, the last
+duplicate key wins, names are case-sensitive); where ``from_json`` has no value (absent, or a type
+it cannot convert) the Variant's own cast is used, so the rules see what they saw before. The rules (required, types, patterns,
 lengths, enums, minimum/exclusiveMinimum, date-time) are compiled from the contract JSON Schema
 itself; the few rules the contract states in prose (sensor ranges from ``x-sensor-units-and-ranges``,
 ``run_started`` carries factors, ``tool_worn_out`` carries ``tool_life_min``, values finite, the
@@ -83,6 +88,15 @@ class _Field:
     path: str  # JSON path in the payload
     col: str  # column prefix used for the extracted pieces
     spec: dict
+    obj: str = "_o"  # column holding this field's object level as a struct of Variants
+
+    @property
+    def parent(self) -> str:  # JSON path of the object holding the field
+        return self.path.rsplit(".", 1)[0]
+
+    @property
+    def typed_ref(self) -> str:  # this field in the from_json struct (see _extract)
+        return "_typed." + ".".join(f"`{p}`" for p in self.path.split(".")[1:])
 
     @property
     def t(self) -> str:  # schema_of_variant of the field, NULL when absent, 'VOID' for JSON null
@@ -125,18 +139,45 @@ class _Field:
 
 
 def _fields(properties: Mapping[str, dict], base: str = "$", prefix: str = "_f") -> list[_Field]:
-    return [_Field(name, f"{base}.{name}", f"{prefix}_{name}", spec) for name, spec in properties.items()]
+    return [_Field(name, f"{base}.{name}", f"{prefix}_{name}", spec, f"{prefix}__o")
+            for name, spec in properties.items()]
 
 
-def _extract(fields: list[_Field]) -> list[Column]:
+def _typed_schema(fields: list[_Field], base: str = "$") -> str:
+    """from_json schema of the fields at ``base`` (an object field becomes the struct of its own
+    fields when any are extracted)."""
+    parts = []
+    for f in fields:
+        if f.parent != base:
+            continue
+        if f.jtype in ("string", "enum"):
+            parts.append(f"`{f.name}`: string")
+        elif f.jtype in ("number", "integer"):
+            parts.append(f"`{f.name}`: double")
+        elif any(g.parent == f.path for g in fields):
+            parts.append(f"`{f.name}`: {_typed_schema(fields, f.path)}")
+    return f"struct<{', '.join(parts)}>"
+
+
+def _extract(df: DataFrame, fields: list[_Field]) -> DataFrame:
+    """+ per field: ``__t`` its JSON type, ``__s``/``__d`` its value as string/double."""
+    objects: dict[str, tuple[str, list[_Field]]] = {}
+    for f in fields:
+        objects.setdefault(f.obj, (f.parent, []))[1].append(f)
+    split = [F.expr(f"try_variant_get(_v, {_lit(path)}, "
+                    f"{_lit('struct<' + ', '.join(f'`{f.name}`: variant' for f in fs) + '>')})").alias(obj)
+             for obj, (path, fs) in objects.items()]
+    typed = F.expr(f"CASE WHEN _v IS NOT NULL THEN from_json(_json, {_lit(_typed_schema(fields))}) END").alias("_typed")
+    types = [F.expr(f"schema_of_variant({f.obj}.`{f.name}`)").alias(f.t) for f in fields]
     cols = []
     for f in fields:
-        cols.append(F.expr(f"schema_of_variant(variant_get(_v, {_lit(f.path)}))").alias(f.t))
         if f.jtype in ("number", "integer"):
-            cols.append(F.expr(f"try_variant_get(_v, {_lit(f.path)}, 'double')").alias(f.d))
+            cols.append(F.expr(f"coalesce({f.typed_ref}, try_variant_get(_v, {_lit(f.path)}, 'double'))").alias(f.d))
         if f.jtype in ("string", "enum"):
-            cols.append(F.expr(f"try_variant_get(_v, {_lit(f.path)}, 'string')").alias(f.s))
-    return cols
+            # from_json turns any JSON value into text ("2.0" for 2.0): only taken for JSON strings
+            cols.append(F.expr(f"CASE WHEN {f.t} = 'STRING' THEN {f.typed_ref} "
+                               f"ELSE try_variant_get(_v, {_lit(f.path)}, 'string') END").alias(f.s))
+    return df.select("*", *split, typed).select("*", *types).select("*", *cols).drop(*objects, "_typed")
 
 
 def _present(f: _Field) -> str:
@@ -319,7 +360,7 @@ def validate_sensor_readings(df: DataFrame, rules: Rules = Rules()) -> DataFrame
                    f"concat('value ', {value.raw()}, ' of ', {sensor.s}, ' is outside its physical range ', "
                    f"CASE {sensor.s} {bounds} END)"))
     checks += _key_and_time_checks(rules)
-    parsed = prepare(df, rules).select("*", *_extract(fields))
+    parsed = _extract(prepare(df, rules), fields)
     typed = _typed_common(by_name) + [
         F.col(sensor.s).alias("sensor"),
         F.col(value.d).alias("value"),
@@ -344,7 +385,7 @@ def validate_tool_events(df: DataFrame, rules: Rules = Rules()) -> DataFrame:
     checks.append(("missing_tool_life", f"{event.s} = 'tool_worn_out' AND {life.t} IS NULL",
                    "'tool_worn_out must carry tool_life_min'"))
     checks += _key_and_time_checks(rules)
-    parsed = prepare(df, rules).select("*", *_extract(fields + factor_fields))
+    parsed = _extract(prepare(df, rules), fields + factor_fields)
     fb = {f.name: f for f in factor_fields}
     typed = _typed_common(by_name) + [
         F.col(event.s).alias("event"),
