@@ -497,14 +497,9 @@ def combination_runs(runs, params: DoeParams, *, naturals: bool):
               *[F.col(f"coded_{f}") for f in params.factors], F.col(LIFE)]
     if naturals:      # numeric natural levels (best settings, Taylor fit); categorical ones come from params
         fields += [F.col(f) for f in ("cutting_speed", "feed", "depth_of_cut")]
-    # A 64-bit hash leads the grouping key: collect_list's aggregate falls back to sorting by the
-    # key, and a leading long sorts by its prefix where three strings compare byte by byte. The
-    # strings stay in the key, so a hash collision cannot merge two combinations.
-    return (runs.select(F.xxhash64(*GROUP_COLS).alias("_key_hash"), *GROUP_COLS, mask.cast("int").alias(FACTOR_MASK),
-                        F.struct(*fields).alias(RUNS))
-            .groupBy("_key_hash", *GROUP_COLS)
-            .agg(F.max(FACTOR_MASK).alias(FACTOR_MASK), F.collect_list(RUNS).alias(RUNS))
-            .drop("_key_hash"))
+    return (runs.select(*GROUP_COLS, mask.cast("int").alias(FACTOR_MASK), F.struct(*fields).alias(RUNS))
+            .groupBy(*GROUP_COLS)
+            .agg(F.max(FACTOR_MASK).alias(FACTOR_MASK), F.collect_list(RUNS).alias(RUNS)))
 
 
 def _unpack(batch) -> tuple[np.ndarray, Any, pd.DataFrame]:
