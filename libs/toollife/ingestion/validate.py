@@ -10,9 +10,9 @@ object) whose JSON types ``schema_of_variant`` reads. The typed values come from
 the same text: Variant -> string/double casts cost more per row than a second, schema-driven
 parse. For every field of the right JSON type both give the same value (same tokens, the last
 duplicate key wins, names are case-sensitive); where ``from_json`` has no value (absent, or a type
-it cannot convert) the Variant's own cast is used, so the rules see what they saw before. The rules (required, types, patterns,
-lengths, enums, minimum/exclusiveMinimum, date-time) are compiled from the contract JSON Schema
-itself; the few rules the contract states in prose (sensor ranges from ``x-sensor-units-and-ranges``,
+it cannot convert) the Variant's own cast is used, so the rules see what they saw before.
+The rules (required, types, patterns, lengths, enums, minimum/exclusiveMinimum, date-time) are
+compiled from the contract JSON Schema itself; the few rules the contract states in prose (sensor ranges from ``x-sensor-units-and-ranges``,
 ``run_started`` carries factors, ``tool_worn_out`` carries ``tool_life_min``, values finite, the
 Kafka key equals ``machine_id``) are added by hand.
 
