@@ -109,7 +109,7 @@ def standalone_cluster(tmp_path_factory):
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{ui}/json/", timeout=2) as resp:
                     return json.load(resp).get("aliveworkers", 0) >= 1
-            except OSError:
+            except (OSError, ValueError):  # not listening yet, or the UI answers before its JSON is ready
                 return False
 
         wait_for(worker_alive, 120, "standalone master with one worker")

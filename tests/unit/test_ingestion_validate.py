@@ -53,6 +53,10 @@ BAD = [
     (None, "empty_value"),
     (b"{not json", "malformed_json"),
     (b"[1]", "malformed_json"),
+    (json.dumps(READING).encode() + b" trailing", "malformed_json"),  # text after the object
+    (json.dumps(READING).encode() + b"}", "malformed_json"),
+    (json.dumps(READING).encode() + b"]", "malformed_json"),
+    (json.dumps(READING).encode() + b"," + json.dumps(READING).encode(), "malformed_json"),
     (b'{"value": NaN}', "non_finite_value"),
     (b"\xff\xfe{}", "invalid_utf8"),
     ({**READING, "run_id": "1"}, "wrong_type"),
@@ -85,7 +89,7 @@ def test_bad_readings_get_their_reason(spark, allow_dup_keys):
     quarantine = V.to_quarantine(out, "sensor_readings").orderBy("kafka_offset").collect()
     assert [q.reason_code for q in quarantine] == [c for _, c in BAD]
     assert all(q.source == "sensor_readings" and q.kafka_topic == "t" for q in quarantine)
-    assert quarantine[7].raw_value == json.dumps(BAD[7][0])  # raw payload kept
+    assert quarantine[11].raw_value == json.dumps(BAD[11][0])  # raw payload kept
     assert V.to_silver(out, "sensor_readings").count() == 0
 
 
@@ -125,6 +129,11 @@ def test_conforming_edge_cases_are_accepted(spark, allow_dup_keys):
     assert all(r.ts.replace(microsecond=0) == datetime(2026, 11, 21, 8, 0) for r in rows)
     assert [r.replicate for r in rows] == [p.get("replicate", 1) for p in EDGE]
     assert rows[7].run_id == 2 and rows[4].value == 5.0
+
+
+def test_whitespace_around_the_object_is_not_trailing_content(spark, allow_dup_keys):
+    padded = b" \n" + json.dumps(READING, indent=1).encode() + b"\r\n\t "
+    assert codes(V.validate_sensor_readings(bronze(spark, [padded]))) == [None]
 
 
 def test_typed_values_agree_with_the_json_types_checked(spark, allow_dup_keys):

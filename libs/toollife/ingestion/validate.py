@@ -278,9 +278,18 @@ def prepare(df: DataFrame, rules: Rules) -> DataFrame:
         .withColumn("_size", F.expr("octet_length(_raw)"))
         .withColumn("_json", F.expr("cast(_raw AS STRING)"))
         .withColumn("_utf8", F.expr("is_valid_utf8(_json)"))
+        # try_parse_json stops after the first JSON value and ignores what follows ('{..} junk'), so
+        # the payload is parsed as the first element of [payload, <its own xxhash64>]: the parser
+        # reaches that tag as the second and last element only when the payload is one value and
+        # nothing else (a payload cannot contain its own hash).
+        .withColumn("_tag", F.expr("xxhash64(_json)"))
         .withColumn("_v", F.expr(
             f"CASE WHEN _size BETWEEN 1 AND {int(rules.max_payload_bytes)} AND _utf8 "
-            f"AND rlike(_json, '^\\\\s*\\\\{{') THEN try_parse_json(_json) END"))
+            f"AND rlike(_json, '^\\\\s*\\\\{{') THEN try_parse_json(concat('[', _json, ',', _tag, ']')) END"))
+        .withColumn("_v", F.expr(
+            "CASE WHEN try_variant_get(_v, '$[1]', 'bigint') = _tag AND variant_get(_v, '$[2]', 'variant') IS NULL "
+            "THEN variant_get(_v, '$[0]', 'variant') END"))
+        .drop("_tag")
     )
 
 
