@@ -89,6 +89,18 @@ def test_coded_levels_from_the_experiments_own_low_high(gold):
     assert e2["coded_cutting_speed"] == -1.0 and e2["cutting_speed"] == 200.0 and e2["coating"] == "TiN"
 
 
+def test_doe_factor_mask_from_coded_levels_matches_design_factors(gold, base_config):
+    """The DOE job reads which factors an experiment varies from the non-null coded levels (not
+    from the design_factors array): both must agree, also with a readings-only run (all null)."""
+    from toollife.gold.doe_effects import FACTOR_MASK, DoeParams, combination_runs
+
+    df, rows, _ = gold
+    params = DoeParams.from_config(base_config)
+    masks = {r["experiment_id"]: r[FACTOR_MASK] for r in combination_runs(df, params, naturals=False).collect()}
+    for (exp, _run), row in rows.items():
+        assert [f for j, f in enumerate(params.factors) if masks[exp] >> j & 1] == row["design_factors"]
+
+
 def test_sensor_features_and_wear_rate(gold):
     _, rows, (minutes, power) = gold
     r1 = rows[("E1", 1)]
