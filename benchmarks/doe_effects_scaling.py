@@ -12,12 +12,14 @@ For each size N (machine x tool combinations of a replicated 2^4 design, 32 runs
    no Delta write); **spark_job**: the whole job (``doe_effects.run``: effects + optimal settings
    with the Taylor fit and cost optimum, both tables written);
 3. **pandas_vectorised**: ``toollife.doe.analyze_factorial_groups`` on the whole pandas frame
-   (one process, the frame already in memory);
+   (one process, the frame already in memory: the goal's baseline); **pandas_vectorised_io**:
+   the same with the rows read from Parquet and the effects written to Parquet, like the job;
 4. **pandas_groupby_apply**: ``groupby(...).apply(analyze_factorial)`` timed on a sample of
    ``--sample-groups`` combinations and extrapolated linearly to N (said so in the output).
 
-Wall times decide the goals; CPU seconds (JVM + Python workers for Spark, from /proc) are printed
-next to them because they swing far less with other load on a shared machine.
+Spark effects (both sinks) and vectorised pandas are each timed ``--repeat`` times (default 3)
+and the medians reported. Wall times decide the goals; CPU seconds (JVM + Python workers for
+Spark, from /proc) are printed next to them because they swing less with other load.
 
 Prints a table of seconds and the ratios against the goals: Spark effects <= 2x vectorised pandas
 at the largest N, >= 10x faster than groupby.apply, linear growth (time ratio vs size ratio).
@@ -97,7 +99,16 @@ def timed_spark(spark, fn):
     return wall, (after - before) if before is not None and after is not None else float("nan")
 
 
-def run_size(spark, config, n: int, sample_groups: int, root: Path) -> dict:
+def median_of(repeat: int, measure) -> tuple[float, float]:
+    """Median wall and median CPU seconds of ``repeat`` calls of ``measure`` (-> (wall, cpu)):
+    one run swings by +-15 % on a shared 2-core machine."""
+    import statistics
+
+    walls, cpus = zip(*[measure() for _ in range(max(1, repeat))])
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def run_size(spark, config, n: int, sample_groups: int, root: Path, repeat: int = 1) -> dict:
     import pandas as pd
 
     from toollife import tables
@@ -126,8 +137,9 @@ def run_size(spark, config, n: int, sample_groups: int, root: Path) -> dict:
         with de.arrow_batch_size(spark, batch):
             de.compute_effects(runs, params, now).write.format("noop").mode("overwrite").save()
 
-    out["spark_effects_noop"], out["spark_effects_noop_cpu"] = timed_spark(spark, effects_noop)
-    out["spark_effects"], out["spark_effects_cpu"] = timed_spark(spark, effects_delta)
+    out["repeat"] = repeat
+    out["spark_effects_noop"], out["spark_effects_noop_cpu"] = median_of(repeat, lambda: timed_spark(spark, effects_noop))
+    out["spark_effects"], out["spark_effects_cpu"] = median_of(repeat, lambda: timed_spark(spark, effects_delta))
     out["spark_job"], metrics = timed(lambda: de.run(spark, config, experiments=[exp], computed_at=now))
     n_effect_rows = tables.read(spark, config, de.EFFECTS).where(f"experiment_id = '{exp}'").count()
     assert n_effect_rows == n * 15, n_effect_rows
@@ -136,11 +148,28 @@ def run_size(spark, config, n: int, sample_groups: int, root: Path) -> dict:
     # pandas: the same rows, in memory before the clock starts
     pdf = pd.read_parquet(pandas_input)
     pdf.columns = [c.removeprefix("coded_") for c in pdf.columns]
-    cpu0 = time.process_time()
-    out["pandas_vectorised"], res = timed(lambda: analyze_factorial_groups(
-        pdf, ["experiment_id", "machine_id", "tool_id"], FACTORS, "tool_life_min", log_response=True))
-    out["pandas_vectorised_cpu"] = time.process_time() - cpu0
-    assert len(res) == n * 15
+    def vectorised():
+        cpu0 = time.process_time()
+        wall, res = timed(lambda: analyze_factorial_groups(
+            pdf, ["experiment_id", "machine_id", "tool_id"], FACTORS, "tool_life_min", log_response=True))
+        assert len(res) == n * 15
+        return wall, time.process_time() - cpu0
+
+    out["pandas_vectorised"], out["pandas_vectorised_cpu"] = median_of(repeat, vectorised)
+
+    def vectorised_with_io():
+        """Like for like with the Spark job: read the rows from Parquet, write the effects to Parquet."""
+        cpu0 = time.process_time()
+
+        def job():
+            frame = pd.read_parquet(pandas_input)
+            frame.columns = [c.removeprefix("coded_") for c in frame.columns]
+            analyze_factorial_groups(frame, ["experiment_id", "machine_id", "tool_id"], FACTORS, "tool_life_min",
+                                     log_response=True).to_parquet(root / f"pandas_effects_{n}.parquet")
+        wall, _ = timed(job)
+        return wall, time.process_time() - cpu0
+
+    out["pandas_vectorised_io"], out["pandas_vectorised_io_cpu"] = median_of(repeat, vectorised_with_io)
     keys = pdf[["machine_id", "tool_id"]].drop_duplicates().head(sample_groups)
     sample = pdf.merge(keys)
     t_sample, _ = timed(lambda: sample.groupby(["experiment_id", "machine_id", "tool_id"]).apply(
@@ -157,6 +186,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--combos", type=int, nargs="+", default=[20000, 200000])
     parser.add_argument("--sample-groups", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="time Spark effects and vectorised pandas this many times each; report the medians")
     parser.add_argument("--warmup", type=int, default=2000, help="combos of an untimed warm-up run (0: none)")
     parser.add_argument("--keep", action="store_true", help="keep the temp lakehouse")
     args = parser.parse_args(argv)
@@ -173,7 +204,7 @@ def main(argv=None) -> int:
         if args.warmup:
             run_size(spark, config, args.warmup, min(args.sample_groups, args.warmup), root)   # JIT, Python workers
         for n in args.combos:
-            r = run_size(spark, config, n, args.sample_groups, root)
+            r = run_size(spark, config, n, args.sample_groups, root, args.repeat)
             results.append(r)
             print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()}), flush=True)
     finally:
@@ -202,6 +233,9 @@ def main(argv=None) -> int:
               f"spark job x{b['spark_job'] / a['spark_job']:.2f}, pandas vectorised "
               f"x{b['pandas_vectorised'] / a['pandas_vectorised']:.2f}")
     big = results[-1]
+    print(f"like for like at {big['combos']} (pandas also reads the rows from Parquet and writes its effects "
+          f"to Parquet): {big['pandas_vectorised_io']:.2f} s; spark effects / that = "
+          f"{big['spark_effects'] / big['pandas_vectorised_io']:.2f}")
     print(f"goals at {big['combos']}: spark effects / vectorised pandas = "
           f"{big['spark_effects'] / big['pandas_vectorised']:.2f} (goal <= 2; noop sink "
           f"{big['spark_effects_noop'] / big['pandas_vectorised']:.2f}); groupby.apply / spark effects = "
