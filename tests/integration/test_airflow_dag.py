@@ -56,4 +56,4 @@ def test_dag_run_submits_every_job_and_fills_gold(spark, kafka_config, tmp_path)
     optimal = tables.read(spark, kafka_config, tables.Table("gold", "doe_optimal_settings"))
     assert optimal.count() == SMALL["machines"] * SMALL["tools"]
     job_runs = tables.read(spark, kafka_config, tables.Table("meta", "job_runs"))
-    assert {r.job for r in job_runs.select("job").collect()} >= {"aggregate_experiments", "compute_doe_effects"}
+    assert {r.job for r in job_runs.select("job").collect()} >= {"ingest_sensors", "aggregate_experiments", "compute_doe_effects"}

@@ -4,6 +4,7 @@ events, bronze every Kafka offset exactly once, and the reconciliation balances.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -187,3 +188,12 @@ def test_kill_9_twice_sigterm_then_drain_loses_and_duplicates_nothing(spark, kaf
     assert count(spark, cfg, bronze_tbl) == sum(end_offsets(cfg, "sensor_readings").values())
     progress = tables.read(spark, cfg, schemas.STREAM_PROGRESS_TABLE)
     assert progress.where("num_input_rows > 0").count() > 0
+
+    # meta.job_runs: the SIGTERM-stopped run and the drain, each once; a kill -9 leaves no row
+    runs = tables.read(spark, cfg, tables.Table("meta", "job_runs")).where("job = 'ingest_sensors'").collect()
+    assert sorted(r.status for r in runs) == ["succeeded", "succeeded"]
+    metrics = sorted((json.loads(r.metrics) for r in runs), key=lambda m: m["mode"])
+    assert [(m["mode"], m["stopped_by_signal"]) for m in metrics] == [("available_now", False), ("processing_time", True)]
+    queries = {f"{layer}_{src}" for layer in ("bronze", "silver") for src in ("sensor_readings", "tool_events")}
+    assert all(set(m["micro_batches"]) == set(m["input_rows"]) == queries for m in metrics)
+    assert sum(metrics[1]["micro_batches"].values()) > 0   # bronze finished batches before silver had rows

@@ -137,6 +137,8 @@ class IngestionApp:
         names = [f"{layer}_{s.key}" for s in self.sources for layer in ("bronze", "silver")]
         self.listener = ProgressListener(names, ing["progress"]["log_batches"])
         self._last_flush = time.monotonic()
+        self._batches: dict[str, int] = {n: 0 for n in sorted(names)}
+        self._input_rows: dict[str, int] = {n: 0 for n in sorted(names)}
 
     # -- set-up ----------------------------------------------------------------------------------
 
@@ -213,6 +215,11 @@ class IngestionApp:
         log.info("ingestion stopped cleanly")
         return 0
 
+    def summary(self) -> dict[str, Any]:
+        """What this run did, per query (the metrics of its meta.job_runs row)."""
+        return {"mode": self.mode, "sources": [s.key for s in self.sources], "stopped_by_signal": self.stopping,
+                "micro_batches": dict(self._batches), "input_rows": dict(self._input_rows)}
+
     def _wait(self, queries: list[StreamingQuery]) -> None:
         flush_every = float(self.config["ingestion"]["progress"]["flush_interval_s"])
         while True:
@@ -253,6 +260,9 @@ class IngestionApp:
         rows = self.listener.drain()
         if not rows:
             return
+        for r in rows:
+            self._batches[r["query_name"]] += 1
+            self._input_rows[r["query_name"]] += r["num_input_rows"]
         df = self.spark.createDataFrame(
             [tuple(r[f.name] for f in schemas.STREAM_PROGRESS.fields) for r in rows], schemas.STREAM_PROGRESS)
         df.write.format("delta").mode("append").save(schemas.STREAM_PROGRESS_TABLE.path(self.config))

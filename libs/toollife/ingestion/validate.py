@@ -40,7 +40,7 @@ REASON_CODES: dict[str, str] = {
     "payload_too_large": "the value is larger than ingestion.silver.max_payload_bytes",
     "invalid_utf8": "the value is not valid UTF-8",
     "non_finite_value": "a number is NaN or +/-Infinity (bare tokens, or overflowing like 1e400)",
-    "malformed_json": "the value is not a JSON document whose top level is an object",
+    "malformed_json": "the value is not exactly one JSON object (malformed, an array/scalar, or text after it)",
     "missing_field": "a required field is absent",
     "wrong_type": "a field has the wrong JSON type (e.g. \"3\" for an integer, null for a string)",
     "invalid_id": "an id breaks its pattern (^M[0-9]{2,4}$, ^T[0-9]{2,4}$) or length (1..64)",
@@ -302,7 +302,7 @@ def _envelope_checks(rules: Rules) -> list[tuple[str, str, str]]:
         ("invalid_utf8", "NOT _utf8", "'payload is not valid UTF-8'"),
         ("non_finite_value", f"_v IS NULL AND rlike(_json, {_lit(_NON_FINITE_TOKEN)})",
          "'payload contains a non-finite number (NaN/Infinity), which JSON cannot represent'"),
-        ("malformed_json", "_v IS NULL", "'payload is not a JSON object (malformed JSON, or an array/scalar at top level)'"),
+        ("malformed_json", "_v IS NULL", "'payload is not exactly one JSON object (malformed JSON, an array/scalar at top level, or text after the object)'"),
     ]
 
 
