@@ -145,31 +145,30 @@ def run_size(spark, config, n: int, sample_groups: int, root: Path, repeat: int 
     assert n_effect_rows == n * 15, n_effect_rows
     assert metrics["combinations_ok"] == n, metrics
 
-    # pandas: the same rows, in memory before the clock starts
-    pdf = pd.read_parquet(pandas_input)
-    pdf.columns = [c.removeprefix("coded_") for c in pdf.columns]
+    def load():
+        frame = pd.read_parquet(pandas_input)
+        frame.columns = [c.removeprefix("coded_") for c in frame.columns]
+        return frame
+
+    def analyse(frame):
+        return analyze_factorial_groups(frame, ["experiment_id", "machine_id", "tool_id"], FACTORS, "tool_life_min",
+                                        log_response=True)
+
+    def timed_cpu(fn):
+        """(wall, CPU seconds of this process) of ``fn``."""
+        cpu0 = time.process_time()
+        wall, _ = timed(fn)
+        return wall, time.process_time() - cpu0
+
     def vectorised():
-        cpu0 = time.process_time()
-        wall, res = timed(lambda: analyze_factorial_groups(
-            pdf, ["experiment_id", "machine_id", "tool_id"], FACTORS, "tool_life_min", log_response=True))
-        assert len(res) == n * 15
-        return wall, time.process_time() - cpu0
+        assert len(analyse(pdf)) == n * 15
 
-    out["pandas_vectorised"], out["pandas_vectorised_cpu"] = median_of(repeat, vectorised)
+    def vectorised_with_io():      # like for like with the Spark job: Parquet in, Parquet out
+        analyse(load()).to_parquet(root / f"pandas_effects_{n}.parquet")
 
-    def vectorised_with_io():
-        """Like for like with the Spark job: read the rows from Parquet, write the effects to Parquet."""
-        cpu0 = time.process_time()
-
-        def job():
-            frame = pd.read_parquet(pandas_input)
-            frame.columns = [c.removeprefix("coded_") for c in frame.columns]
-            analyze_factorial_groups(frame, ["experiment_id", "machine_id", "tool_id"], FACTORS, "tool_life_min",
-                                     log_response=True).to_parquet(root / f"pandas_effects_{n}.parquet")
-        wall, _ = timed(job)
-        return wall, time.process_time() - cpu0
-
-    out["pandas_vectorised_io"], out["pandas_vectorised_io_cpu"] = median_of(repeat, vectorised_with_io)
+    pdf = load()                   # the goal's baseline: the same rows, in memory before the clock starts
+    out["pandas_vectorised"], out["pandas_vectorised_cpu"] = median_of(repeat, lambda: timed_cpu(vectorised))
+    out["pandas_vectorised_io"], out["pandas_vectorised_io_cpu"] = median_of(repeat, lambda: timed_cpu(vectorised_with_io))
     keys = pdf[["machine_id", "tool_id"]].drop_duplicates().head(sample_groups)
     sample = pdf.merge(keys)
     t_sample, _ = timed(lambda: sample.groupby(["experiment_id", "machine_id", "tool_id"]).apply(
