@@ -283,13 +283,13 @@ def prepare(df: DataFrame, rules: Rules) -> DataFrame:
         # reaches that tag as the second and last element only when the payload is one value and
         # nothing else (a payload cannot contain its own hash).
         .withColumn("_tag", F.expr("xxhash64(_json)"))
-        .withColumn("_v", F.expr(
+        .withColumn("_tagged", F.expr(
             f"CASE WHEN _size BETWEEN 1 AND {int(rules.max_payload_bytes)} AND _utf8 "
             f"AND rlike(_json, '^\\\\s*\\\\{{') THEN try_parse_json(concat('[', _json, ',', _tag, ']')) END"))
         .withColumn("_v", F.expr(
-            "CASE WHEN try_variant_get(_v, '$[1]', 'bigint') = _tag AND variant_get(_v, '$[2]', 'variant') IS NULL "
-            "THEN variant_get(_v, '$[0]', 'variant') END"))
-        .drop("_tag")
+            "CASE WHEN try_variant_get(_tagged, '$[1]', 'bigint') = _tag "
+            "AND variant_get(_tagged, '$[2]', 'variant') IS NULL THEN variant_get(_tagged, '$[0]', 'variant') END"))
+        .drop("_tag", "_tagged")
     )
 
 
