@@ -15,7 +15,12 @@ For each size N (machine x tool combinations of a replicated 2^4 design, 32 runs
    (one process, the frame already in memory: the goal's baseline); **pandas_vectorised_io**:
    the same with the rows read from Parquet and the effects written to Parquet, like the job;
 4. **pandas_groupby_apply**: ``groupby(...).apply(analyze_factorial)`` timed on a sample of
-   ``--sample-groups`` combinations and extrapolated linearly to N (said so in the output).
+   ``--sample-groups`` combinations and extrapolated linearly to N (said so in the output);
+5. with ``--floor``, at the largest N, the parts no Spark design of the job can avoid, each alone:
+   reading the columns the maths needs (into ``noop``) and the Delta write of the effect rows
+   (already computed and cached in memory: Delta minus ``noop`` from the same cache). With the
+   maths costing at least what pandas spends, the best any Spark job could do on this machine is
+   (read + write + pandas CPU) / cores; that bound is printed as a ratio against pandas.
 
 Spark effects (both sinks) and vectorised pandas are each timed ``--repeat`` times (default 3)
 and the medians reported. Wall times decide the goals; CPU seconds (JVM + Python workers for
@@ -108,7 +113,28 @@ def median_of(repeat: int, measure) -> tuple[float, float]:
     return statistics.median(walls), statistics.median(cpus)
 
 
-def run_size(spark, config, n: int, sample_groups: int, root: Path, repeat: int = 1) -> dict:
+def floor_parts(spark, config, runs, params, now, exp: str, repeat: int) -> dict:
+    """CPU seconds of the unavoidable parts alone: the read of the needed columns and the Delta
+    write of the finished effect rows (Delta sink minus noop sink, both from one in-memory cache)."""
+    from toollife.gold import doe_effects as de
+
+    needed = runs.select(*de.GROUP_COLS, "status", *[f"coded_{f}" for f in params.factors], de.LIFE)
+    _, read_cpu = median_of(repeat, lambda: timed_spark(
+        spark, lambda: needed.write.format("noop").mode("overwrite").save()))
+    with de.arrow_batch_size(spark, int(config["doe"]["combinations_per_batch"])):
+        effects = de.compute_effects(runs, params, now).cache()
+        effects.count()
+    try:
+        _, cached_cpu = median_of(repeat, lambda: timed_spark(
+            spark, lambda: effects.write.format("noop").mode("overwrite").save()))
+        _, delta_cpu = median_of(repeat, lambda: timed_spark(
+            spark, lambda: de.replace_experiments(effects, config, de.EFFECTS, [exp])))
+    finally:
+        effects.unpersist()
+    return {"floor_read_cpu": read_cpu, "floor_write_cpu": delta_cpu - cached_cpu}
+
+
+def run_size(spark, config, n: int, sample_groups: int, root: Path, repeat: int = 1, floor: bool = False) -> dict:
     import pandas as pd
 
     from toollife import tables
@@ -144,6 +170,8 @@ def run_size(spark, config, n: int, sample_groups: int, root: Path, repeat: int 
     n_effect_rows = tables.read(spark, config, de.EFFECTS).where(f"experiment_id = '{exp}'").count()
     assert n_effect_rows == n * 15, n_effect_rows
     assert metrics["combinations_ok"] == n, metrics
+    if floor:
+        out.update(floor_parts(spark, config, runs, params, now, exp, repeat))
 
     def load():
         frame = pd.read_parquet(pandas_input)
@@ -188,6 +216,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=3,
                         help="time Spark effects and vectorised pandas this many times each; report the medians")
     parser.add_argument("--warmup", type=int, default=2000, help="combos of an untimed warm-up run (0: none)")
+    parser.add_argument("--floor", action="store_true",
+                        help="at the largest N, also time the read and the Delta write alone (the lower bound)")
     parser.add_argument("--keep", action="store_true", help="keep the temp lakehouse")
     args = parser.parse_args(argv)
 
@@ -196,6 +226,7 @@ def main(argv=None) -> int:
     root = Path(tempfile.mkdtemp(prefix="bench-doe-"))
     config = bench_config(root)
     spark = get_spark(config)
+    spark_cores = spark.sparkContext.defaultParallelism
     print(f"spark {spark.version}, master {spark.sparkContext.master}, "
           f"default parallelism {spark.sparkContext.defaultParallelism}, lakehouse {root}", flush=True)
     results = []
@@ -203,7 +234,8 @@ def main(argv=None) -> int:
         if args.warmup:
             run_size(spark, config, args.warmup, min(args.sample_groups, args.warmup), root)   # JIT, Python workers
         for n in args.combos:
-            r = run_size(spark, config, n, args.sample_groups, root, args.repeat)
+            r = run_size(spark, config, n, args.sample_groups, root, args.repeat,
+                         floor=args.floor and n == max(args.combos))
             results.append(r)
             print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()}), flush=True)
     finally:
@@ -239,6 +271,12 @@ def main(argv=None) -> int:
           f"{big['spark_effects'] / big['pandas_vectorised']:.2f} (goal <= 2; noop sink "
           f"{big['spark_effects_noop'] / big['pandas_vectorised']:.2f}); groupby.apply / spark effects = "
           f"{big['pandas_groupby_apply'] / big['spark_effects']:.1f} (goal >= 10)")
+    if "floor_read_cpu" in big:
+        bound = (big["floor_read_cpu"] + big["floor_write_cpu"] + big["pandas_vectorised_cpu"]) / spark_cores
+        print(f"lower bound at {big['combos']}: read {big['floor_read_cpu']:.1f} + Delta write "
+              f"{big['floor_write_cpu']:.1f} + the maths at pandas' {big['pandas_vectorised_cpu']:.1f} CPU-s, "
+              f"on {spark_cores} cores = {bound:.2f} s wall at best; / vectorised pandas = "
+              f"{bound / big['pandas_vectorised']:.2f}")
     return 0
 
 
