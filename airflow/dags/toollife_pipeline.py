@@ -32,6 +32,9 @@ DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
     "spark.pyspark.python": str(Path(SPARK_SUBMIT).parent / "python"),
+    # as spark.java_options in conf: JIT-compile the large generated methods (toollife.session)
+    "spark.driver.extraJavaOptions": "-XX:-DontCompileHugeMethods",
+    "spark.executor.extraJavaOptions": "-XX:-DontCompileHugeMethods",
 }
 JOB_ENV = {
     "TOOLLIFE_ENV": ENV,

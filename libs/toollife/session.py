@@ -57,6 +57,11 @@ def spark_conf(config: Mapping[str, Any], app_name: str | None = None) -> dict[s
         conf["spark.driver.host"] = spark_cfg["local_ip"]
         conf["spark.driver.bindAddress"] = spark_cfg["local_ip"]
         conf["spark.ui.showConsoleProgress"] = "false"
+    if spark_cfg["java_options"]:
+        # Under spark-submit (client mode) the driver JVM is already up: this reaches it only
+        # through submit_args' --conf; the executors get it either way.
+        conf["spark.driver.extraJavaOptions"] = spark_cfg["java_options"]
+        conf["spark.executor.extraJavaOptions"] = spark_cfg["java_options"]
     jars = jar_paths(spark_cfg["jars_dir"])
     if jars:
         conf["spark.jars"] = ",".join(jars)

@@ -26,6 +26,14 @@ def test_delta_local_master_and_worker_python(config):
     assert conf["spark.pyspark.python"] == sys.executable  # workers must find pandas/pyarrow
     assert conf["spark.sql.shuffle.partitions"] == str(config["spark"]["shuffle_partitions"])
     assert conf["spark.jars"].split(",")[0].endswith("delta-spark_4.2_2.13-4.4.0.jar")
+    # generated code over HotSpot's 8,000-byte limit is JIT-compiled, not interpreted
+    assert conf["spark.driver.extraJavaOptions"] == "-XX:-DontCompileHugeMethods"
+    assert conf["spark.executor.extraJavaOptions"] == "-XX:-DontCompileHugeMethods"
+
+
+def test_no_java_options_leaves_the_jvm_defaults(tmp_path):
+    conf = spark_conf(load_config(environ={}, overrides={"spark": {"jars_dir": None, "java_options": None}}))
+    assert "spark.driver.extraJavaOptions" not in conf and "spark.executor.extraJavaOptions" not in conf
 
 
 def test_cluster_leaves_master_to_spark_submit_and_uses_packages(tmp_path):
@@ -42,6 +50,7 @@ def test_submit_args_put_jars_on_the_command_line(config):
     assert args[:2] == ["--master", "spark://127.0.0.1:7077"]
     assert args[args.index("--jars") + 1].count(".jar") == 2
     assert "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension" in args
+    assert "spark.driver.extraJavaOptions=-XX:-DontCompileHugeMethods" in args   # reaches the driver JVM
 
 
 def test_missing_jar_cache_points_at_make_setup(tmp_path):
