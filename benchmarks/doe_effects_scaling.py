@@ -228,7 +228,7 @@ def main(argv=None) -> int:
     spark = get_spark(config)
     spark_cores = spark.sparkContext.defaultParallelism
     print(f"spark {spark.version}, master {spark.sparkContext.master}, "
-          f"default parallelism {spark.sparkContext.defaultParallelism}, lakehouse {root}", flush=True)
+          f"default parallelism {spark_cores}, lakehouse {root}", flush=True)
     results = []
     try:
         if args.warmup:

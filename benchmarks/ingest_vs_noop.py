@@ -108,11 +108,8 @@ def floor_parts(spark, config, work: Path) -> dict:
     floor["lakehouse"] = {"root": str(work / "floor" / "tables"), "checkpoint_root": str(work / "floor" / "checkpoints")}
     bronze.ensure_table(spark, floor, source)
     silver.ensure_tables(spark, floor, source)        # the same table, properties and partitioning
-    start = time.perf_counter()
-    q = (bronze.writer(spark, floor, source).partitionBy("ingest_date").trigger(availableNow=True)
-         .start(source.bronze.path(floor)))
-    q.awaitTermination()
-    bronze_s = time.perf_counter() - start
+    bronze_s = timed(lambda: bronze.writer(spark, floor, source).partitionBy("ingest_date")
+                     .trigger(availableNow=True).start(source.bronze.path(floor)).awaitTermination())
 
     rows = tables.read(spark, config, source.silver).cache()      # what the measured run wrote
     rows.count()
