@@ -165,3 +165,25 @@ def test_signals_rise_with_wear_in_every_run_and_wear_ends_at_criterion():
     truth = result.truth_runs()
     assert (truth["status"] == "worn_out").all()
     assert np.allclose(truth["end_min"], truth["true_tool_life_min"])
+
+
+def test_in_progress_leaves_the_last_runs_of_each_machine_cutting_with_their_truth():
+    small = {"machines": 2, "tools": 2, "replicates": 1, "sensors": {"sample_interval_s": 120.0}}
+    done = simulate(overrides=small)
+    cutting = simulate(overrides={**small, "in_progress": {"per_machine": 2, "cut_fraction_min": 0.4,
+                                                           "cut_fraction_max": 0.6}})
+    runs = cutting.runs
+    left = runs[runs["status"] == "in_progress"]
+    assert cutting.counts["runs_in_progress"] == len(left) == 2 * 2
+    # the last two runs on each machine's clock, cut to 40-60 % of a life that stays the truth
+    last = runs.groupby("machine_id")["exec_order"].transform("max")
+    assert (left["exec_order"] > last[left.index] - 2).all()
+    assert left["end_min"].between(0.4 * left["true_tool_life_min"], 0.6 * left["true_tool_life_min"]).all()
+    assert np.allclose(left["true_tool_life_min"], done.runs.loc[left.index, "true_tool_life_min"])
+    events = [json.loads(v) for _, v in cutting.tool_events]
+    ended = {(e["machine_id"], e["tool_id"], e["run_id"]) for e in events if e["event"] != "run_started"}
+    started = {(e["machine_id"], e["tool_id"], e["run_id"]) for e in events if e["event"] == "run_started"}
+    open_runs = {(r.machine_id, r.tool_id, r.run_id) for r in left.itertuples()}
+    assert started - ended == open_runs
+    with pytest.raises(ValueError, match="in_progress"):
+        simulate(overrides={**small, "in_progress": {"per_machine": 1, "cut_fraction_max": 1.0}})

@@ -114,6 +114,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--chipping-rate", type=float,
                    help=f"probability per run of chipping: early end published as run_aborted (config: {an['chipping_rate']})")
     g.add_argument("--dropout-rate", type=float, help=f"probability per reading that a sensor dropout starts (config: {an['dropout_rate']})")
+    g.add_argument("--in-progress", type=int, metavar="N",
+                   help="leave the last N runs of every machine still cutting: readings up to part of their "
+                        f"life, no end event (config: {d['in_progress']['per_machine']})")
     g = parser.add_argument_group("bad messages (for testing the ingestion)")
     g.add_argument("--bad", type=_bad_count, action="append", metavar="KIND=COUNT",
                    help="inject exactly COUNT messages of KIND (repeatable), e.g. --bad malformed_json=5")
@@ -158,6 +161,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "sensors": {"sample_interval_s": args.sample_interval, "start_time": args.start_time},
         "anomalies": {"drift_rate": args.drift_rate, "vibration_spike_rate": args.spike_rate,
                       "chipping_rate": args.chipping_rate, "dropout_rate": args.dropout_rate},
+        "in_progress": {"per_machine": args.in_progress},
         "publish": {"rate_limit": args.rate_limit},
         "bad_messages": {"oversize_bytes": args.oversize_bytes},
     }

@@ -135,6 +135,7 @@ def simulate(config: Mapping[str, Any] | None = None, *, overrides: Mapping[str,
         "runs": int(len(plan.runs)),
         "runs_worn_out": int((plan.runs["status"] == "worn_out").sum()),
         "runs_aborted": int((plan.runs["status"] == "aborted").sum()),
+        "runs_in_progress": int((plan.runs["status"] == "in_progress").sum()),
     }
     return SimulationResult(
         simulation_id=f"sim-{seed}-{chash[:10]}", experiment_id=experiment_id, seed=seed, config_hash=chash,

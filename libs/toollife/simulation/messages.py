@@ -212,6 +212,8 @@ def run_messages(run: Mapping[str, Any], plan: Plan, sim: Mapping[str, Any], *, 
                        f'{values[name][i]!r}{tails[name]}')
             out.append((off, Message(SENSOR_READINGS, key, payload.encode())))
 
+    if run["status"] == "in_progress":  # still cutting: no end event yet
+        return out
     if chipped:
         final = {"event_id": f"{base_id}-end", "ts": clock.iso(end_ms), **common, "event": "run_aborted",
                  "reason": "chipping", "cutting_time_min": _num(end),

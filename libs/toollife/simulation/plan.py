@@ -18,7 +18,8 @@ from toollife.doe import design as doe_design
 from toollife.simulation.physics import SENSORS, STANDARD_FACTORS, Taylor
 
 # independent random streams
-STREAM_MACHINE, STREAM_TOOL, STREAM_ORDER, STREAM_EPS, STREAM_RUN_ANOMALY, STREAM_SENSOR, STREAM_INJECT = range(1, 8)
+(STREAM_MACHINE, STREAM_TOOL, STREAM_ORDER, STREAM_EPS, STREAM_RUN_ANOMALY, STREAM_SENSOR, STREAM_INJECT,
+ STREAM_IN_PROGRESS) = range(1, 9)
 
 CATEGORICAL = {"coolant": "coolant_multiplier", "coating": "coating_multiplier"}
 NUMERIC = ("cutting_speed", "feed", "depth_of_cut")
@@ -105,6 +106,29 @@ class Plan:
     factors: list[Factor]
     design: str
     coded: pd.DataFrame  # the design in standard order (one replicate)
+
+
+def _leave_in_progress(runs: pd.DataFrame, sim: Mapping[str, Any], seed: int) -> None:
+    """Mark the last ``in_progress.per_machine`` runs of each machine as still cutting (in place):
+    status ``in_progress``, cut so far ``end_min`` = U(min, max) x true life, never chipped."""
+    cfg = sim["in_progress"]
+    per_machine = int(cfg["per_machine"])
+    lo, hi = float(cfg["cut_fraction_min"]), float(cfg["cut_fraction_max"])
+    if per_machine < 0 or not 0.0 < lo <= hi < 1.0:
+        raise ValueError("simulation.in_progress: per_machine must be >= 0 and "
+                         f"0 < cut_fraction_min <= cut_fraction_max < 1, got {dict(cfg)}")
+    runs["cut_fraction"] = np.nan
+    if per_machine == 0:
+        return
+    last = runs.groupby("machine_idx")["exec_order"].transform("max")
+    chosen = runs.index[runs["exec_order"] > last - per_machine]
+    for i in chosen:
+        row = runs.loc[i]
+        g = rng(seed, STREAM_IN_PROGRESS, row["machine_idx"], row["tool_idx"], row["run_id"], row["replicate"])
+        runs.loc[i, "cut_fraction"] = lo + (hi - lo) * g.random()
+    runs.loc[chosen, "status"] = "in_progress"
+    runs.loc[chosen, "chipped"] = False
+    runs.loc[chosen, "end_min"] = runs.loc[chosen, "true_tool_life_min"] * runs.loc[chosen, "cut_fraction"]
 
 
 def build_plan(sim: Mapping[str, Any]) -> Plan:
@@ -202,6 +226,7 @@ def build_plan(sim: Mapping[str, Any]) -> Plan:
     # the machine's clock: runs of all its tools in (run_order, tool) order, one after another
     runs = runs.sort_values(["machine_idx", "run_order", "tool_idx"], kind="mergesort").reset_index(drop=True)
     runs["exec_order"] = runs.groupby("machine_idx").cumcount() + 1
+    _leave_in_progress(runs, sim, seed)
     gap_ms = int(round(sensors["setup_gap_s"] * 1000))
     dur_ms = np.round(runs["end_min"].to_numpy() * 60000.0).astype(np.int64)
     start_ms = np.zeros(len(runs), dtype=np.int64)
