@@ -70,8 +70,8 @@ sql: setup  ## spark-sql over the lakehouse tables, e.g. make sql Q="select * fr
 	  --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog \
 	  -i var/register-tables.sql $(if $(Q),-e "$(Q)",)
 
-mlflow-ui: setup  ## MLflow UI over the local tracking store (var/mlflow)
-	mkdir -p var/mlflow && $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/var/mlflow/mlflow.db --host 127.0.0.1 --port 5000
+mlflow-ui: setup  ## MLflow UI (mlflow server) on 127.0.0.1:5000 over conf's tracking store (default var/mlflow)
+	$(PY) -m toollife.cli mlflow ui
 
 airflow-setup: $(AIRFLOW_VENV)/.installed  ## Airflow in its own venv (.venv-airflow), see requirements/airflow.in
 

@@ -1,0 +1,25 @@
+"""spark-submit jobs/score_tool_life.py [--experiment-id ID ...] [--env cluster]
+
+models:/tool_life@champion and models:/tool_rul@champion -> gold.tool_life_predictions: the life
+of every run at its settings, and for the tools still cutting their remaining useful life, each
+with an interval. MERGE on (run key, model name): scoring again changes nothing.
+Exits 1 with "train first" when a model has no champion.
+"""
+
+import sys
+
+from toollife.job import run_job
+from toollife.ml import jobs
+
+
+def main(spark, config, args):
+    return jobs.score(spark, config, experiments=args.experiment_id)
+
+
+def add_arguments(parser):
+    parser.add_argument("--experiment-id", action="append", default=None,
+                        help="only these experiments (repeatable; default: every run in gold.experiment_runs)")
+
+
+if __name__ == "__main__":
+    sys.exit(run_job("score_tool_life", main, description=__doc__, add_arguments=add_arguments))

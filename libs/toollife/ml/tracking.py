@@ -1,0 +1,85 @@
+"""MLflow: where the tracking store is, one experiment per registered model, and the registry's
+champion / challenger aliases. Nothing here knows Spark.
+
+The local default is an absolute sqlite store under ``ml.store_dir`` with the artifacts beside
+it. Every experiment is created with an explicit artifact location, because with only a sqlite
+tracking URI set MLflow writes artifacts to ``./mlruns`` in whatever directory a job runs from.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+MODEL_NAMES = ("tool_life", "tool_rul")
+
+
+class NoChampionError(RuntimeError):
+    """The registered model has no champion yet."""
+
+
+def tracking_uri(config: Mapping[str, Any]) -> str:
+    ml = config["ml"]
+    if ml["tracking_uri"]:
+        return str(ml["tracking_uri"])
+    return f"sqlite:///{Path(ml['store_dir']).resolve() / 'mlflow.db'}"
+
+
+def artifact_root(config: Mapping[str, Any]) -> str:
+    ml = config["ml"]
+    if ml["artifact_root"]:
+        return str(ml["artifact_root"]).rstrip("/")
+    return (Path(ml["store_dir"]).resolve() / "artifacts").as_uri()
+
+
+def configure(config: Mapping[str, Any]):
+    """Point this process's MLflow at conf's store; returns an ``MlflowClient``."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    uri = tracking_uri(config)
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def experiment_id(client, config: Mapping[str, Any], model_name: str) -> str:
+    """The experiment of one registered model (created with its artifact location on first use)."""
+    name = f"toollife/{model_name}"
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    return client.create_experiment(name, artifact_location=f"{artifact_root(config)}/{model_name}")
+
+
+def alias_version(client, model_name: str, alias: str) -> str | None:
+    """The version an alias points at, or None (no such model or alias)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(model_name, alias).version)
+    except MlflowException:
+        return None
+
+
+def champion_uri(client, model_name: str) -> tuple[str, str]:
+    """(``models:/<name>/<version>``, version) of the champion; raises NoChampionError."""
+    version = alias_version(client, model_name, CHAMPION)
+    if version is None:
+        raise NoChampionError(
+            f"no champion of the registered model '{model_name}' in {client.tracking_uri}; "
+            "train first: toollife submit jobs/train_tool_life.py")
+    return f"models:/{model_name}/{version}", version
+
+
+def decide(candidate_metric: float, champion_metric: float | None) -> str:
+    """The promotion rule (lower is better): no champion, or strictly better on the same holdout,
+    takes ``champion``; anything else is a ``challenger``."""
+    if champion_metric is None or not (champion_metric == champion_metric):  # none, or NaN
+        return CHAMPION
+    return CHAMPION if candidate_metric < champion_metric else CHALLENGER
