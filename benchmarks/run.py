@@ -4,6 +4,7 @@ a baseline measured in the same run, on the same 2 cores). Pick some with BENCH=
   simulator  toollife simulate's produce rate / Kafka's ProducerPerformance     (goal >= 0.25)
   ingest     silver ingest rate / the same Spark reading into a noop sink       (goal >= 0.50)
   doe        DOE effects job vs vectorised pandas and groupby.apply, 20k/200k   (goals in the module)
+  models     tool_life / tool_rul champions vs the oracle and the tool_life champion (docs/models.md)
 
 ingest and doe run with --floor: they also print the best ratio any design could reach here.
 """
@@ -18,6 +19,7 @@ BENCHMARKS = {
     "simulator": "benchmarks.simulator_vs_producer_perf",
     "ingest": "benchmarks.ingest_vs_noop",
     "doe": "benchmarks.doe_effects_scaling",
+    "models": "benchmarks.model_goals",
 }
 ARGS = {"ingest": ["--floor"], "doe": ["--floor"]}
 

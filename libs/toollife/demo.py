@@ -5,11 +5,16 @@
 3. `toollife submit jobs/ingest_sensors.py --trigger available_now`: Kafka -> bronze -> silver/quarantine,
 4. `toollife submit jobs/aggregate_experiments.py`: silver -> gold.experiment_runs,
 5. `toollife submit jobs/compute_doe_effects.py`: gold.doe_effects, gold.doe_optimal_settings,
-6. a summary read back from the tables, checked against the simulator's ground truth.
+6. `toollife submit jobs/train_tool_life.py`: tool_life / tool_rul candidates in MLflow, registered,
+   champion / challenger aliases by the promotion rule (meta.model_promotions),
+7. `toollife submit jobs/score_tool_life.py`: gold.tool_life_predictions from the champions,
+8. a summary read back from the tables, checked against the simulator's ground truth.
 
 Every step is a separate process, exactly the command a user or a scheduler would run. Running
 the demo again gives the same tables: the simulator re-sends identical messages (same seed), the
-ingestion drops them as duplicates, and the gold jobs MERGE / replace by experiment.
+ingestion drops them as duplicates, and the gold jobs MERGE / replace by experiment. Training
+again registers new versions, but they only tie the champion on the same holdout, so the
+champion and its predictions stay.
 """
 
 from __future__ import annotations
@@ -30,7 +35,10 @@ from toollife.kafka_local import BrokerError, LocalKafkaBroker
 log = logging.getLogger("toollife.demo")
 
 # Laptop-sized experiment: 3 machines x 2 tools, the default 2^(5-1) design twice (192 runs).
-DEMO_SIZE = ["--machines", "3", "--tools", "2", "--replicates", "2", "--sample-interval", "60"]
+# The last run of every machine is still cutting when the simulation ends: the tools to score live.
+DEMO_SIZE = ["--machines", "3", "--tools", "2", "--replicates", "2", "--sample-interval", "60", "--in-progress", "1"]
+# A short hyperparameter search per candidate keeps the demo quick (the default is 60 s).
+DEMO_TRAINING = ["--set", "ml.search_time_s=10"]
 # A few of every kind of bad message, so the quarantine has something to show.
 DEMO_BAD_MESSAGES = ["malformed_json=3", "missing_field=3", "unknown_sensor=2", "out_of_range=2",
                      "non_finite=2", "bad_timestamp=2", "wrong_type=2", "oversize=1", "duplicate=20"]
@@ -68,7 +76,7 @@ def summarize(config: Mapping[str, Any]) -> str:
     lines = ["", "==> summary (from the Delta tables)"]
     for name in ("bronze.sensor_readings_raw", "bronze.tool_events_raw", "silver.sensor_readings",
                  "silver.tool_events", "silver.quarantine", "gold.experiment_runs", "gold.doe_effects",
-                 "gold.doe_optimal_settings", "meta.job_runs"):
+                 "gold.doe_optimal_settings", "gold.tool_life_predictions", "meta.model_promotions", "meta.job_runs"):
         count = spark.table(name).count() if spark.catalog.tableExists(name) else "missing"
         lines.append(f"    {name:32s} {count}")
 
@@ -96,8 +104,54 @@ def summarize(config: Mapping[str, Any]) -> str:
     lines.append(f"    median predicted tool life at the best settings: {optimal['predicted_tool_life_min'].median():.1f} min")
     lines.append(f"    median cost-optimal cutting speed: {optimal['cost_optimal_cutting_speed'].median():.0f} m/min, "
                  f"saving {optimal['savings_per_part'].median():.3f} per part against the baseline settings")
+    lines += model_summary(spark, config)
     spark.stop()
     return "\n".join(lines)
+
+
+def model_summary(spark, config: Mapping[str, Any]) -> list[str]:
+    """Each champion's holdout figures beside the oracle and the physics baseline, the remaining
+    life of the tools still cutting against the simulator's truth, and where to look."""
+    from pyspark.sql import functions as F
+
+    from toollife.ml import datasets, tracking
+
+    client = tracking.configure(config)
+    lines = ["    models (holdout of unseen design points; the oracle is the simulator's own law):"]
+    for name in tracking.MODEL_NAMES:
+        version = tracking.alias_version(client, name, tracking.CHAMPION)
+        if version is None:
+            lines.append(f"      {name}: no champion")
+            continue
+        mv = client.get_model_version(name, version)
+        m = client.get_run(mv.run_id).data.metrics
+        lines.append(f"      {name} champion v{version} ({mv.tags.get('candidate')}): RMSE ln T {m['holdout_rmse_ln_t']:.3f}"
+                     f"  oracle {m['oracle_holdout_rmse_ln_t']:.3f}  physics (Taylor per machine x tool)"
+                     f" {m['physics_holdout_rmse_ln_t']:.3f}  unseen tool {m['loto_rmse_ln_t']:.3f}")
+        if name == "tool_rul":
+            lines.append(f"        remaining-life MAE at 25 % / 50 % of life cut: {m['holdout_mae_rul_min_at_25']:.2f}"
+                         f" / {m['holdout_mae_rul_min_at_50']:.2f} min; the tool_life champion"
+                         f" {m['tool_life_champion_holdout_mae_rul_min_at_25']:.2f} / "
+                         f"{m['tool_life_champion_holdout_mae_rul_min_at_50']:.2f} min")
+    promotions = spark.table("meta.model_promotions").groupBy("decision").count().collect()
+    lines.append("      alias changes in meta.model_promotions: "
+                 + ", ".join(f"{r.decision}={r['count']}" for r in sorted(promotions, key=lambda r: r.decision)))
+    live = (spark.table(datasets.PREDICTIONS.qualified)
+            .where((F.col("model_name") == "tool_rul") & (F.col("status") == "running"))
+            .orderBy("remaining_life_min").toPandas())
+    truth = spark.table("meta.simulation_runs").orderBy(F.col("created_at").desc()).first()
+    true_life = {(r.machine_id, r.tool_id, r.run_id, r.replicate): r.true_tool_life_min
+                 for r in (truth.runs if truth is not None else [])}
+    lines.append(f"    tools cutting now ({len(live)}), remaining useful life by tool_rul against the truth:")
+    for r in live.itertuples():
+        true = true_life.get((r.machine_id, r.tool_id, r.run_id, r.replicate))
+        told = "no prediction: " + r.reason if r.reason else (
+            f"{r.remaining_life_min:5.1f} min left (interval {max(r.predicted_life_lower_min - r.minutes_cut, 0):.1f}"
+            f"-{r.predicted_life_upper_min - r.minutes_cut:.1f})")
+        lines.append(f"      {r.machine_id}/{r.tool_id} run {r.run_id}.{r.replicate}: cut {r.minutes_cut:5.1f} min, {told}"
+                     + (f"; true {true - r.minutes_cut:.1f} min left" if true is not None else ""))
+    lines.append(f"    MLflow: `make mlflow-ui`, then open http://127.0.0.1:5000 (store {tracking.tracking_uri(config)})")
+    return lines
 
 
 def main() -> int:
@@ -119,6 +173,9 @@ def main() -> int:
                  _toollife("submit", str(jobs / "ingest_sensors.py"), "--trigger", "available_now"), env)
         run_step("aggregate experiment runs", _toollife("submit", str(jobs / "aggregate_experiments.py")), env)
         run_step("DOE effects, optimal settings, Taylor fit", _toollife("submit", str(jobs / "compute_doe_effects.py")), env)
+        run_step("train tool_life / tool_rul (Random Forest, gradient boosting) in MLflow, promote",
+                 _toollife("submit", str(jobs / "train_tool_life.py"), *DEMO_TRAINING), env)
+        run_step("score the runs with the champions", _toollife("submit", str(jobs / "score_tool_life.py")), env)
         print(summarize(config), flush=True)
     except (BrokerError, RuntimeError) as exc:
         print(f"demo failed: {exc}", file=sys.stderr)

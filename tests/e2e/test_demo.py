@@ -35,6 +35,7 @@ def test_demo_runs_the_whole_flow_twice_with_the_same_result(tmp_path):
         TOOLLIFE__LAKEHOUSE__ROOT=str(tmp_path / "lakehouse"),
         TOOLLIFE__LAKEHOUSE__CHECKPOINT_ROOT=str(tmp_path / "checkpoints"),
         TOOLLIFE__SIMULATION__MANIFEST_DIR=str(tmp_path / "simulations"),
+        TOOLLIFE__ML__STORE_DIR=str(tmp_path / "mlflow"),
         TOOLLIFE__KAFKA__BOOTSTRAP_SERVERS=f"127.0.0.1:{port}",
         TOOLLIFE__KAFKA__BROKER__PORT=str(port),
         TOOLLIFE__KAFKA__BROKER__CONTROLLER_PORT=str(controller),
@@ -57,9 +58,21 @@ def test_demo_runs_the_whole_flow_twice_with_the_same_result(tmp_path):
     for param, (estimate, truth) in fitted.items():
         assert abs(estimate - truth) <= 0.1 * truth, (param, estimate, truth)
 
+    # models: every run scored by tool_life, the 3 tools left cutting (one per machine) by tool_rul
+    assert counts["gold.tool_life_predictions"] == 3 * 2 * 16 * 2 + 3
+    assert counts["meta.model_promotions"] == 4          # 2 models x 2 candidates, each got an alias
+    assert re.search(r"^\s+tool_life champion v\d \((random_forest|gradient_boosting)\): RMSE ln T [\d.]+\s+oracle",
+                     first, re.M)
+    cutting = re.findall(r"^\s+M\d+/T\d+ run \d+\.\d+: cut\s+[\d.]+ min,\s+([\d.]+) min left .*true ([\d.]+) min left$",
+                         first, re.M)
+    assert len(cutting) == 3
+    assert "make mlflow-ui" in first
+    assert (tmp_path / "mlflow" / "mlflow.db").is_file() and not (REPO / "mlruns").exists()
+
     # the same messages again (same seed): bronze grows by what Kafka received, nothing else changes
     second = table_counts(run_demo(env))
     for table in ("silver.sensor_readings", "silver.tool_events", "gold.experiment_runs",
-                  "gold.doe_effects", "gold.doe_optimal_settings"):
+                  "gold.doe_effects", "gold.doe_optimal_settings", "gold.tool_life_predictions"):
         assert second[table] == counts[table], table
     assert second["silver.quarantine"] == 2 * 17  # the re-sent bad records are new Kafka records
+    assert second["meta.model_promotions"] == 2 * 4    # new versions registered, each given an alias
