@@ -49,6 +49,9 @@ def config_hash(sim: Mapping[str, Any], exclude: tuple[str, ...] = ()) -> str:
     settings (publish.*, manifest_dir), plus the contract version."""
     skip = ("seed", "publish", "manifest_dir", *exclude)
     relevant = {k: v for k, v in sim.items() if k not in skip}
+    if isinstance(relevant.get("design"), Mapping) and not relevant["design"].get("center_points"):
+        # no centre points hashes as before the option existed: same ids for the same messages
+        relevant["design"] = {k: v for k, v in relevant["design"].items() if k != "center_points"}
     canonical = json.dumps({"contract": CONTRACT_VERSION, "simulation": relevant}, sort_keys=True,
                            separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
