@@ -44,8 +44,9 @@ def _config(lakehouse_config, overrides):
     return cfg
 
 
-def land(spark, config, results):
-    """Silver holds the messages of every simulation so far; gold.experiment_runs is merged."""
+def land(spark, config, results, new=None):
+    """Silver holds the messages of every simulation so far; gold.experiment_runs is merged;
+    the ``new`` results (default: all) get their meta.simulation_runs row (the lineage links)."""
     frames = [silver_frames(spark, r) for r in results]
     for key in ("tool_events", "sensor_readings"):
         df = frames[0][key]
@@ -54,7 +55,7 @@ def land(spark, config, results):
         tables.overwrite(df, config, SOURCES[key].silver)
     te, sr = er.read_silver(spark, config)
     er.merge_runs(spark, config, er.build_experiment_runs(te, sr, config))
-    for r in results:                                  # the lineage links, as `toollife simulate` writes them
+    for r in results if new is None else new:       # as `toollife simulate` writes them
         mf.write_table(spark, config, mf.build_manifest(r, target="jsonl"))
 
 
@@ -109,7 +110,7 @@ def test_a_resolution_iii_fold_over_identifies_the_interaction_behind_an_inert_f
     assert fu.experiment_id == f"{root.experiment_id}-F1" and fu.parent_experiment_id == root.experiment_id
     pd.testing.assert_frame_equal(fu.taylor, root.taylor)                 # same truth
     assert not set(fu.runs["eps"]) & set(root.runs["eps"])                 # runs of its own
-    land(spark, config, [root, fu])
+    land(spark, config, [root, fu], new=[fu])
     m3 = nx.run(spark, config)
     assert m3["lineages"][fu.experiment_id] == [root.experiment_id, fu.experiment_id]
     report = follow_up_table(spark, config)
@@ -149,7 +150,7 @@ def test_cost_per_part_reaches_the_true_optimum_within_three_rounds(spark, lakeh
         truth[(t["machine_id"], t["tool_id"])] = (tay, opt)
     results, kinds, measured = [root], [], []
     for rnd in range(3):
-        land(spark, config, results)
+        land(spark, config, results, new=results[-1:])
         nx.run(spark, config, experiments=[results[-1].experiment_id])
         plan = plan_table(spark, config)
         plan = plan[plan["experiment_id"] == results[-1].experiment_id]
