@@ -693,8 +693,8 @@ def lineage_runs(spark, runs, config: Mapping[str, Any], params: NextParams, exp
         links = {}
     lin = lineages(exps, links)
     wanted = sorted(lin) if not experiments else [e for e in sorted(lin) if e in set(experiments)]
-    members = [(e, m, i, chain[0], chain[-2] if len(chain) > 1 else None)
-               for e in wanted for i, (chain, m) in enumerate((lin[e], m) for m in lin[e])]
+    members = [(e, m, i, lin[e][0], lin[e][-2] if len(lin[e]) > 1 else None)
+               for e in wanted for i, m in enumerate(lin[e])]
     if not members:
         return None, wanted, lin
     mdf = spark.createDataFrame(members, "family string, member string, _gen int, root_experiment_id string, "
