@@ -180,3 +180,25 @@ def test_cost_per_part_reaches_the_true_optimum_within_three_rounds(spark, lakeh
         for v in g["cutting_speed"]:
             c = cost_per_part(v, base["feed"], base["depth_of_cut"], tay, **cost, coolant=True, coating=True)
             assert c <= 1.01 * opt["cost_per_part_optimal"], (m, t, v, opt)
+
+
+def test_an_older_meta_simulation_runs_table_gains_the_parent_column(spark, lakehouse_config):
+    from pyspark.sql.types import StructType
+
+    from toollife.simulation.follow_up import simulate_follow_up as follow
+
+    config = copy.deepcopy(lakehouse_config)
+    tbl = tables.Table(*mf.TABLE)
+    old = StructType([f for f in mf.table_schema().fields if f.name != "parent_experiment_id"])
+    tables.create_if_missing(spark, config, tbl, old)
+    cfg = {"seed": 8, "machines": 1, "tools": 1, "replicates": 1, "sensors": {"sample_interval_s": 3600.0},
+           "design": {"factors": [{"name": "cutting_speed", "low": 180.0, "high": 300.0}], "generators": []}}
+    root = simulate(overrides=cfg)
+    plan = pd.DataFrame({"experiment_id": root.experiment_id, "machine_id": "M01", "tool_id": "T01", "run_no": [1, 2],
+                         "kind": "confirm", "point_type": "confirm", "coded_cutting_speed": 0.5, "cutting_speed": 270.0})
+    from toollife.simulation.core import resolve_sim_config
+
+    fu = follow({"simulation": resolve_sim_config(config, cfg)}, plan, root.experiment_id)
+    for r in (root, fu):
+        mf.write_table(spark, config, mf.build_manifest(r, target="jsonl"))
+    assert mf.parents(spark, config) == {fu.experiment_id: root.experiment_id}

@@ -183,20 +183,25 @@ def write_table(spark, config: Mapping[str, Any], manifest: Mapping[str, Any], p
     schema = table_schema()
     delta = tables.create_if_missing(spark, config, tbl, schema,
                                      comment="One row per simulation: counts and ground truth (toollife.simulation)")
-    _add_missing_columns(spark, delta, tbl, schema)
+    delta = _add_missing_columns(spark, config, delta, tbl, schema)
     row = table_row(manifest, path)
     df = spark.createDataFrame([tuple(row[f.name] for f in schema.fields)], schema)
     (delta.alias("t").merge(df.alias("s"), "t.simulation_id = s.simulation_id")
      .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
 
 
-def _add_missing_columns(spark, delta, tbl, schema) -> None:
-    """A table created before a column existed (parent_experiment_id) gets it, nullable."""
+def _add_missing_columns(spark, config, delta, tbl, schema):
+    """A table created before a column existed (parent_experiment_id) gets it, nullable; returns
+    a handle on the table as it is now (a handle analysed before the ALTER cannot MERGE)."""
+    from delta.tables import DeltaTable
+
     have = set(delta.toDF().columns)
     missing = [f for f in schema.fields if f.name not in have]
-    if missing:
-        cols = ", ".join(f"{f.name} {f.dataType.simpleString()}" for f in missing)
-        spark.sql(f"ALTER TABLE {tbl.qualified} ADD COLUMNS ({cols})")
+    if not missing:
+        return delta
+    cols = ", ".join(f"{f.name} {f.dataType.simpleString()}" for f in missing)
+    spark.sql(f"ALTER TABLE {tbl.qualified} ADD COLUMNS ({cols})")
+    return DeltaTable.forPath(spark, tbl.path(config))
 
 
 def parents(spark, config: Mapping[str, Any]) -> dict[str, str]:
