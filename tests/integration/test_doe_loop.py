@@ -179,6 +179,7 @@ def test_cost_per_part_reaches_the_true_optimum_within_three_rounds(spark, lakeh
         tay, opt = truth[(m, t)]
         for v in g["cutting_speed"]:
             c = cost_per_part(v, base["feed"], base["depth_of_cut"], tay, **cost, coolant=True, coating=True)
+            print(f"  {m}/{t}: confirm at {v:.1f} m/min, true cost / true optimum = {c / opt['cost_per_part_optimal']:.5f}")
             assert c <= 1.01 * opt["cost_per_part_optimal"], (m, t, v, opt)
 
 

@@ -191,3 +191,15 @@ def test_a_steepest_ascent_follow_up_starts_a_new_factorial_around_the_best_step
     assert step.kind == nx.NEW_FACTORIAL and step.coding.centre["cutting_speed"] == 240.0
     rows = nx._plan_rows(step, params)
     assert sorted(rows["cutting_speed"]) == [210.0, 240.0, 240.0, 240.0, 270.0]
+
+
+def test_a_follow_up_keeps_simulation_in_progress_working():
+    cfg = {"seed": 3, "machines": 2, "tools": 2, "design": SPEED_ONLY,
+           "in_progress": {"per_machine": 1, "cut_fraction_min": 0.3, "cut_fraction_max": 0.7}}
+    fu = simulate_follow_up({"simulation": resolve_sim_config(None, cfg)}, _plan(), "SIM-3")
+    running = fu.runs[fu.runs["status"] == "in_progress"]
+    assert running.groupby("machine_id").size().to_dict() == {"M01": 1, "M02": 1}
+    assert (running["end_min"] < running["true_tool_life_min"]).all()
+    ends = {json.loads(v)["run_id"] for _, v in fu.tool_events if json.loads(v)["event"] != "run_started"
+            and json.loads(v)["machine_id"] == "M01"}
+    assert len(ends) == 2                                   # 3 runs on M01, the last one still cutting
