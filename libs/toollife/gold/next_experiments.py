@@ -285,12 +285,16 @@ def _new_region(steps_X: np.ndarray, steps_y: np.ndarray, region_X: np.ndarray, 
                    .assign(point_type="center"))
     runs = pd.concat(pts, ignore_index=True)
     what = "highest" if params.maximize else "lowest"
+    at = ", ".join(f"{f} = {float(coding.natural(f, steps_X[best, j])):.4g}" for j, f in enumerate(coding.factors)
+                   if f not in coding.levels)
     reason = (f"The response stopped improving along the path of steepest {'ascent' if params.maximize else 'descent'}"
-              f"; the {what} observed response was at step point {int(best) + 1} ({', '.join(moved)}): run the "
-              f"{len(corners)}-point factorial again around it, with the same ranges"
+              f"; the {what} observed response was at step point {int(best) + 1} ({at}): run the "
+              f"{len(corners)}-point factorial again centred there ({', '.join(moved)}, kept inside the machine "
+              "limits), with the same ranges"
               + (f" and {params.center_points} centre points" if len(pts) > 1 else "")
               + ", to fit a new first-order model there.")
-    return _Step(NEW_FACTORIAL, reason, runs, {"centre": centre, "best_step": int(best) + 1}, new)
+    return _Step(NEW_FACTORIAL, reason, runs, {"centre": centre, "best_step": int(best) + 1,
+                                               "best_step_response": float(steps_y[best])}, new)
 
 
 def _effects_json(X: np.ndarray, y: np.ndarray, coding: Coding, params: NextParams) -> tuple[str | None, Any]:
