@@ -21,7 +21,6 @@ import json
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from toollife import tables
 from toollife.config import load_config
