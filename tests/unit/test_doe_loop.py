@@ -106,6 +106,15 @@ def test_simulate_plan_from_file_cli_dry_run(tmp_path, capsys):
                  "--dry-run", str(tmp_path / "x.jsonl")]) == 2
 
 
+def test_by_default_only_open_recommendations_are_simulated():
+    from toollife.simulation.follow_up import simulate_plan
+
+    plan = pd.concat([_plan("SIM-3"), _plan("SIM-3-F1"), _plan("OTHER")], ignore_index=True)
+    cfg = {"simulation": resolve_sim_config(None, {"seed": 3})}
+    assert [r.experiment_id for r in simulate_plan(cfg, plan)] == ["OTHER-F1", "SIM-3-F2"]
+    assert [r.experiment_id for r in simulate_plan(cfg, plan, ["SIM-3"])] == ["SIM-3-F1"]
+
+
 # --------------------------------------------------------------------------- planning
 def _params(**nxt):
     cfg = load_config(overrides={"doe": {"next_experiment": nxt}} if nxt else None)

@@ -102,7 +102,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="run the recommended runs of gold.doe_next_experiments (or a CSV/JSON export of it) as a "
                         "follow-up experiment <parent>-F1 of each parent experiment, same seed and physics")
     g.add_argument("--parent", action="append", metavar="EXPERIMENT_ID",
-                   help="with --plan-from: only the plan of this parent experiment (repeatable; default: all)")
+                   help="with --plan-from: only the plan of this parent experiment (repeatable; default: every "
+                        "parent whose follow-up is not in the plan yet)")
     g = parser.add_argument_group("physics")
     g.add_argument("--taylor-n", type=float, help=f"Taylor exponent n (config: {ph['taylor_n']})")
     g.add_argument("--taylor-a", type=float, help=f"feed exponent a (config: {ph['taylor_a']})")

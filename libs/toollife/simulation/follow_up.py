@@ -185,9 +185,11 @@ def simulate_follow_up(config: Mapping[str, Any] | None, plan: pd.DataFrame, par
 
 def simulate_plan(config: Mapping[str, Any] | None, plan: pd.DataFrame, parents: Sequence[str] | None = None,
                   *, experiment_id: str | None = None) -> list[SimulationResult]:
-    """One follow-up per parent experiment of the plan (``parents``: only these)."""
+    """One follow-up per parent experiment of the plan (``parents``: only these; default: every
+    parent whose follow-up is not itself in the plan, i.e. the open recommendations -- the
+    plan keeps the recommendation of ``X`` after ``X-F1`` ran)."""
     known = _parents(plan)
-    chosen = list(parents) if parents else known
+    chosen = list(parents) if parents else [p for p in known if follow_up_id(p) not in known]
     missing = [p for p in chosen if p not in known]
     if missing:
         raise ValueError(f"experiment(s) {missing} are not in the plan (it holds {known})")
