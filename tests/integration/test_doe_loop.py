@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,7 @@ from toollife.simulation import manifest as mf
 from toollife.simulation import simulate
 from toollife.simulation.follow_up import read_plan, simulate_follow_up
 
+REPO = Path(__file__).resolve().parents[2]
 FACTORS5 = ["cutting_speed", "feed", "depth_of_cut", "coolant", "coating"]
 
 
@@ -78,7 +80,8 @@ def true_raw_effects(sim, machine_id, tool_id):
     return analyze_factorial(d, FACTORS5, "T").set_index("term")["effect"]
 
 
-def test_a_resolution_iii_fold_over_identifies_the_interaction_behind_an_inert_factor(spark, lakehouse_config):
+def test_a_resolution_iii_fold_over_identifies_the_interaction_behind_an_inert_factor(spark, lakehouse_config,
+                                                                                       capsys):
     config = _config(lakehouse_config, {
         "doe": {"log_response": False, "next_experiment": {"response": "tool_life"}},
         "simulation": {"seed": 21, "machines": 2, "tools": 1, "replicates": 2, "anomalies": {"chipping_rate": 0.0},
@@ -128,6 +131,26 @@ def test_a_resolution_iii_fold_over_identifies_the_interaction_behind_an_inert_f
         assert "cutting_speed:feed" in row.resolved and "coolant" in row.resolved
     # the parent's recommendation stays (it was computed from the parent's runs), the follow-up has its own
     assert set(plan_table(spark, config)["experiment_id"]) == {root.experiment_id, fu.experiment_id}
+
+    # the job entry point on the same lakehouse (in-process: the session is the fixture's): nothing changes
+    import importlib.util
+
+    from toollife.job import run_job
+
+    spec = importlib.util.spec_from_file_location("plan_job", REPO / "jobs" / "plan_next_experiments.py")
+    job = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(job)
+    before = plan_table(spark, config)
+    argv = ["--set", f"lakehouse.root={config['lakehouse']['root']}",
+            "--set", f"lakehouse.checkpoint_root={config['lakehouse']['checkpoint_root']}",
+            "--set", "spark.shuffle_partitions=2", "--set", "doe.log_response=false",
+            "--set", "doe.next_experiment.response=tool_life"]
+    assert run_job("plan_next_experiments", job.main, add_arguments=job.add_arguments, argv=argv) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["status"] == "succeeded" and summary["kinds"] == m3["kinds"]
+    assert summary["next_experiments"] == {"numTargetRowsInserted": 0, "numTargetRowsUpdated": 0,
+                                           "numTargetRowsDeleted": 0}
+    pd.testing.assert_frame_equal(plan_table(spark, config), before)
 
 
 # --------------------------------------------------------------------------- 2. cost per part
