@@ -97,6 +97,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help=f"fractional design generators such as E=ABCD (config: {d['design']['generators']})")
     g.add_argument("--full-factorial", action="store_true", help="full 2^k design (no generators)")
     g.add_argument("--no-randomize", action="store_true", help="run in standard order instead of random order")
+    g = parser.add_argument_group("follow-up experiment (toollife.simulation.follow_up)")
+    g.add_argument("--plan-from", metavar="TABLE|FILE",
+                   help="run the recommended runs of gold.doe_next_experiments (or a CSV/JSON export of it) as a "
+                        "follow-up experiment <parent>-F1 of each parent experiment, same seed and physics")
+    g.add_argument("--parent", action="append", metavar="EXPERIMENT_ID",
+                   help="with --plan-from: only the plan of this parent experiment (repeatable; default: every "
+                        "parent whose follow-up is not in the plan yet)")
     g = parser.add_argument_group("physics")
     g.add_argument("--taylor-n", type=float, help=f"Taylor exponent n (config: {ph['taylor_n']})")
     g.add_argument("--taylor-a", type=float, help=f"feed exponent a (config: {ph['taylor_a']})")
@@ -194,6 +201,10 @@ def run(args: argparse.Namespace) -> int:
     from toollife.simulation.messages import TOPICS
     from toollife.simulation.publisher import PublishError, publish
 
+    if getattr(args, "plan_from", None):
+        from toollife.simulation import follow_up
+
+        return follow_up.run(args)
     try:
         config = load_config(getattr(args, "env", None), conf_file=args.conf_file, overrides=overrides_from_args(args))
         result = simulate(config)

@@ -49,6 +49,9 @@ def config_hash(sim: Mapping[str, Any], exclude: tuple[str, ...] = ()) -> str:
     settings (publish.*, manifest_dir), plus the contract version."""
     skip = ("seed", "publish", "manifest_dir", *exclude)
     relevant = {k: v for k, v in sim.items() if k not in skip}
+    if isinstance(relevant.get("design"), Mapping) and not relevant["design"].get("center_points"):
+        # no centre points hashes as before the option existed: same ids for the same messages
+        relevant["design"] = {k: v for k, v in relevant["design"].items() if k != "center_points"}
     canonical = json.dumps({"contract": CONTRACT_VERSION, "simulation": relevant}, sort_keys=True,
                            separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -98,6 +101,7 @@ class SimulationResult:
         return self.runs[cols].copy()
 
     factors: list = field(default_factory=list)
+    parent_experiment_id: str | None = None  # a follow-up experiment: the experiment it follows
 
 
 def simulate(config: Mapping[str, Any] | None = None, *, overrides: Mapping[str, Any] | None = None,
@@ -115,6 +119,17 @@ def simulate(config: Mapping[str, Any] | None = None, *, overrides: Mapping[str,
     # messages only adds messages, it never changes the valid ones
     valid_hash = config_hash(sim, exclude=("bad_messages",))
     prefix = hashlib.blake2b(f"{seed}|{valid_hash}".encode(), digest_size=6).hexdigest()
+    return result_from_plan(sim, plan, experiment_id=experiment_id, prefix=prefix,
+                            simulation_id=f"sim-{seed}-{chash[:10]}", chash=chash,
+                            max_request_size=max_request_size)
+
+
+def result_from_plan(sim: Mapping[str, Any], plan: Plan, *, experiment_id: str, prefix: str, simulation_id: str,
+                     chash: str, max_request_size: int | None = None,
+                     parent_experiment_id: str | None = None) -> SimulationResult:
+    """Messages, bad-message injection, counts and truth of a built plan (shared by
+    :func:`simulate` and the follow-up experiments of :mod:`toollife.simulation.follow_up`)."""
+    seed = int(sim["seed"])
     anomaly_counts: Counter = Counter({k: 0 for k in ANOMALY_KINDS})
     valid = msgs.valid_messages(plan, sim, prefix=prefix, experiment_id=experiment_id,
                                 anomaly_counts=anomaly_counts)
@@ -138,7 +153,7 @@ def simulate(config: Mapping[str, Any] | None = None, *, overrides: Mapping[str,
         "runs_in_progress": int((plan.runs["status"] == "in_progress").sum()),
     }
     return SimulationResult(
-        simulation_id=f"sim-{seed}-{chash[:10]}", experiment_id=experiment_id, seed=seed, config_hash=chash,
-        design=plan.design, config=sim, messages=messages, runs=plan.runs, taylor=plan.taylor,
-        true_effects=true_effects, counts=counts, factors=plan.factors,
+        simulation_id=simulation_id, experiment_id=experiment_id, seed=seed, config_hash=chash,
+        design=plan.design, config=dict(sim), messages=messages, runs=plan.runs, taylor=plan.taylor,
+        true_effects=true_effects, counts=counts, factors=plan.factors, parent_experiment_id=parent_experiment_id,
     )

@@ -62,13 +62,14 @@ def build_manifest(result: SimulationResult, *, target: str, topics: Mapping[str
     return _clean({
         "simulation_id": result.simulation_id,
         "experiment_id": result.experiment_id,
+        "parent_experiment_id": result.parent_experiment_id,
         "seed": result.seed,
         "config_hash": result.config_hash,
         "contract_version": CONTRACT_VERSION,
         "created_at": created_at.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "design": result.design,
         "factors": [{"name": f.name, "low": f.low, "high": f.high, "unit": f.unit} for f in result.factors],
-        "generators": list(sim["design"]["generators"] or []),
+        "generators": [] if result.parent_experiment_id else list(sim["design"]["generators"] or []),
         "machines": sim["machines"], "tools": sim["tools"], "replicates": sim["replicates"],
         "target": target,
         "topics": dict(topics or {}),
@@ -143,6 +144,7 @@ def table_schema():
         T.StructField("runs", T.ArrayType(run)),
         T.StructField("manifest_path", T.StringType()),
         T.StructField("config_json", T.StringType()),
+        T.StructField("parent_experiment_id", T.StringType()),
     ])
 
 
@@ -169,6 +171,7 @@ def table_row(manifest: Mapping[str, Any], path: str | None) -> dict[str, Any]:
         "runs": [{**r, "factors": {k: str(v) for k, v in r["factors"].items()}} for r in truth["runs"]],
         "manifest_path": path,
         "config_json": json.dumps(manifest["config"], sort_keys=True),
+        "parent_experiment_id": manifest.get("parent_experiment_id"),
     }
 
 
@@ -180,10 +183,41 @@ def write_table(spark, config: Mapping[str, Any], manifest: Mapping[str, Any], p
     schema = table_schema()
     delta = tables.create_if_missing(spark, config, tbl, schema,
                                      comment="One row per simulation: counts and ground truth (toollife.simulation)")
+    delta = _add_missing_columns(spark, config, delta, tbl, schema)
     row = table_row(manifest, path)
     df = spark.createDataFrame([tuple(row[f.name] for f in schema.fields)], schema)
     (delta.alias("t").merge(df.alias("s"), "t.simulation_id = s.simulation_id")
      .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+
+
+def _add_missing_columns(spark, config, delta, tbl, schema):
+    """A table created before a column existed (parent_experiment_id) gets it, nullable; returns
+    a handle on the table as it is now (a handle analysed before the ALTER cannot MERGE)."""
+    from delta.tables import DeltaTable
+
+    have = set(delta.toDF().columns)
+    missing = [f for f in schema.fields if f.name not in have]
+    if not missing:
+        return delta
+    cols = ", ".join(f"{f.name} {f.dataType.simpleString()}" for f in missing)
+    spark.sql(f"ALTER TABLE {tbl.qualified} ADD COLUMNS ({cols})")
+    return DeltaTable.forPath(spark, tbl.path(config))
+
+
+def parents(spark, config: Mapping[str, Any]) -> dict[str, str]:
+    """{follow-up experiment_id: parent experiment_id} from meta.simulation_runs ({} if absent)."""
+    from delta.tables import DeltaTable
+
+    from toollife import tables
+
+    tbl = tables.Table(*TABLE)
+    if not DeltaTable.isDeltaTable(spark, tbl.path(config)):
+        return {}
+    df = tables.read(spark, config, tbl)
+    if "parent_experiment_id" not in df.columns:
+        return {}
+    rows = df.where("parent_experiment_id IS NOT NULL").select("experiment_id", "parent_experiment_id").collect()
+    return {r[0]: r[1] for r in rows}
 
 
 def record(config: Mapping[str, Any], manifest: Mapping[str, Any], *, spark=None, table: bool = True) -> Path:

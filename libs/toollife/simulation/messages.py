@@ -23,7 +23,7 @@ import numpy as np
 
 from toollife import contracts
 from toollife.simulation import physics
-from toollife.simulation.plan import STREAM_INJECT, STREAM_SENSOR, Plan, rng
+from toollife.simulation.plan import STREAM_INJECT, STREAM_SENSOR, Plan, rng, run_keys
 
 SENSOR_READINGS = "sensor_readings"  # logical topic names = keys of config kafka.topics
 TOOL_EVENTS = "tool_events"
@@ -164,7 +164,7 @@ def run_messages(run: Mapping[str, Any], plan: Plan, sim: Mapping[str, Any], *, 
     vb = wear.vb(t_min, T)
     cond = physics.Conditions(float(run["V"]), float(run["f"]), float(run["d"]),
                               str(run["coolant_eff"]), str(run["coating_eff"]))
-    g = rng(seed, STREAM_SENSOR, run["machine_idx"], run["tool_idx"], rid, rep)
+    g = rng(seed, STREAM_SENSOR, *run_keys(run))
     sig = physics.sensor_signals(t_min, T, vb, cond, sensors_cfg, wear.criterion_mm, g)
     chip_mm = 0.0
     if chipped:  # the edge breaks: wear, vibration and AE jump at the last reading

@@ -32,6 +32,25 @@ def rng(seed: int, stream: int, *keys: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), stream, *(int(k) for k in keys)])
 
 
+def run_keys(row: Mapping[str, Any]) -> tuple[int, ...]:
+    """(machine, tool, run_id, replicate[, experiment key]) of a run's random streams. The
+    experiment key (``exp_key``) is 0 for a first experiment, so its streams are exactly the
+    ones it always had; a follow-up experiment's runs get their own streams (see
+    :func:`experiment_key`), while machine and tool random effects stay those of the seed."""
+    keys = (int(row["machine_idx"]), int(row["tool_idx"]), int(row["run_id"]), int(row["replicate"]))
+    ek = int(row.get("exp_key", 0) or 0)
+    return keys + ((ek,) if ek else ())
+
+
+def experiment_key(experiment_id: str | None) -> int:
+    """32-bit key of a follow-up experiment's random streams (0 = a first experiment)."""
+    if not experiment_id:
+        return 0
+    import hashlib
+
+    return int.from_bytes(hashlib.blake2b(experiment_id.encode(), digest_size=4).digest(), "big") or 1
+
+
 @dataclass(frozen=True)
 class Factor:
     name: str
@@ -81,11 +100,22 @@ def design_label(k: int, generators: Sequence[str]) -> str:
     return f"2^({k}-{p}) resolution {roman}, {', '.join(generators)}"
 
 
-def coded_design(factors: Sequence[Factor], generators: Sequence[str]) -> pd.DataFrame:
-    """Coded -1/+1 design in standard order with a 1-based ``std_order`` (the contract's run_id)."""
+def coded_design(factors: Sequence[Factor], generators: Sequence[str], center_points: int = 0) -> pd.DataFrame:
+    """Coded -1/+1 design in standard order with a 1-based ``std_order`` (the contract's run_id),
+    then ``center_points`` centre runs (all factors 0; numeric factors only: a categorical
+    factor has no level between its two, so a design with one cannot have centre points)."""
     names = [f.name for f in factors]
     coded = (doe_design.fractional_factorial(names, list(generators)) if generators
              else doe_design.full_factorial(names))
+    center_points = int(center_points or 0)
+    if center_points < 0:
+        raise ValueError(f"simulation.design.center_points must be >= 0, got {center_points}")
+    if center_points:
+        cats = [f.name for f in factors if f.categorical]
+        if cats:
+            raise ValueError(f"simulation.design.center_points needs numeric factors only: categorical factor(s) "
+                             f"{cats} have no centre level (drop them from the design or set center_points: 0)")
+        coded = doe_design.add_center_points(coded, center_points, names)
     coded = coded.reset_index(drop=True)
     coded.insert(0, "std_order", np.arange(1, len(coded) + 1))
     return coded
@@ -123,15 +153,14 @@ def _leave_in_progress(runs: pd.DataFrame, sim: Mapping[str, Any], seed: int) ->
     last = runs.groupby("machine_idx")["exec_order"].transform("max")
     chosen = runs.index[runs["exec_order"] > last - per_machine]
     for i in chosen:
-        row = runs.loc[i]
-        g = rng(seed, STREAM_IN_PROGRESS, row["machine_idx"], row["tool_idx"], row["run_id"], row["replicate"])
+        g = rng(seed, STREAM_IN_PROGRESS, *run_keys(runs.loc[i]))
         runs.loc[i, "cut_fraction"] = lo + (hi - lo) * g.random()
     runs.loc[chosen, "status"] = "in_progress"
     runs.loc[chosen, "chipped"] = False
     runs.loc[chosen, "end_min"] = runs.loc[chosen, "true_tool_life_min"] * runs.loc[chosen, "cut_fraction"]
 
 
-def build_plan(sim: Mapping[str, Any]) -> Plan:
+def _check_counts(sim: Mapping[str, Any]) -> tuple[int, int, int, int]:
     seed = int(sim["seed"])
     if seed < 0:
         raise ValueError(f"simulation.seed must be >= 0, got {seed}")
@@ -139,54 +168,83 @@ def build_plan(sim: Mapping[str, Any]) -> Plan:
     for key, value, top in (("machines", n_machines, 9999), ("tools", n_tools, 9999), ("replicates", r, 10**6)):
         if not 1 <= value <= top:
             raise ValueError(f"simulation.{key} must be between 1 and {top}, got {value}")
-    physics, sensors, anomalies = sim["physics"], sim["sensors"], sim["anomalies"]
-    factors = factors_from_config(sim)
-    generators = list(sim["design"]["generators"] or [])
-    coded = coded_design(factors, generators)
-    names = [f.name for f in factors]
+    return seed, n_machines, n_tools, r
+
+
+def true_taylor(sim: Mapping[str, Any], machine_idx: Sequence[int], tool_idx: Sequence[int]) -> pd.DataFrame:
+    """True Taylor parameters of machine x tool combinations (0-based indices): the random
+    effects come from the seed and the index only, so a follow-up sees the parent's truth."""
+    seed = int(sim["seed"])
+    physics = sim["physics"]
     n, a, b, C = physics["taylor_n"], physics["taylor_a"], physics["taylor_b"], physics["taylor_C"]
     if not (n > 0 and C > 0):
         raise ValueError("simulation.physics: taylor_n and taylor_C must be > 0")
-    nominal = physics["nominal"]
+    rows = []
+    for mi, ti in zip(machine_idx, tool_idx):
+        u_m = float(np.exp(rng(seed, STREAM_MACHINE, mi).normal(0.0, physics["sigma_machine"])))
+        u_t = float(np.exp(rng(seed, STREAM_TOOL, ti).normal(0.0, physics["sigma_tool"])))
+        rows.append({
+            "machine_id": f"M{mi + 1:02d}", "tool_id": f"T{ti + 1:02d}", "machine_idx": int(mi), "tool_idx": int(ti),
+            "n": n, "a": a, "b": b, "C_base": C, "u_machine": u_m, "u_tool": u_t, "C": C * u_m * u_t,
+            **{f"m_coating_{k}": float(v) for k, v in physics["coating_multiplier"].items()},
+            **{f"m_coolant_{k}": float(v) for k, v in physics["coolant_multiplier"].items()},
+        })
+    return pd.DataFrame(rows)
 
-    u_machine = [float(np.exp(rng(seed, STREAM_MACHINE, m).normal(0.0, physics["sigma_machine"])))
-                 for m in range(n_machines)]
-    u_tool = [float(np.exp(rng(seed, STREAM_TOOL, t).normal(0.0, physics["sigma_tool"])))
-              for t in range(n_tools)]
 
-    mids, tids = machine_ids(n_machines), tool_ids(n_tools)
-    taylor_rows, frames = [], []
-    for mi, mid in enumerate(mids):
-        for ti, tid in enumerate(tids):
-            c_eff = C * u_machine[mi] * u_tool[ti]
-            taylor_rows.append({
-                "machine_id": mid, "tool_id": tid, "n": n, "a": a, "b": b, "C_base": C,
-                "u_machine": u_machine[mi], "u_tool": u_tool[ti], "C": c_eff,
-                **{f"m_coating_{k}": float(v) for k, v in physics["coating_multiplier"].items()},
-                **{f"m_coolant_{k}": float(v) for k, v in physics["coolant_multiplier"].items()},
-            })
-            runs = doe_design.add_replicates(coded, r)
-            if sim["randomize"]:
-                runs = doe_design.randomize(runs, [seed, STREAM_ORDER, mi, ti])
-            else:
-                runs = runs.assign(run_order=np.arange(1, len(runs) + 1))
-            runs = runs.rename(columns={name: f"x_{name}" for name in names})
-            runs.insert(0, "machine_id", mid)
-            runs.insert(1, "tool_id", tid)
-            runs.insert(2, "machine_idx", mi)
-            runs.insert(3, "tool_idx", ti)
-            runs["C"] = c_eff
-            frames.append(runs)
+def build_plan(sim: Mapping[str, Any]) -> Plan:
+    seed, n_machines, n_tools, r = _check_counts(sim)
+    factors = factors_from_config(sim)
+    generators = list(sim["design"]["generators"] or [])
+    coded = coded_design(factors, generators, sim["design"].get("center_points", 0))
+    names = [f.name for f in factors]
+    idx = [(mi, ti) for mi in range(n_machines) for ti in range(n_tools)]
+    taylor = true_taylor(sim, [m for m, _ in idx], [t for _, t in idx])
+    frames = []
+    for mi, ti in idx:
+        runs = doe_design.add_replicates(coded, r)
+        if sim["randomize"]:
+            runs = doe_design.randomize(runs, [seed, STREAM_ORDER, mi, ti])
+        else:
+            runs = runs.assign(run_order=np.arange(1, len(runs) + 1))
+        runs = runs.rename(columns={name: f"x_{name}" for name in names})
+        runs.insert(0, "machine_id", f"M{mi + 1:02d}")
+        runs.insert(1, "tool_id", f"T{ti + 1:02d}")
+        runs.insert(2, "machine_idx", mi)
+        runs.insert(3, "tool_idx", ti)
+        frames.append(runs)
     runs = pd.concat(frames, ignore_index=True).rename(columns={"std_order": "run_id"})
 
     # natural units: exact level values (no mid +- half-range arithmetic that would turn 0.30
-    # into 0.30000000000000004)
+    # into 0.30000000000000004); a centre point (0) of a numeric factor is the midpoint
     for f in factors:
         x = runs[f"x_{f.name}"].to_numpy()
         if f.categorical:
             runs[f.name] = np.where(x > 0, f.high, f.low).astype(object)
         else:
-            runs[f.name] = np.where(x > 0, float(f.high), float(f.low))
+            runs[f.name] = np.where(x > 0, float(f.high), np.where(x < 0, float(f.low),
+                                                                   (float(f.low) + float(f.high)) / 2.0))
+    label = design_label(len(factors), generators)
+    if int(sim["design"].get("center_points", 0) or 0):
+        label += f", {int(sim['design']['center_points'])} centre points"
+    return plan_from_runs(sim, runs, factors, taylor, design=label, coded=coded)
+
+
+def plan_from_runs(sim: Mapping[str, Any], runs: pd.DataFrame, factors: Sequence[Factor], taylor: pd.DataFrame, *,
+                   design: str, coded: pd.DataFrame, exp_key: int = 0) -> Plan:
+    """Truth, anomalies and clock of planned runs: ``runs`` has machine_id/tool_id/machine_idx/
+    tool_idx, run_id, replicate, run_order and the natural level of every factor in ``factors``
+    (standard factors not among them run at ``physics.nominal``). ``exp_key`` != 0 gives the
+    runs random streams of their own (a follow-up experiment, :func:`experiment_key`)."""
+    seed = int(sim["seed"])
+    physics, sensors, anomalies = sim["physics"], sim["sensors"], sim["anomalies"]
+    names = [f.name for f in factors]
+    n, a, b = physics["taylor_n"], physics["taylor_a"], physics["taylor_b"]
+    nominal = physics["nominal"]
+    runs = runs.copy()
+    runs["exp_key"] = int(exp_key)
+    c_of = taylor.set_index(["machine_idx", "tool_idx"])["C"]
+    runs["C"] = c_of.loc[list(zip(runs["machine_idx"], runs["tool_idx"]))].to_numpy(float)
     V = runs["cutting_speed"].to_numpy(float) if "cutting_speed" in names else np.full(len(runs), float(nominal["cutting_speed"]))
     fd = runs["feed"].to_numpy(float) if "feed" in names else np.full(len(runs), float(nominal["feed"]))
     d = runs["depth_of_cut"].to_numpy(float) if "depth_of_cut" in names else np.full(len(runs), float(nominal["depth_of_cut"]))
@@ -199,9 +257,10 @@ def build_plan(sim: Mapping[str, Any]) -> Plan:
 
     # true tool life + run-level anomalies, each from the run's own streams
     eps, chipped, chip_frac, drift_sensor, drift_start, drift_sign = [], [], [], [], [], []
-    for mi, ti, rid, rep in zip(runs["machine_idx"], runs["tool_idx"], runs["run_id"], runs["replicate"]):
-        eps.append(rng(seed, STREAM_EPS, mi, ti, rid, rep).normal(0.0, physics["sigma"]))
-        g = rng(seed, STREAM_RUN_ANOMALY, mi, ti, rid, rep)
+    for row in runs[["machine_idx", "tool_idx", "run_id", "replicate", "exp_key"]].to_dict("records"):
+        keys = run_keys(row)
+        eps.append(rng(seed, STREAM_EPS, *keys).normal(0.0, physics["sigma"]))
+        g = rng(seed, STREAM_RUN_ANOMALY, *keys)
         u = g.random(5)
         chipped.append(bool(u[0] < anomalies["chipping_rate"]))
         chip_frac.append(0.2 + 0.7 * u[1])
@@ -209,9 +268,9 @@ def build_plan(sim: Mapping[str, Any]) -> Plan:
         drift_sensor.append(DRIFT_SENSORS[int(u[3] * len(DRIFT_SENSORS))] if has_drift else None)
         drift_start.append(0.1 + 0.6 * u[4])
         drift_sign.append(1.0 if g.random() < 0.7 else -1.0)
-    taylor = Taylor(n, a, b, 1.0)
+    law = Taylor(n, a, b, 1.0)
     runs["eps"] = np.asarray(eps, dtype=float)
-    runs["ln_true_tool_life"] = (taylor.ln_life(V, fd, d, runs["m_coating"], runs["m_coolant"])
+    runs["ln_true_tool_life"] = (law.ln_life(V, fd, d, runs["m_coating"], runs["m_coolant"])
                                  + np.log(runs["C"].to_numpy()) / n + runs["eps"].to_numpy())
     runs["true_tool_life_min"] = np.exp(runs["ln_true_tool_life"])
     runs["chipped"] = chipped
@@ -235,5 +294,6 @@ def build_plan(sim: Mapping[str, Any]) -> Plan:
         start_ms[idx] = np.concatenate([[0], ends[:-1]])
     runs["start_ms"] = start_ms
     runs["end_ms"] = start_ms + dur_ms
-    return Plan(runs=runs, taylor=pd.DataFrame(taylor_rows), factors=factors,
-                design=design_label(len(factors), generators), coded=coded)
+    keep = [c for c in taylor.columns if c not in ("machine_idx", "tool_idx")]
+    return Plan(runs=runs, taylor=taylor[keep].reset_index(drop=True), factors=list(factors), design=design,
+                coded=coded)
