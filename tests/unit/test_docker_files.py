@@ -61,3 +61,7 @@ def test_container_conf_is_valid():
     assert config["kafka"]["bootstrap_servers"] == "kafka:9092"
     assert config["spark"]["master"] == "spark://spark-master:7077"
     assert config["lakehouse"]["root"] == "/data/lakehouse"
+    # the jobs log to the compose MLflow service, whose host-header check must admit that name
+    assert config["ml"]["tracking_uri"] == "http://mlflow:5000"
+    command = COMPOSE["services"]["mlflow"]["command"]
+    assert "mlflow:5000" in command[command.index("--allowed-hosts") + 1].split(",")

@@ -32,8 +32,9 @@ def run(args: argparse.Namespace) -> int:
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     beside = Path(sys.executable).parent / "mlflow"
     binary = str(beside) if beside.exists() else (shutil.which("mlflow") or "mlflow")
-    cmd = [binary, "server", "--backend-store-uri", uri, "--default-artifact-root", artifacts,
-           "--host", args.host, "--port", str(args.port)]
+    cmd = [binary, "server", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)]
+    if artifacts:
+        cmd += ["--default-artifact-root", artifacts]
     print(f"MLflow UI on http://{args.host}:{args.port} (store {uri}); Ctrl-C stops it", flush=True)
     os.execv(cmd[0], cmd)
     return 0  # not reached

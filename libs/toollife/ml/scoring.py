@@ -51,8 +51,9 @@ def _predict(spark: SparkSession, frame: DataFrame, model_name: str, uri: str, v
         F.exp(F.col("_ln") + F.lit(quantiles[0])).alias("predicted_life_lower_min"),
         F.exp(F.col("_ln") + F.lit(quantiles[1])).alias("predicted_life_upper_min"),
         "minutes_cut",
-        F.when(F.col("minutes_cut").isNotNull(), F.greatest(life - F.col("minutes_cut"), F.lit(0.0)))
-        .alias("remaining_life_min"),
+        # greatest() skips nulls: without the guard a missing prediction would read as 0 min left
+        F.when(F.col("minutes_cut").isNotNull() & F.col("_ln").isNotNull(),
+               F.greatest(life - F.col("minutes_cut"), F.lit(0.0))).alias("remaining_life_min"),
         "reason")
 
 

@@ -27,10 +27,14 @@ def tracking_uri(config: Mapping[str, Any]) -> str:
     return f"sqlite:///{Path(ml['store_dir']).resolve() / 'mlflow.db'}"
 
 
-def artifact_root(config: Mapping[str, Any]) -> str:
+def artifact_root(config: Mapping[str, Any]) -> str | None:
+    """Where new experiments keep artifacts: conf's, else beside the local store; None with a
+    tracking server and no explicit root (the server's own default, e.g. its artifact proxy)."""
     ml = config["ml"]
     if ml["artifact_root"]:
         return str(ml["artifact_root"]).rstrip("/")
+    if ml["tracking_uri"]:
+        return None
     return (Path(ml["store_dir"]).resolve() / "artifacts").as_uri()
 
 
@@ -54,7 +58,8 @@ def experiment_id(client, config: Mapping[str, Any], model_name: str) -> str:
     found = client.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
-    return client.create_experiment(name, artifact_location=f"{artifact_root(config)}/{model_name}")
+    root = artifact_root(config)
+    return client.create_experiment(name, artifact_location=f"{root}/{model_name}" if root else None)
 
 
 def alias_version(client, model_name: str, alias: str) -> str | None:
