@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     "tables": ("toollife.tables_cli", "list the lakehouse tables or print spark-sql registration DDL"),
     "submit": ("toollife.submit", "spark-submit a job from jobs/ with the conf's jars, master and settings"),
     "simulate": ("toollife.simulation.cli", "simulate DOE machining runs and publish sensor readings + tool events to Kafka"),
+    "dashboard": ("toollife.dashboard.cli", "the Streamlit dashboard over the Delta tables (no Spark), on 127.0.0.1:8501"),
 }
 
 
