@@ -79,13 +79,15 @@ class TableRead:
     def ok(self) -> bool:
         return self.status == OK
 
-    def message(self) -> str:
-        """What a person should read when there is nothing to show."""
+    def message(self, scope: str | None = None) -> str:
+        """What a person should read when there is nothing to show (``scope``: the rows that were
+        asked for, e.g. one combination, if the read was filtered)."""
         job = filled_by(self.name)
         if self.status == MISSING:
             return f"`{self.name}` does not exist yet (no Delta table at `{self.location}`). It is filled by `{job}`."
         if self.status == EMPTY:
-            return f"`{self.name}` has no rows yet. It is filled by `{job}`."
+            which = f"no rows for {scope}" if scope else "no rows yet"
+            return f"`{self.name}` has {which}. It is filled by `{job}`."
         if self.status == UNREADABLE:
             return f"`{self.name}` at `{self.location}` could not be read: {self.error}"
         return f"`{self.name}`: {len(self.frame)} rows (Delta version {self.version})."

@@ -50,14 +50,15 @@ def read(config: Mapping[str, Any], qualified: str, *, columns: Sequence[str] | 
                                 error=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
 
 
-def available(result: reader.TableRead) -> bool:
-    """True if the table has rows; otherwise show which job fills it and return False."""
+def available(result: reader.TableRead, scope: str | None = None) -> bool:
+    """True if the read has rows; otherwise show which job fills the table and return False
+    (``scope`` names the rows a filtered read asked for)."""
     if result.ok:
         return True
     if result.status == reader.UNREADABLE:
         st.error(result.message())
     else:
-        st.info(result.message(), icon=":material/info:")
+        st.info(result.message(scope), icon=":material/info:")
     return False
 
 

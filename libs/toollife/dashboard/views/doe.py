@@ -7,7 +7,7 @@ Every number comes from the gold tables the DOE job wrote; every figure from too
 
 import streamlit as st
 
-from toollife.dashboard import data, reader, ui
+from toollife.dashboard import data, ui
 
 config = ui.config()
 doe_conf = config["doe"]
@@ -35,17 +35,21 @@ if row["status"] != "ok":
     st.warning(f"{experiment} · {machine} · {tool} was not analysed: {row.get('skip_reason')}")
     st.stop()
 
-effects_read = ui.read(config, "gold.doe_effects", filters=[("experiment_id", "=", experiment)])
-runs_read = ui.read(config, "gold.experiment_runs", filters=[("experiment_id", "=", experiment)])
-effects = data.pick(effects_read.frame, experiment, machine, tool) if effects_read.ok else None
-runs = data.pick(runs_read.frame, experiment, machine, tool) if runs_read.ok else None
+# only this combination's rows, and of the runs only the columns the figures use
+combination = [("experiment_id", "=", experiment), ("machine_id", "=", machine), ("tool_id", "=", tool)]
+effects_read = ui.read(config, "gold.doe_effects", filters=combination)
+runs_read = ui.read(config, "gold.experiment_runs", filters=combination, columns=[
+    *data.RUN_KEY, "status", "tool_life_min", *doe_conf["factors"], *[f"coded_{f}" for f in doe_conf["factors"]]])
+scope = f"{experiment} · {machine} · {tool}"
+effects = effects_read.frame if effects_read.ok else None
+runs = runs_read.frame if runs_read.ok else None
 factors = data.design_factors(runs, doe_conf["factors"]) if runs is not None else []
 response = str(effects["response"].iloc[0]) if effects is not None and len(effects) else (
     "ln_tool_life" if doe_conf["log_response"] else "tool_life")
 alpha = float(doe_conf["alpha"])
 
 with ui.section("Effects"):
-    if ui.available(effects_read) and effects is not None and len(effects):
+    if ui.available(effects_read, scope):
         table = data.effects_table(effects)
         method = str(table["method"].iloc[0])
         st.caption(f"response `{response}` · {row['n_runs']} completed runs · "
@@ -64,12 +68,9 @@ with ui.section("Effects"):
             ui.figure("pareto_figure", effects, alpha=alpha, title=f"Pareto chart of effects ({machine} · {tool})")
         with right:
             ui.figure("half_normal_figure", effects, title=f"Half-normal plot ({machine} · {tool})")
-    elif effects_read.ok:
-        st.info(f"`gold.doe_effects` has no rows for {experiment} · {machine} · {tool}. "
-                f"It is filled by `{reader.filled_by('gold.doe_effects')}`.")
 
 with ui.section("Main effects and interactions"):
-    if ui.available(runs_read) and runs is not None and factors:
+    if ui.available(runs_read, scope) and factors:
         analysed = data.analysis_runs(runs, factors, response)
         ui.figure("main_effects_figure", analysed, factors, response)
         pairs = data.interaction_pairs(effects if effects is not None else analysed.iloc[0:0], factors)

@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from toollife.dashboard import APP
+from dashboard_lakehouse import empty_tables_lakehouse, filled_lakehouse, point_app_at  # noqa: F401 (fixtures)
 
 PAGES = {"plant": None, "doe": "views/doe.py", "models": "views/models.py", "quality": "views/quality.py"}
 
@@ -198,3 +199,22 @@ def test_a_broken_table_is_one_line_not_a_traceback(tmp_path, point_app_at):
     assert not at.exception
     assert len(at.error) == 1 and "`gold.doe_optimal_settings`" in at.error[0].value
     assert "could not be read" in at.error[0].value and "Traceback" not in at.error[0].value
+
+
+def test_doe_page_without_the_effects_table(base_config, tmp_path, point_app_at):
+    import copy
+    import shutil
+
+    import dashboard_lakehouse
+    from toollife.dashboard import reader
+
+    config = copy.deepcopy(base_config)
+    config["lakehouse"]["root"] = str(tmp_path / "tables")
+    dashboard_lakehouse.write_lakehouse(config, models=False, quality=False)
+    shutil.rmtree(reader.path(config, "gold.doe_effects"))
+    point_app_at(config)
+    at = run_page("doe")
+    no_errors(at)
+    assert "`gold.doe_effects` does not exist yet" in texts(at.info)
+    assert "jobs/compute_doe_effects.py" in texts(at.info)
+    assert len(at.get("image")) == 4        # main effects, interaction, Taylor, cost: they need no effect rows

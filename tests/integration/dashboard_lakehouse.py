@@ -10,16 +10,21 @@ the library yet; they are written with the columns those issues describe.
 One experiment ``EXP-1`` on machines M01, M02 x tools T01, T02: a 2^(5-1) design, twice
 replicated, with tool life from a Taylor law plus noise (seeded); M02/T02 also has a tool still
 cutting. M03/T01 ran only three runs, so the DOE job skips it, as it would.
+
+The fixtures at the end are imported by the test modules that use them
+(``from dashboard_lakehouse import filled_lakehouse, ...``).
 """
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pytest
 from deltalake import write_deltalake
 
 from toollife.dashboard import reader
@@ -233,3 +238,36 @@ def write_lakehouse(config: Mapping[str, Any], *, models: bool = True, quality: 
     for qualified, frame, schema, parts in plan:
         written[qualified] = _write(config, qualified, frame.iloc[0:0] if empty else frame, schema, parts)
     return written
+
+
+# --------------------------------------------------------------------------- fixtures
+def _config(base_config, root):
+    config = copy.deepcopy(base_config)
+    config["lakehouse"]["root"] = str(root)
+    return config
+
+
+@pytest.fixture(scope="session")
+def filled_lakehouse(base_config, tmp_path_factory):
+    """(config, frames written) of a lakehouse with every table the dashboard reads."""
+    config = _config(base_config, tmp_path_factory.mktemp("dash-filled") / "tables")
+    return config, write_lakehouse(config)
+
+
+@pytest.fixture(scope="session")
+def empty_tables_lakehouse(base_config, tmp_path_factory):
+    """Every table exists, none has a row."""
+    config = _config(base_config, tmp_path_factory.mktemp("dash-empty-tables") / "tables")
+    write_lakehouse(config, empty=True)
+    return config
+
+
+@pytest.fixture
+def point_app_at(monkeypatch):
+    """Point the dashboard (which reads conf from the environment, as `toollife dashboard` hands
+    it over) at a lakehouse root."""
+    def point(config_or_root):
+        root = config_or_root["lakehouse"]["root"] if isinstance(config_or_root, dict) else str(config_or_root)
+        monkeypatch.setenv("TOOLLIFE__LAKEHOUSE__ROOT", root)
+        return root
+    return point

@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from dashboard_lakehouse import filled_lakehouse  # noqa: F401 (fixture)
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "var" / "screenshots"

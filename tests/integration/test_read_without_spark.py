@@ -12,6 +12,7 @@ import pytest
 
 from toollife.dashboard import data, reader
 from toollife.doe import cost_optimal_conditions
+from dashboard_lakehouse import filled_lakehouse  # noqa: F401 (fixture)
 
 GOLD = ["gold.experiment_runs", "gold.doe_effects", "gold.doe_optimal_settings"]
 KEYS = {"gold.experiment_runs": data.RUN_KEY, "gold.doe_effects": [*data.COMBINATION, "term"],
