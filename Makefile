@@ -70,6 +70,11 @@ sql: setup  ## spark-sql over the lakehouse tables, e.g. make sql Q="select * fr
 	  --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog \
 	  -i var/register-tables.sql $(if $(Q),-e "$(Q)",)
 
+.PHONY: dashboard
+DASHBOARD_PORT ?= 8501
+dashboard: setup  ## the Streamlit dashboard on 127.0.0.1:8501 (DASHBOARD_PORT=...), over the Delta tables, no Spark
+	@$(PY) -m toollife.cli dashboard --host 127.0.0.1 --port $(DASHBOARD_PORT)
+
 mlflow-ui: setup  ## MLflow UI (mlflow server) on 127.0.0.1:5000 over conf's tracking store (default var/mlflow)
 	$(PY) -m toollife.cli mlflow ui
 

@@ -29,5 +29,8 @@ setup(
         "scikit-learn",
         "mlflow>=3.17,<3.18",
     ],
+    extras_require={  # `toollife dashboard` and reading the tables without Spark (README "Dashboard")
+        "dashboard": ["streamlit", "deltalake", "duckdb==1.5.5", "duckdb-extension-delta==1.5.5"],
+    },
     entry_points={"console_scripts": ["toollife=toollife.cli:main"]},
 )

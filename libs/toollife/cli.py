@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "submit": ("toollife.submit", "spark-submit a job from jobs/ with the conf's jars, master and settings"),
     "simulate": ("toollife.simulation.cli", "simulate DOE machining runs and publish sensor readings + tool events to Kafka"),
     "mlflow": ("toollife.ml.cli", "the MLflow UI over the configured tracking store (ml.store_dir / ml.tracking_uri)"),
+    "dashboard": ("toollife.dashboard.cli", "the Streamlit dashboard over the Delta tables (no Spark), on 127.0.0.1:8501"),
 }
 
 

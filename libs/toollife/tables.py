@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.types import StructType
+if TYPE_CHECKING:  # Spark is imported where it is used: Table and its paths serve Spark-free readers too
+    from delta.tables import DeltaTable
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
 
 LAYERS = ("bronze", "silver", "gold", "meta")
 
@@ -106,6 +107,8 @@ def create_if_missing(
     comment: str | None = None,
 ) -> DeltaTable:
     """Create the Delta table (idempotent) and register it; returns the DeltaTable handle."""
+    from delta.tables import DeltaTable
+
     spark.sql(f"CREATE SCHEMA IF NOT EXISTS {tbl.layer}")
     _forget_if_elsewhere(spark, config, tbl)  # else createIfNotExists sees the name and does nothing
     builder = (

@@ -1,0 +1,171 @@
+"""Read the lakehouse's Delta tables without Spark: delta-rs (``deltalake``) into pandas.
+
+The table locations come from the one config loader and :class:`toollife.tables.Table`, exactly
+as the Spark jobs find them; nothing here knows a path of its own. A missing or empty table is
+not an error: :func:`read` returns a :class:`TableRead` whose ``status`` says so, and
+:func:`filled_by` names the job that fills it, so a caller (the dashboard) can say what to run.
+
+    >>> from toollife.config import load_config
+    >>> from toollife.dashboard import reader
+    >>> effects = reader.read(load_config(), "gold.doe_effects").frame   # None if missing
+
+Importing this module starts no JVM (``toollife.tables`` imports the pyspark *package* for its
+Spark helpers, which is cheap; no session is ever created).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+
+from toollife.tables import Table, table
+
+#: which job writes each table the dashboard shows (the message for a missing or empty table)
+FILLED_BY: dict[str, str] = {
+    "bronze.sensor_readings_raw": "jobs/ingest_sensors.py",
+    "bronze.tool_events_raw": "jobs/ingest_sensors.py",
+    "silver.sensor_readings": "jobs/ingest_sensors.py",
+    "silver.tool_events": "jobs/ingest_sensors.py",
+    "silver.quarantine": "jobs/ingest_sensors.py",
+    "meta.ingest_batch_stats": "jobs/ingest_sensors.py",
+    "meta.stream_progress": "jobs/ingest_sensors.py",
+    "gold.experiment_runs": "jobs/aggregate_experiments.py",
+    "gold.doe_effects": "jobs/compute_doe_effects.py",
+    "gold.doe_optimal_settings": "jobs/compute_doe_effects.py",
+    "meta.job_runs": "every job in jobs/ (e.g. jobs/init_lakehouse.py)",
+    "meta.simulation_runs": "toollife simulate",
+    "gold.tool_life_predictions": "jobs/score_tool_life.py (after jobs/train_tool_life.py has trained a champion)",
+    "meta.model_promotions": "jobs/train_tool_life.py",
+    "meta.data_quality": "jobs/validate_tables.py",
+}
+
+MISSING, EMPTY, OK, UNREADABLE = "missing", "empty", "ok", "unreadable"
+
+# DNF filters as deltalake takes them: [("experiment_id", "=", "E1"), ...]
+Filters = Sequence[tuple[str, str, Any]]
+
+
+def filled_by(qualified: str) -> str:
+    return FILLED_BY.get(qualified, "the job that writes it")
+
+
+def path(config: Mapping[str, Any], qualified: str | Table) -> str:
+    """The table's location (``<lakehouse.root>/<layer>/<name>``), as the Spark jobs use it."""
+    tbl = qualified if isinstance(qualified, Table) else table(qualified)
+    return tbl.path(config)
+
+
+def _uri(location: str) -> str:
+    # Spark-style "file:/x" roots; delta-rs takes plain paths and "scheme://" URIs
+    if location.startswith("file:") and not location.startswith("file://"):
+        return location[len("file:"):]
+    return location
+
+
+@dataclass
+class TableRead:
+    """One read of a table: its frame (None if missing), status, Delta version and location."""
+
+    name: str
+    location: str
+    status: str
+    frame: pd.DataFrame | None = None
+    version: int | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+    def message(self, scope: str | None = None) -> str:
+        """What a person should read when there is nothing to show (``scope``: the rows that were
+        asked for, e.g. one combination, if the read was filtered)."""
+        job = filled_by(self.name)
+        if self.status == MISSING:
+            return f"`{self.name}` does not exist yet (no Delta table at `{self.location}`). It is filled by `{job}`."
+        if self.status == EMPTY:
+            which = f"no rows for {scope}" if scope else "no rows yet"
+            return f"`{self.name}` has {which}. It is filled by `{job}`."
+        if self.status == UNREADABLE:
+            return f"`{self.name}` at `{self.location}` could not be read: {self.error}"
+        return f"`{self.name}`: {len(self.frame)} rows (Delta version {self.version})."
+
+
+def version(config: Mapping[str, Any], qualified: str) -> int | None:
+    """The table's current Delta version, or None if there is no Delta table there."""
+    from deltalake import DeltaTable
+
+    location = _uri(path(config, qualified))
+    if not DeltaTable.is_deltatable(location):
+        return None
+    return DeltaTable(location).version()
+
+
+def read(
+    config: Mapping[str, Any],
+    qualified: str,
+    *,
+    columns: Sequence[str] | None = None,
+    filters: Filters | None = None,
+    as_of: int | None = None,
+) -> TableRead:
+    """Read ``<layer>.<name>`` into pandas (optionally some columns, rows by ``filters``, or
+    the table as of Delta version ``as_of``). Missing table -> status 'missing', no rows ->
+    'empty'; never raises for either. Columns asked for but absent are left out, so a reader
+    written for a newer schema still shows what an older table has."""
+    from deltalake import DeltaTable
+
+    location = path(config, qualified)
+    uri = _uri(location)
+    if not DeltaTable.is_deltatable(uri):
+        return TableRead(qualified, location, MISSING)
+    dt = DeltaTable(uri, version=as_of)
+    names = [f.name for f in dt.schema().fields]
+    wanted = None if columns is None else [c for c in columns if c in names]
+    frame = dt.to_pandas(columns=wanted, filters=list(filters) if filters else None)
+    status = OK if len(frame) else EMPTY
+    return TableRead(qualified, location, status, frame, dt.version())
+
+
+def read_frame(config: Mapping[str, Any], qualified: str, **kwargs) -> pd.DataFrame | None:
+    """:func:`read` for scripts: the frame, or None if the table is missing."""
+    return read(config, qualified, **kwargs).frame
+
+
+# --------------------------------------------------------------------------- DuckDB
+def duckdb_delta_extension() -> str:
+    """Path of the DuckDB delta extension shipped by the ``duckdb-extension-delta`` wheel for the
+    installed DuckDB version (DuckDB's own ``INSTALL delta`` downloads it, which our networks
+    do not allow; the wheel's version must equal DuckDB's)."""
+    from pathlib import Path
+
+    import duckdb
+    import duckdb_extension_delta
+
+    ext = Path(duckdb_extension_delta.__file__).parent / "extensions" / f"v{duckdb.__version__}" / "delta.duckdb_extension"
+    if not ext.is_file():
+        raise RuntimeError(f"no delta extension for DuckDB {duckdb.__version__} in {ext.parent.parent} "
+                           "(pin duckdb and duckdb-extension-delta to the same version)")
+    return str(ext)
+
+
+def duckdb_connect(config: Mapping[str, Any], database: str = ":memory:"):
+    """A DuckDB connection with the delta extension loaded and every lakehouse table on disk as
+    a view ``<layer>.<name>`` over ``delta_scan(<its path>)``:
+
+        >>> con = duckdb_connect(load_config())
+        >>> con.sql("select term, count(*) from gold.doe_effects where significant group by term").df()
+    """
+    import duckdb
+
+    from toollife.tables import existing_tables
+
+    con = duckdb.connect(database)
+    con.execute(f"LOAD '{duckdb_delta_extension()}'")
+    for tbl in existing_tables(config):
+        location = _uri(tbl.path(config)).replace("'", "''")
+        con.execute(f'CREATE SCHEMA IF NOT EXISTS "{tbl.layer}"')
+        con.execute(f'CREATE OR REPLACE VIEW "{tbl.layer}"."{tbl.name}" AS SELECT * FROM delta_scan(\'{location}\')')
+    return con
