@@ -90,10 +90,12 @@ def warn(prog: str, message: str, stream=None) -> None:
 
 
 def setup_logging(level: str = "INFO") -> None:
-    """The toollife log on stderr at ``level``; py4j and kafka-python only from WARNING (from
-    ERROR for kafka-python, whose warnings about a broker that is down duplicate our one line)."""
+    """The toollife log on stderr at ``level``. py4j (a line per gateway connection) only from
+    WARNING; kafka-python (lines per connection attempt, metadata update, retry) not at all: what
+    matters reaches the user as our own line (``cannot reach Kafka at ...``, delivery errors).
+    ``--log-level DEBUG`` shows both."""
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         logging.getLogger("py4j").setLevel(logging.WARNING)
-        logging.getLogger("kafka").setLevel(logging.ERROR)
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)

@@ -31,7 +31,7 @@ TINY = ["--machines", "1", "--tools", "1", "--replicates", "1", "--seed", "4", "
 # what must never reach the user's terminal: Spark/log4j lines, py4j and kafka-python log records
 NOISE = re.compile(r"^\d\d/\d\d/\d\d \d\d:\d\d:\d\d (TRACE|DEBUG|INFO|WARN|ERROR)\b"
                    r"|Using Spark's default log4j profile|Setting default log level"
-                   r"| (INFO|WARNING|DEBUG) (py4j|kafka)[.:]|^Traceback|^\s+at (org|java|scala)\.", re.M)
+                   r"| (INFO|WARNING|ERROR|DEBUG) (py4j|kafka)[.:]|^Traceback|^\s+at (org|java|scala)\.", re.M)
 SUBMIT_ECHO = re.compile(r"^\S*spark-submit ")  # `toollife submit` prints the command it runs: kept
 JVM_NOTICE = "WARNING: Using incubator modules"  # printed by the JVM itself for Spark's --add-modules
 
@@ -178,6 +178,16 @@ def test_factor_list_with_the_configured_generator_says_how_to_get_a_full_factor
     rc = main(["simulate", *TINY, "--factor", "cutting_speed=300,180", "--full-factorial",
                "--dry-run", str(tmp_path / "x.jsonl"), "--no-table", "--manifest-dir", str(tmp_path)])
     assert rc == 0
+
+
+def test_simulate_without_a_broker_is_one_line_without_kafka_client_logs(tmp_path):
+    port = free_port()
+    result, seconds = run([*TOOLLIFE, "simulate", *TINY, "--no-table", "--no-progress",
+                           "--bootstrap-servers", f"127.0.0.1:{port}"], user_env(tmp_path))
+    assert result.returncode == 1 and seconds < 60
+    assert not NOISE.search(result.stderr), result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and errors[0].startswith("toollife simulate: error: cannot reach Kafka at "), errors
 
 
 # ------------------------------------------------------------------ with the session broker, no JVM
