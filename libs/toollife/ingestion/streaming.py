@@ -18,7 +18,8 @@ to ``meta.stream_progress`` by a :class:`StreamingQueryListener` (queued, writte
 The listener hears of a batch asynchronously, so the event of a query's last batch can arrive
 while the application stops: at the end every query's own ``recentProgress`` is compared with what
 the listener delivered, and any batch it missed is recorded from there (once: rows are keyed by
-run id, batch id and trigger timestamp). So meta.stream_progress and the run's metrics hold every batch of every query.
+run id, batch id and trigger timestamp). So meta.stream_progress and the run's metrics hold every
+batch of every query.
 On SIGTERM the application lets the running micro-batch of every query finish, then stops.
 
 Before any table or checkpoint is created, the Kafka bootstrap servers must accept a connection
