@@ -4,16 +4,45 @@ gold.experiment_runs (completed runs) -> gold.doe_effects (one row per machine x
 and gold.doe_optimal_settings (one row per machine x tool: best settings with intervals, Taylor
 n/a/b/C, cost-optimal speed and tool life, savings). Vectorised pandas over Arrow batches (mapInArrow)
 of many combinations; each analysed experiment is replaced as a whole (idempotent).
+
+A combination that cannot be analysed (incomplete design, no completed runs, ...) is skipped: its
+gold.doe_optimal_settings row has status 'skipped' and the reason, and the run prints a warning
+with the count per reason. Exit code 0 when at least one combination was analysed; 4 when there
+were runs but none could be analysed; 3 when gold.experiment_runs does not exist or holds no
+runs (run jobs/aggregate_experiments.py first); 2 on invalid options or conf; 1 on failure.
 """
 
 import sys
 
-from toollife.gold import doe_effects
+from toollife.errors import NothingAnalysedError, warn
 from toollife.job import run_job
+
+NAME = "compute_doe_effects"
+
+
+def preflight(config, args):
+    """Before the SparkSession: gold.experiment_runs exists (checked on local lakehouse roots)."""
+    from toollife import tables
+    from toollife.gold.experiment_runs import AGGREGATE_JOB, EXPERIMENT_RUNS
+
+    tables.require(None, config, [EXPERIMENT_RUNS], AGGREGATE_JOB)
 
 
 def main(spark, config, args):
-    return doe_effects.run(spark, config, experiments=args.experiment_id)
+    from toollife.gold import doe_effects
+
+    metrics = doe_effects.run(spark, config, experiments=args.experiment_id)
+    ok, skipped = metrics["combinations_ok"], metrics["combinations_skipped"]
+    reasons = "; ".join(f"{reason} ({n})" for reason, n in metrics["skip_reasons"].items())
+    if skipped and not ok:
+        raise NothingAnalysedError(
+            f"none of the {skipped} machine x tool combination(s) of {', '.join(metrics['experiments'])} "
+            f"could be analysed: {reasons}; fix the experiment's runs (gold.experiment_runs), details in "
+            "gold.doe_optimal_settings.skip_reason", metrics=metrics)
+    if skipped:
+        warn(NAME, f"{skipped} of {ok + skipped} machine x tool combination(s) skipped: {reasons} "
+                   "(gold.doe_optimal_settings.skip_reason)")
+    return metrics
 
 
 def add_arguments(parser):
@@ -22,4 +51,4 @@ def add_arguments(parser):
 
 
 if __name__ == "__main__":
-    sys.exit(run_job("compute_doe_effects", main, description=__doc__, add_arguments=add_arguments))
+    sys.exit(run_job(NAME, main, description=__doc__, add_arguments=add_arguments, preflight=preflight))

@@ -1,15 +1,19 @@
 """The `toollife` console script: one entry point, one sub-command per module.
 
-Each sub-command module exposes ``add_arguments(parser)`` and ``run(args) -> int`` and is
-imported only when chosen, so `toollife --help` stays fast and Spark-free.
+Each sub-command module exposes ``add_arguments(parser, env)`` (``env``: the ``--env`` given before
+the sub-command, so help texts can show the effective conf) and ``run(args) -> int`` and is
+imported only when chosen, so `toollife --help` stays fast and Spark-free. A sub-command reports
+a mistake the user can fix by raising a :class:`toollife.errors.UserError` (``ConfigError`` is
+one): the console script prints it as one line and exits with its code (see toollife.errors).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
+
+from toollife.errors import UserError, report, setup_logging
 
 SUBCOMMANDS = {
     "kafka": ("toollife.kafka_local", "start/stop the local development Kafka broker"),
@@ -21,22 +25,41 @@ SUBCOMMANDS = {
 }
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keeps the description as written; shows an option's default once: only when it says something (not None/False/[]) and the
+    help text does not already say where the value comes from ("default", "config: ...")."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (action.default in (None, False, [], argparse.SUPPRESS) or "default" in text.lower()
+                or "config:" in text or "conf:" in text):
+            return text
+        return super()._get_help_string(action)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="toollife", description="Tool-life DOE platform tools.")
     parser.add_argument("--env", default=None, help="conf/<env>.yaml to read (default: TOOLLIFE_ENV or local)")
     parser.add_argument("--log-level", default="INFO", help="Python log level (default: INFO)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     modules = {}
-    chosen = next((a for a in (argv if argv is not None else sys.argv[1:]) if a in SUBCOMMANDS), None)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    chosen = next((a for a in argv if a in SUBCOMMANDS), None)
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--env", default=None)
+    env = pre.parse_known_args(argv[: argv.index(chosen)] if chosen else argv)[0].env
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         sub_parser = sub.add_parser(name, help=help_text, description=help_text,
-                                    formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                    formatter_class=HelpFormatter)
         if name == chosen:  # import only the module that runs
             modules[name] = importlib.import_module(module_name)
-            modules[name].add_arguments(sub_parser)
+            modules[name].add_arguments(sub_parser, env)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return modules[args.command].run(args)
+    setup_logging(args.log_level)
+    try:
+        return modules[args.command].run(args)
+    except UserError as exc:
+        return report(f"toollife {args.command}", exc)
 
 
 if __name__ == "__main__":

@@ -24,13 +24,21 @@ from typing import Any, Mapping
 
 import yaml
 
+from toollife.errors import UsageError, one_line
+
 ENV_PREFIX = "TOOLLIFE__"
 PATH_KEYS_SUFFIXES = ("_dir", "_root", "_path")
 PATH_KEYS = {"root"}
 
 
-class ConfigError(ValueError):
-    """Invalid configuration; the message names the offending key."""
+class ConfigError(UsageError, ValueError):
+    """Invalid configuration; the message names the offending key (``key``, dotted, when known)."""
+
+    label = "configuration error"
+
+    def __init__(self, message: str, *, key: str | None = None):
+        super().__init__(message)
+        self.key = key
 
 
 def embedded_defaults() -> dict[str, Any]:
@@ -69,19 +77,19 @@ def merge(
         dotted = f"{where}{key}"
         if key not in schema:
             known = ", ".join(sorted(schema)) or "(none)"
-            raise ConfigError(f"unknown config key '{dotted}' (known keys here: {known})")
+            raise ConfigError(f"unknown config key '{dotted}' (known keys here: {known})", key=dotted)
         default = schema[key]
         if isinstance(default, dict) and default:
             if not isinstance(value, Mapping):
-                raise ConfigError(f"config key '{dotted}' must be a mapping, got {value!r}")
+                raise ConfigError(f"config key '{dotted}' must be a mapping, got {value!r}", key=dotted)
             merged[key] = merge(base.get(key) or {}, value, f"{dotted}.", default)
         elif isinstance(default, dict):
             if not isinstance(value, Mapping):
-                raise ConfigError(f"config key '{dotted}' must be a mapping, got {value!r}")
+                raise ConfigError(f"config key '{dotted}' must be a mapping, got {value!r}", key=dotted)
             merged[key] = {**(base.get(key) or {}), **copy.deepcopy(dict(value))}
         elif not _type_ok(default, value):
             raise ConfigError(
-                f"config key '{dotted}' must be of type {type(default).__name__}, got {value!r}"
+                f"config key '{dotted}' must be of type {type(default).__name__}, got {value!r}", key=dotted
             )
         else:
             merged[key] = copy.deepcopy(value)
@@ -103,8 +111,31 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
         try:
             node[parts[-1]] = yaml.safe_load(raw)
         except yaml.YAMLError as exc:
-            raise ConfigError(f"environment variable {name} is not a valid value: {exc}") from exc
+            raise ConfigError(f"environment variable {name} is not a valid YAML value ({one_line(str(exc))}); "
+                              f"fix or unset it") from exc
     return nested
+
+
+def _env_var_for(key: str, environ: Mapping[str, str]) -> str | None:
+    """The TOOLLIFE__... variable that set the dotted ``key`` (or a key below it)."""
+    for name in sorted(environ):
+        if name.startswith(ENV_PREFIX):
+            dotted = ".".join(p.lower() for p in name[len(ENV_PREFIX):].split("__") if p)
+            if dotted == key or dotted.startswith(key + "."):
+                return name
+    return None
+
+
+def _merge_env(config: dict[str, Any], environ: Mapping[str, str], schema: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge the TOOLLIFE__* variables; an error names the variable the user set, not only the key."""
+    try:
+        return merge(config, env_overrides(environ), schema=schema)
+    except ConfigError as exc:
+        var = _env_var_for(exc.key, environ) if exc.key else None
+        if var is None:
+            raise
+        raise ConfigError(f"environment variable {var}={environ[var]!r}: {exc}; fix or unset {var}",
+                          key=exc.key) from None
 
 
 def _resolve_paths(node: dict[str, Any], base_dir: Path) -> None:
@@ -149,23 +180,25 @@ def load_config(
     if conf_file is not None:
         path = Path(conf_file).resolve()
         if not path.is_file():
-            raise ConfigError(f"conf file {path} does not exist")
+            raise ConfigError(f"conf file {path} does not exist; check the --conf-file path")
     else:
         path = conf_dir / f"{env}.yaml" if conf_dir else None
         if path is not None and not path.is_file():
             if env != "local":
-                raise ConfigError(f"no conf file for environment '{env}' at {path}")
+                known = ", ".join(sorted(p.stem for p in path.parent.glob("*.yaml"))) or "none"
+                raise ConfigError(f"no conf file for environment '{env}' at {path}; "
+                                  f"use --env / TOOLLIFE_ENV with one of: {known}")
             path = None
     if path is not None:
         try:
             from_file = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+            raise ConfigError(f"{path} is not valid YAML: {one_line(str(exc))}") from exc
         if not isinstance(from_file, dict):
             raise ConfigError(f"{path} must hold a mapping of sections")
         config = merge(config, from_file, schema=schema)
 
-    config = merge(config, env_overrides(environ), schema=schema)
+    config = _merge_env(config, environ, schema)
     if overrides:
         config = merge(config, overrides, schema=schema)
 

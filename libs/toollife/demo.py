@@ -55,7 +55,7 @@ def run_step(name: str, cmd: list[str], env: Mapping[str, str]) -> dict[str, Any
     result = subprocess.run(cmd, env=dict(env), capture_output=True, text=True)
     seconds = time.monotonic() - started
     if result.returncode != 0:
-        sys.stderr.write(result.stderr[-4000:])
+        sys.stderr.write((result.stderr + result.stdout)[-4000:])  # under spark-submit the job's own lines are on stdout
         raise RuntimeError(f"step '{name}' failed with exit code {result.returncode}")
     summary = {}
     for line in reversed(result.stdout.splitlines()):

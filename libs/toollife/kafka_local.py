@@ -4,8 +4,14 @@ tests, the demo and the benchmarks. Never used on a cluster, where Kafka is run 
 The broker runs from the jars `make setup` resolved with Maven (conf/maven/kafka-broker.pom.xml);
 no Kafka distribution is downloaded. Usage::
 
-    python -m toollife.kafka_local up      # format storage (once), start, wait, create topics
-    python -m toollife.kafka_local down    # stop by PID
+    toollife kafka up      # format storage (once), start, wait, create topics; runs until `down`
+    toollife kafka down    # stop by PID
+
+``toollife kafka up`` (``make kafka-up``) detaches the broker: it runs until ``toollife kafka down``.
+A broker the library starts for a run (``LocalKafkaBroker(...).start()``: tests, the demo, the
+benchmarks) is tied to the process that started it: a small watchdog between that process and
+the JVM stops the broker when the process ends, however it ends (SIGTERM, SIGKILL, a crash), so
+no broker is left running with nobody to stop it.
 """
 
 from __future__ import annotations
@@ -28,11 +34,39 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from toollife.errors import UserError
+
 log = logging.getLogger(__name__)
 
+# Runs between the process that starts a broker and the broker's JVM: stops the JVM when its
+# stdin (a pipe whose only writer is that process) reaches EOF, i.e. when that process is gone.
+_WATCHDOG = """
+import signal, subprocess, sys, threading
+child = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL)
+def stop(*_):
+    if child.poll() is None:
+        child.terminate()
+signal.signal(signal.SIGTERM, stop)
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+def watch():
+    try:
+        sys.stdin.buffer.read()
+    except Exception:
+        pass
+    stop()
+threading.Thread(target=watch, daemon=True).start()
+sys.exit(child.wait())
+"""
+_WATCHED: dict[int, Any] = {}  # watchdog pid -> write end of its stdin pipe, open while we live
 
-class BrokerError(RuntimeError):
+
+class BrokerError(UserError, RuntimeError):
     """The local broker could not be started or reached; the message says why and where to look."""
+
+
+def stop_command() -> str:
+    """How the user who started this command stops a broker: the form they typed."""
+    return "make kafka-down" if os.environ.get("MAKELEVEL") else "toollife kafka down"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -103,22 +137,31 @@ class LocalKafkaBroker:
         if result.returncode != 0:
             raise BrokerError(f"formatting Kafka storage failed:\n{result.stdout}\n{result.stderr}")
 
-    def start(self) -> "LocalKafkaBroker":
+    def start(self, *, detach: bool = False) -> "LocalKafkaBroker":
+        """Start and wait until ready. ``detach=True`` (``toollife kafka up``): the broker outlives
+        this process; otherwise it stops when this process ends, however it ends."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        if self.running_pid() is not None:
-            raise BrokerError(f"a broker is already running (pid file {self.pid_file}); run `make kafka-down`")
+        pid = self.running_pid()
+        if pid is not None:
+            raise BrokerError(f"a Kafka broker is already running (pid {pid}, {self.pid_file}); "
+                              f"use it, or stop it first with `{stop_command()}`")
         for port in (self.port, self.controller_port):
             self._require_free(port)
         properties = self._write_properties()
         self.format_storage(properties)
+        cmd = self._java("kafka.Kafka", str(properties))
+        if not detach:
+            cmd = [sys.executable, "-c", _WATCHDOG, *cmd]
         out = open(self.log_dir / "server.out", "ab")
         proc = subprocess.Popen(
-            self._java("kafka.Kafka", str(properties)),
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,  # survives the `make kafka-up` shell; stopped by PID
+            cmd, stdout=out, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL if detach else subprocess.PIPE,
+            start_new_session=True,  # its own process group: stopped by PID (killpg), not by our Ctrl-C
         )
         out.close()
+        if not detach:
+            _WATCHED[proc.pid] = proc.stdin
         self.pid_file.write_text(f"{proc.pid} {self.port}\n")
         self._proc = proc
         self.wait_ready(proc)
@@ -133,7 +176,7 @@ class LocalKafkaBroker:
                 sock.bind((self.host, port))
             except OSError as exc:
                 raise BrokerError(f"{self.host}:{port} is already in use ({exc.strerror}); another broker? "
-                                  "stop it (`make kafka-down`) or configure kafka.broker.port") from exc
+                                  f"stop it (`{stop_command()}`) or configure kafka.broker.port") from exc
 
     def wait_ready(self, proc: subprocess.Popen | None = None) -> None:
         deadline = time.monotonic() + self.start_timeout_s
@@ -190,10 +233,11 @@ class LocalKafkaBroker:
             return None
         return pid
 
-    def stop(self, timeout_s: float = 30) -> None:
+    def stop(self, timeout_s: float = 30) -> bool:
+        """Stop the broker of the pid file; False when none was running."""
         pid = self.running_pid()
         if pid is None:
-            return
+            return False
         os.killpg(pid, signal.SIGTERM)  # controlled shutdown
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -208,6 +252,10 @@ class LocalKafkaBroker:
         else:
             os.killpg(pid, signal.SIGKILL)
         self.pid_file.unlink(missing_ok=True)
+        pipe = _WATCHED.pop(pid, None)
+        if pipe is not None:
+            pipe.close()
+        return True
 
     def log_tail(self, lines: int = 30) -> str:
         text = []
@@ -224,29 +272,29 @@ class LocalKafkaBroker:
         self.stop()
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser, env: str | None = None) -> None:
     parser.add_argument("action", choices=["up", "down", "status"],
-                        help="up: format (once), start, wait, create topics; down: stop by PID")
+                        help="up: format (once), start in the background, wait, create topics; down: stop by PID; "
+                             "status: exit 0 when running, 1 when not")
 
 
 def run(args: argparse.Namespace) -> int:
-    from toollife.config import ConfigError, load_config
+    from toollife.config import load_config
 
-    try:
-        broker = LocalKafkaBroker(load_config(args.env))
-        if args.action == "up":
-            broker.start()
-            print(f"Kafka broker running at {broker.bootstrap_servers}; logs in {broker.log_dir}")
-        elif args.action == "down":
-            broker.stop()
+    broker = LocalKafkaBroker(load_config(args.env))
+    if args.action == "up":
+        broker.start(detach=True)
+        print(f"Kafka broker running at {broker.bootstrap_servers}; logs in {broker.log_dir}; "
+              f"stop it with `{stop_command()}`")
+    elif args.action == "down":
+        if broker.stop():
             print("Kafka broker stopped")
         else:
-            pid = broker.running_pid()
-            print(f"running, pid {pid}" if pid else "not running")
-            return 0 if pid else 1
-    except (BrokerError, ConfigError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+            print(f"no Kafka broker was running (no live pid in {broker.pid_file}); nothing to stop")
+    else:
+        pid = broker.running_pid()
+        print(f"running, pid {pid}" if pid else "not running")
+        return 0 if pid else 1
     return 0
 
 

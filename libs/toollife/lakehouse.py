@@ -11,6 +11,6 @@ from toollife import tables
 
 def init_lakehouse(spark: SparkSession, config: Mapping[str, Any]) -> dict[str, Any]:
     for layer in tables.LAYERS:
-        spark.sql(f"CREATE SCHEMA IF NOT EXISTS {layer}")
+        tables.ensure_schema(spark, layer)
     registered = tables.register_existing(spark, config)
     return {"schemas": list(tables.LAYERS), "tables": [t.qualified for t in registered]}

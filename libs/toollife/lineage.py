@@ -27,8 +27,18 @@ JOB_RUNS_SCHEMA = StructType([
 ])
 
 
-def record_job_run(spark: SparkSession, config: Mapping[str, Any], run: Mapping[str, Any]) -> None:
-    """Append one run; run_id is a fresh uuid per run, so appends never collide."""
+def record_job_run(spark: SparkSession, config: Mapping[str, Any], run: Mapping[str, Any],
+                   *, create: bool = True) -> None:
+    """Append one run; run_id is a fresh uuid per run, so appends never collide.
+
+    ``create=False``: only append to an existing table (a run that stopped before doing anything
+    leaves no table behind in a lakehouse that has none).
+    """
+    if not create:
+        from delta.tables import DeltaTable
+
+        if not DeltaTable.isDeltaTable(spark, JOB_RUNS.path(config)):
+            return
     tables.create_if_missing(spark, config, JOB_RUNS, JOB_RUNS_SCHEMA,
                              properties={"delta.appendOnly": "true"},
                              comment="one row per job run: lineage and outcome")

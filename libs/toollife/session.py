@@ -16,7 +16,13 @@ from typing import Any, Mapping
 
 from pyspark.sql import SparkSession
 
+from toollife.errors import UserError
+
 log = logging.getLogger(__name__)
+
+
+class SetupError(UserError, RuntimeError):
+    """Something `make setup` provides is missing."""
 
 DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
@@ -30,7 +36,7 @@ def jar_paths(jars_dir: str | None) -> list[str]:
         return []
     jars = sorted(str(p) for p in Path(jars_dir).glob("*.jar"))
     if not jars:
-        raise RuntimeError(
+        raise SetupError(
             f"no jars in {jars_dir}: run `make setup` (resolves Delta and the Kafka connector "
             "with mvn), or set spark.packages / spark.jars_dir in conf"
         )
@@ -62,6 +68,8 @@ def spark_conf(config: Mapping[str, Any], app_name: str | None = None) -> dict[s
         # through submit_args' --conf; the executors get it either way.
         conf["spark.driver.extraJavaOptions"] = spark_cfg["java_options"]
         conf["spark.executor.extraJavaOptions"] = spark_cfg["java_options"]
+    if log4j_option(config):  # the same way; Spark prepends the default options to the extra ones
+        conf["spark.driver.defaultJavaOptions"] = log4j_option(config)
     jars = jar_paths(spark_cfg["jars_dir"])
     if jars:
         conf["spark.jars"] = ",".join(jars)
@@ -69,6 +77,17 @@ def spark_conf(config: Mapping[str, Any], app_name: str | None = None) -> dict[s
         conf["spark.jars.packages"] = ",".join(spark_cfg["packages"])
     conf.update({k: str(v) for k, v in spark_cfg["extra_conf"].items()})
     return conf
+
+
+def log4j_option(config: Mapping[str, Any]) -> str:
+    """The driver's log4j2 configuration (``spark.log4j_path``), at ``spark.log_level`` from the
+    JVM's first line on: Spark's own default logs ~100 INFO lines before setLogLevel can run.
+    Empty when unset or not on this machine (a cluster's defaults apply then)."""
+    path = config["spark"].get("log4j_path")
+    if not path or not Path(path).is_file():
+        return ""
+    level = (config["spark"]["log_level"] or "WARN").upper()
+    return f"-Dlog4j2.configurationFile=file:{Path(path).resolve()} -Dtoollife.log.level={level}"
 
 
 def get_spark(config: Mapping[str, Any], app_name: str | None = None) -> SparkSession:

@@ -3,7 +3,10 @@
     toollife submit jobs/init_lakehouse.py --check-executors
     toollife --env cluster submit --master yarn --py-files dist/toollife.zip jobs/compute_doe_effects.py
 
-Prints the full command first, so it can be copied into any scheduler as it is.
+Prints the full command first, so it can be copied into any scheduler as it is. Before the JVM
+starts it checks what it can: that the job file exists and that the job's conf (``--env``,
+``--conf-file``, ``--set`` among the job's arguments, TOOLLIFE__* variables) is valid, so such a
+mistake is one line and exit code 2 within a second instead of after the JVM's start-up.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from toollife.config import load_config
+from toollife.errors import UsageError
 from toollife.session import submit_args
 
 
@@ -35,7 +38,34 @@ def build_command(config, job: str, job_args: list[str], *, master: str | None =
     return [*cmd, job, *job_args]
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def check_job(job: str, base_dir: str) -> None:
+    """The job file must exist; else name the jobs there are."""
+    path = Path(job)
+    if path.is_file():
+        return
+    jobs_dir = path.parent if path.parent.is_dir() and path.parent != Path(".") else Path(base_dir) / "jobs"
+    known = sorted(str(p) for p in jobs_dir.glob("*.py")) if jobs_dir.is_dir() else []
+    where = f"; jobs in {jobs_dir}/: {', '.join(Path(k).name for k in known)}" if known else ""
+    raise UsageError(f"no job file {job}{where}")
+
+
+def job_conf(env: str | None, job_args: list[str], files: str | None):
+    """Validate the conf the job will load (its --env / --conf-file / --set), without Spark.
+
+    A ``--conf-file`` that only exists where spark-submit ships it (``--files``) is checked in
+    its local form.
+    """
+    from toollife.job import base_parser, job_config
+
+    known, _ = base_parser("job", None).parse_known_args([a for a in job_args if a not in ("-h", "--help")])
+    conf_file = known.conf_file
+    if conf_file and not Path(conf_file).is_file():
+        shipped = [f for f in (files or "").split(",") if f and Path(f).name == Path(conf_file).name]
+        conf_file = shipped[0] if shipped else conf_file
+    return job_config(known.env or env, conf_file, known.overrides)
+
+
+def add_arguments(parser: argparse.ArgumentParser, env: str | None = None) -> None:
     parser.add_argument("--master", default=None, help="override spark.master from conf")
     parser.add_argument("--py-files", default=None, help="zip of the library for executors (make package)")
     parser.add_argument("--files", default=None, help="files to ship, e.g. conf/cluster.yaml")
@@ -44,13 +74,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = load_config(args.env)
+    config = job_conf(args.env, args.job_args, args.files)
+    check_job(args.job, config["base_dir"])
     cmd = build_command(config, args.job, args.job_args, master=args.master,
                         py_files=args.py_files, files=args.files)
     print(shlex.join(cmd), file=sys.stderr, flush=True)
     env = dict(os.environ)
     env.setdefault("PYSPARK_PYTHON", sys.executable)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    master = args.master or config["spark"]["master"] or ""
+    if master.startswith("local") and config["spark"]["local_ip"]:
+        # the driver JVM starts before the job's Python: only the environment reaches it in time
+        # (the UI then binds to local_ip instead of 0.0.0.0, and no "hostname resolves to a
+        # loopback address" warning)
+        env.setdefault("SPARK_LOCAL_IP", config["spark"]["local_ip"])
     if args.env:
         env["TOOLLIFE_ENV"] = args.env
     os.execvpe(cmd[0], cmd, env)

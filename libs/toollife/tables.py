@@ -18,6 +18,8 @@ if TYPE_CHECKING:  # Spark is imported where it is used: Table and its paths ser
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
+from toollife.errors import MissingInputError
+
 LAYERS = ("bronze", "silver", "gold", "meta")
 
 
@@ -50,6 +52,13 @@ def table(qualified: str) -> Table:
     return Table(layer, name)
 
 
+def ensure_schema(spark: SparkSession, layer: str) -> None:
+    """CREATE SCHEMA once: on an existing schema Spark 4.2's IF NOT EXISTS logs a WARN
+    ("Namespace X was created concurrently") every time."""
+    if not spark.catalog.databaseExists(layer):
+        spark.sql(f"CREATE SCHEMA IF NOT EXISTS {layer}")
+
+
 def registered_location(spark: SparkSession, tbl: Table) -> str | None:
     if not spark.catalog.tableExists(tbl.qualified):
         return None
@@ -63,7 +72,7 @@ def register(spark: SparkSession, config: Mapping[str, Any], tbl: Table) -> None
     An entry pointing elsewhere (another lakehouse root in the same session, e.g. in tests) is
     re-pointed; dropping an external table's entry never touches its files.
     """
-    spark.sql(f"CREATE SCHEMA IF NOT EXISTS {tbl.layer}")
+    ensure_schema(spark, tbl.layer)
     _forget_if_elsewhere(spark, config, tbl)
     spark.sql(f"CREATE TABLE IF NOT EXISTS {tbl.qualified} USING DELTA LOCATION '{tbl.path(config)}'")
 
@@ -109,7 +118,7 @@ def create_if_missing(
     """Create the Delta table (idempotent) and register it; returns the DeltaTable handle."""
     from delta.tables import DeltaTable
 
-    spark.sql(f"CREATE SCHEMA IF NOT EXISTS {tbl.layer}")
+    ensure_schema(spark, tbl.layer)
     _forget_if_elsewhere(spark, config, tbl)  # else createIfNotExists sees the name and does nothing
     builder = (
         DeltaTable.createIfNotExists(spark)
@@ -155,6 +164,42 @@ def overwrite(
         writer = writer.partitionBy(*partition_cols)
     writer.save(tbl.path(config))
     register(df.sparkSession, config, tbl)
+
+
+def _missing_message(config: Mapping[str, Any], missing: list[str], filled_by: str) -> str:
+    return (f"no table {', '.join(missing)} under {config['lakehouse']['root']} (lakehouse.root); "
+            f"{'it is' if len(missing) == 1 else 'they are'} filled by {filled_by}: "
+            f"run `toollife submit {filled_by}` first")
+
+
+def _local_dir(config: Mapping[str, Any], tbl: Table) -> Path | None:
+    path = tbl.path(config)
+    if "://" in path and not path.startswith("file:"):
+        return None
+    return Path(path.removeprefix("file:"))
+
+
+def require(spark: SparkSession | None, config: Mapping[str, Any], tbls: Iterable[Table], filled_by: str) -> None:
+    """Raise :class:`MissingInputError` naming the tables that do not exist yet, the lakehouse root
+    and the job that fills them (so every job says the same thing about an empty lakehouse).
+
+    ``spark=None`` (a job's pre-flight, before any JVM): checks only tables on a local filesystem.
+    """
+    missing = []
+    for tbl in tbls:
+        local = _local_dir(config, tbl)
+        if local is not None:
+            exists = (local / "_delta_log").is_dir()
+        elif spark is None:
+            continue
+        else:
+            from delta.tables import DeltaTable
+
+            exists = DeltaTable.isDeltaTable(spark, tbl.path(config))
+        if not exists:
+            missing.append(tbl.qualified)
+    if missing:
+        raise MissingInputError(_missing_message(config, missing, filled_by))
 
 
 def read(spark: SparkSession, config: Mapping[str, Any], tbl: Table, version: int | None = None) -> DataFrame:

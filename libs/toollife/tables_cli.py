@@ -12,7 +12,7 @@ from toollife.config import load_config
 from toollife.tables import existing_tables
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser, env: str | None = None) -> None:
     parser.add_argument("action", choices=["list", "sql-init"],
                         help="list: <layer>.<table> and location; sql-init: CREATE statements for spark-sql -i")
 

@@ -15,10 +15,18 @@ from toollife.kafka_local import free_port
 REPO = Path(__file__).resolve().parents[2]
 
 
+# between its steps the demo shows the steps and their results: no Spark (log4j), py4j or kafka-python log line
+NOISE = re.compile(r"^\d\d/\d\d/\d\d \d\d:\d\d:\d\d (TRACE|DEBUG|INFO|WARN|ERROR)\b"
+                   r"|Using Spark's default log4j profile|Setting default log level"
+                   r"|(INFO|WARNING|DEBUG|ERROR)[: ]+(py4j|kafka)[.:]", re.M)
+
+
 def run_demo(env):
     result = subprocess.run([sys.executable, "-m", "toollife.demo"], env=env, cwd=REPO,
                             capture_output=True, text=True, timeout=1500)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    noise = NOISE.search(result.stdout + result.stderr)
+    assert noise is None, (result.stdout + result.stderr)[max(noise.start() - 500, 0):noise.end() + 500]
     return result.stdout
 
 

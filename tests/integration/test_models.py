@@ -213,5 +213,5 @@ def test_scoring_without_a_champion_says_train_first(spark, trained, tmp_path, c
         "--set", f"lakehouse.root={config['lakehouse']['root']}", "--set", f"ml.store_dir={tmp_path / 'empty'}"])
     assert code == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("score_tool_life: failed: NoChampionError: no champion of the registered model 'tool_life'")
+    assert err[-1].startswith("score_tool_life: no champion: no champion of the registered model 'tool_life'")
     assert err[-1].endswith("train first: toollife submit jobs/train_tool_life.py")

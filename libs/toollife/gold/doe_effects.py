@@ -658,30 +658,41 @@ def run(spark, config: Mapping[str, Any], *, experiments: Sequence[str] | None =
     """Read gold.experiment_runs, write gold.doe_effects + gold.doe_optimal_settings.
 
     Each experiment present in the input is replaced as a whole in both tables, so a rerun on
-    the same input leaves the same rows (only ``computed_at`` moves).
+    the same input leaves the same rows (only ``computed_at`` moves). The metrics count the
+    combinations analysed and skipped, and the skipped ones per reason (``skip_reasons``).
+    Raises :class:`toollife.errors.MissingInputError` when gold.experiment_runs does not exist or
+    holds no runs (of ``experiments``).
     """
     from datetime import datetime, timezone
 
     from pyspark.sql import functions as F
 
     from toollife import tables
-    from toollife.gold.experiment_runs import EXPERIMENT_RUNS
+    from toollife.errors import MissingInputError
+    from toollife.gold.experiment_runs import AGGREGATE_JOB, EXPERIMENT_RUNS
 
     params = DoeParams.from_config(config)
     computed_at = computed_at or datetime.now(timezone.utc).replace(tzinfo=None)
+    tables.require(spark, config, [EXPERIMENT_RUNS], AGGREGATE_JOB)
     runs = tables.read(spark, config, EXPERIMENT_RUNS)
     if experiments:
         runs = runs.where(F.col("experiment_id").isin(*experiments))
     per_exp = {r[0]: int(r[1]) for r in runs.groupBy("experiment_id").count().collect()}
-    ensure_tables(spark, config, params)
     if not per_exp:
-        return {"experiments": [], "rows_in": 0}
+        which = f" of experiment(s) {', '.join(experiments)}" if experiments else ""
+        raise MissingInputError(f"no runs{which} in {EXPERIMENT_RUNS.qualified} under {config['lakehouse']['root']}; "
+                                f"it is filled by {AGGREGATE_JOB} from silver: ingest, then run "
+                                f"`toollife submit {AGGREGATE_JOB}` first")
+    ensure_tables(spark, config, params)
     n_rows = sum(per_exp.values())
     exps = sorted(per_exp)
     with arrow_batch_size(spark, int(config["doe"]["combinations_per_batch"])):
         replace_experiments(compute_effects(runs, params, computed_at), config, EFFECTS, exps)
         replace_experiments(compute_optimal(runs, params, computed_at), config, OPTIMAL, exps)
     opt = tables.read(spark, config, OPTIMAL).where(F.col("experiment_id").isin(*exps))
-    status = {r[0]: int(r[1]) for r in opt.groupBy("status").count().collect()}
+    counts = {(r[0], r[1]): int(r[2]) for r in opt.groupBy("status", "skip_reason").count().collect()}
+    reasons = {reason: n for (status, reason), n in sorted(counts.items(), key=lambda kv: -kv[1])
+               if status == "skipped"}
     return {"experiments": exps, "rows_in": n_rows,
-            "combinations_ok": status.get("ok", 0), "combinations_skipped": status.get("skipped", 0)}
+            "combinations_ok": sum(n for (status, _), n in counts.items() if status == "ok"),
+            "combinations_skipped": sum(reasons.values()), "skip_reasons": reasons}

@@ -40,6 +40,8 @@ from pyspark.sql.types import (
 from toollife.tables import Table
 
 EXPERIMENT_RUNS = Table("gold", "experiment_runs")
+INGEST_JOB = "jobs/ingest_sensors.py"          # fills silver.*, the input of this module
+AGGREGATE_JOB = "jobs/aggregate_experiments.py"  # fills gold.experiment_runs
 RUN_KEY = ["experiment_id", "machine_id", "tool_id", "run_id", "replicate"]
 STATUSES = ("completed", "aborted", "running")
 TERMINAL_EVENTS = {"tool_worn_out": "completed", "run_aborted": "aborted"}
@@ -224,18 +226,19 @@ def merge_runs(spark: SparkSession, config: Mapping[str, Any], runs: DataFrame) 
 
 def read_silver(spark: SparkSession, config: Mapping[str, Any],
                 experiments: Sequence[str] | None = None) -> tuple[DataFrame, DataFrame]:
+    """silver.tool_events and silver.sensor_readings (of ``experiments``, if given).
+
+    Raises :class:`toollife.errors.MissingInputError` when either table does not exist yet (no
+    ingestion has run against this lakehouse): aggregating nothing is not a success.
+    """
     from toollife import tables
     from toollife.ingestion.schemas import SOURCES
 
-    from delta.tables import DeltaTable
-
+    srcs = [SOURCES[key] for key in ("tool_events", "sensor_readings")]
+    tables.require(spark, config, [src.silver for src in srcs], INGEST_JOB)
     out = []
-    for key in ("tool_events", "sensor_readings"):
-        src = SOURCES[key]
-        if DeltaTable.isDeltaTable(spark, src.silver.path(config)):
-            df = tables.read(spark, config, src.silver)
-        else:   # nothing ingested yet: an empty input, not a crash
-            df = spark.createDataFrame([], src.silver_schema)
+    for src in srcs:
+        df = tables.read(spark, config, src.silver)
         if experiments:
             df = df.where(F.col("experiment_id").isin(*experiments))
         out.append(df)

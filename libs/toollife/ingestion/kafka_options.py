@@ -11,7 +11,12 @@ from __future__ import annotations
 
 import os
 import re
+import socket
+import time
 from typing import Any, Mapping
+
+from toollife.config import ConfigError
+from toollife.errors import UnreachableError
 
 # option keys whose values are secret (also what streaming.py gives spark.sql.redaction.options.regex)
 REDACTION_REGEX = r"(?i)url|password|secret|token|jaas|sasl\.jaas\.config|truststore\.password|keystore\.password|key\.password"
@@ -25,8 +30,47 @@ LOGIN_MODULES = {
 }
 
 
-class KafkaConfigError(ValueError):
+class KafkaConfigError(ConfigError):
     """Security settings incomplete; names the setting or environment variable, never a secret."""
+
+
+def _host_port(server: str) -> tuple[str, int]:
+    host, sep, port = server.strip().rpartition(":")
+    if not sep or not port.isdigit():
+        raise KafkaConfigError(f"kafka.bootstrap_servers: {server.strip()!r} is not host:port")
+    return host.strip("[]"), int(port)
+
+
+def check_reachable(config: Mapping[str, Any], timeout_s: float | None = None) -> str:
+    """Fail fast, in one line, when no bootstrap server accepts a connection.
+
+    A TCP connect per server (whatever the security protocol), retried until ``timeout_s``
+    (``ingestion.kafka.connect_timeout_s``). Without it Spark's Kafka source retries for minutes
+    and its error (``Timed out waiting for a node assignment``) never says the broker is down.
+    Returns the server that answered.
+    """
+    servers = [s for s in str(config["kafka"]["bootstrap_servers"]).split(",") if s.strip()]
+    if not servers:
+        raise KafkaConfigError("kafka.bootstrap_servers is empty")
+    addresses = [_host_port(s) for s in servers]
+    timeout_s = float(config["ingestion"]["kafka"]["connect_timeout_s"] if timeout_s is None else timeout_s)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        last: OSError | None = None
+        for host, port in addresses:
+            try:
+                with socket.create_connection((host, port), timeout=min(2.0, max(timeout_s, 0.1))):
+                    return f"{host}:{port}"
+            except OSError as exc:
+                last = exc
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.5)
+    reason = getattr(last, "strerror", None) or type(last).__name__
+    raise UnreachableError(
+        f"cannot reach Kafka at {','.join(s.strip() for s in servers)} ({reason}, for {timeout_s:g} s); "
+        "is the broker running? `toollife kafka up` starts the local one, or set kafka.bootstrap_servers "
+        "(TOOLLIFE__KAFKA__BOOTSTRAP_SERVERS)")
 
 
 class KafkaOptions(dict):

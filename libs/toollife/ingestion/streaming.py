@@ -15,7 +15,16 @@ Trigger modes (``ingestion.trigger.mode``):
 
 Every micro-batch's progress (rows/s in and processed, duration, watermark) is logged and appended
 to ``meta.stream_progress`` by a :class:`StreamingQueryListener` (queued, written by the main loop).
+The listener hears of a batch asynchronously, so the event of a query's last batch can arrive
+while the application stops: at the end every query's own ``recentProgress`` is compared with what
+the listener delivered, and any batch it missed is recorded from there (once: rows are keyed by
+run id, batch id and trigger timestamp). So meta.stream_progress and the run's metrics hold every
+batch of every query.
 On SIGTERM the application lets the running micro-batch of every query finish, then stops.
+
+Before any table or checkpoint is created, the Kafka bootstrap servers must accept a connection
+(:func:`toollife.ingestion.kafka_options.check_reachable`): a broker that is down fails the run in
+seconds, in one line, leaving nothing behind.
 """
 
 from __future__ import annotations
@@ -69,7 +78,15 @@ def progress_row(p: Any) -> dict[str, Any]:
         "watermark": event_time.get("watermark"),
         "sources_json": json.dumps(sources),
         "sink": p.sink.description if p.sink is not None else None,
+        # not a column: False for the progress Spark reports every noDataProgressEventInterval while
+        # a query waits for data (same batch id as the next batch, no rows; not a micro-batch)
+        "executed": "addBatch" in durations,
     }
+
+
+def progress_key(row: Mapping[str, Any]) -> tuple:
+    """One progress report: a batch id repeats in the no-data reports while a query waits."""
+    return row["run_id"], row["batch_id"], row["timestamp"]
 
 
 class ProgressListener(StreamingQueryListener):
@@ -137,10 +154,17 @@ class IngestionApp:
         names = [f"{layer}_{s.key}" for s in self.sources for layer in ("bronze", "silver")]
         self.listener = ProgressListener(names, ing["progress"]["log_batches"])
         self._last_flush = time.monotonic()
+        self._recorded: set[tuple] = set()  # progress_key() of the rows already in meta.stream_progress
         self._batches: dict[str, int] = {n: 0 for n in sorted(names)}
         self._input_rows: dict[str, int] = {n: 0 for n in sorted(names)}
 
     # -- set-up ----------------------------------------------------------------------------------
+
+    def check_brokers(self) -> None:
+        """Kafka settings complete and a bootstrap server answering, or a one-line error (nothing created)."""
+        kafka_options.security_options(self.config)
+        server = kafka_options.check_reachable(self.config)
+        log.debug("Kafka reachable at %s", server)
 
     def prepare(self) -> None:
         """Session settings and every table (idempotent)."""
@@ -196,7 +220,9 @@ class IngestionApp:
         return self._stop.is_set()
 
     def run(self) -> int:
-        """Run until drained (available_now) or stopped (processing_time). Raises IngestionError."""
+        """Run until drained (available_now) or stopped (processing_time). Raises IngestionError,
+        or :class:`toollife.errors.UnreachableError` before creating anything."""
+        self.check_brokers()
         self.prepare()
         self.spark.streams.addListener(self.listener)
         try:
@@ -210,8 +236,8 @@ class IngestionApp:
                            + [self._start_silver(s) for s in self.sources])
         finally:
             self._stop_all()
-            self._flush_progress(force=True)
             self.spark.streams.removeListener(self.listener)
+            self._flush_progress(force=True, final=True)
         log.info("ingestion stopped cleanly")
         return 0
 
@@ -253,15 +279,37 @@ class IngestionApp:
                 except Exception:  # already failing; the original error is what matters
                     log.exception("stopping %s", q.name)
 
-    def _flush_progress(self, force: bool, every: float = 0.0) -> None:
+    def _missed_progress(self) -> list[dict[str, Any]]:
+        """Batches of this run's queries the listener has not delivered (yet): from each query's
+        own recentProgress, which Spark fills synchronously, before the listener hears of a batch."""
+        missed = []
+        for q in self.queries:
+            for p in q.recentProgress:
+                row = progress_row(p)
+                if progress_key(row) not in self._recorded:
+                    missed.append(row)
+                    if self.listener.log_batches:
+                        log.info("progress %s batch %d: %d rows (the listener had not delivered it yet)",
+                                 row["query_name"], row["batch_id"], row["num_input_rows"])
+        return missed
+
+    def _flush_progress(self, force: bool, every: float = 0.0, final: bool = False) -> None:
         if not force and time.monotonic() - self._last_flush < every:
             return
         self._last_flush = time.monotonic()
-        rows = self.listener.drain()
+        rows = []
+        for r in self.listener.drain():
+            if progress_key(r) not in self._recorded:  # a batch recovered at the end may still be delivered
+                self._recorded.add(progress_key(r))
+                rows.append(r)
+        if final:
+            missed = self._missed_progress()
+            self._recorded.update(progress_key(r) for r in missed)
+            rows += missed
         if not rows:
             return
         for r in rows:
-            self._batches[r["query_name"]] += 1
+            self._batches[r["query_name"]] += int(r["executed"])
             self._input_rows[r["query_name"]] += r["num_input_rows"]
         df = self.spark.createDataFrame(
             [tuple(r[f.name] for f in schemas.STREAM_PROGRESS.fields) for r in rows], schemas.STREAM_PROGRESS)

@@ -74,11 +74,9 @@ def latest_version(spark: SparkSession, config: Mapping[str, Any], tbl: tables.T
 
 
 def require_version(spark: SparkSession, config: Mapping[str, Any], tbl: tables.Table, job: str) -> int:
-    version = latest_version(spark, config, tbl)
-    if version is None:
-        raise FileNotFoundError(f"{tbl.qualified} does not exist under {config['lakehouse']['root']}; "
-                                f"run {job} first")
-    return version
+    """The newest version of a table the job reads; a missing one is a MissingInputError (exit 3)."""
+    tables.require(spark, config, [tbl], job)
+    return latest_version(spark, config, tbl)
 
 
 def _truth(spark: SparkSession, config: Mapping[str, Any], experiments: list[str]) -> tuple[dict | None, list[str]]:

@@ -12,12 +12,16 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
+from toollife.errors import UserError
+
 CHAMPION, CHALLENGER = "champion", "challenger"
 MODEL_NAMES = ("tool_life", "tool_rul")
 
 
-class NoChampionError(RuntimeError):
-    """The registered model has no champion yet."""
+class NoChampionError(UserError):
+    """The registered model has no champion yet (exit code 1: train first)."""
+
+    label = "no champion"
 
 
 def tracking_uri(config: Mapping[str, Any]) -> str:

@@ -17,10 +17,15 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
-def _defaults() -> dict[str, Any]:
-    from toollife.config import embedded_defaults
+def _defaults(env: str | None = None) -> dict[str, Any]:
+    """The effective ``simulation`` section (defaults <- conf/<env>.yaml <- TOOLLIFE__*): what an
+    unset option will be. Broken conf falls back to the embedded defaults; running names the mistake."""
+    from toollife.config import ConfigError, embedded_defaults, load_config
 
-    return embedded_defaults()["simulation"]
+    try:
+        return load_config(env)["simulation"]
+    except ConfigError:
+        return embedded_defaults()["simulation"]
 
 
 def _pair(text: str, what: str) -> tuple[str, str]:
@@ -64,11 +69,11 @@ def _bad_rate(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"--bad-rate must be a number: {text!r}") from None
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser, env: str | None = None) -> None:
     from toollife.simulation.messages import BAD_KINDS
 
     parser.formatter_class = argparse.HelpFormatter  # the 'config: ...' texts say what unset means
-    d = _defaults()
+    d = _defaults(env)
     ph, se, an, bm, pub = d["physics"], d["sensors"], d["anomalies"], d["bad_messages"], d["publish"]
     factors = ", ".join(f"{f['name']}={f['low']},{f['high']}" for f in d["design"]["factors"])
     parser.description = (
@@ -94,8 +99,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "cutting_speed, feed, depth_of_cut, coolant (dry/flood), coating (TiN/TiAlN); "
                         "other factors are inert")
     g.add_argument("--generators", nargs="+", metavar="GEN",
-                   help=f"fractional design generators such as E=ABCD (config: {d['design']['generators']})")
-    g.add_argument("--full-factorial", action="store_true", help="full 2^k design (no generators)")
+                   help=f"fractional design generators such as E=ABCD; they also apply to a --factor list "
+                        f"(config: {d['design']['generators']})")
+    g.add_argument("--full-factorial", action="store_true",
+                   help="full 2^k design of the factors (no generators), e.g. with your own --factor list")
     g.add_argument("--no-randomize", action="store_true", help="run in standard order instead of random order")
     g = parser.add_argument_group("follow-up experiment (toollife.simulation.follow_up)")
     g.add_argument("--plan-from", metavar="TABLE|FILE",
@@ -194,23 +201,31 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _generator_hint(args: argparse.Namespace, config: dict[str, Any]) -> str:
+    """When --factor replaced the factors but the configured generators still apply, say so."""
+    generators = config["simulation"]["design"]["generators"]
+    if args.factor and args.generators is None and not args.full_factorial and generators:
+        return (f" (the configured generators {' '.join(generators)} still apply to your {len(args.factor)} "
+                "--factor(s): add --full-factorial for a full 2^k design, or --generators for your own)")
+    return ""
+
+
 def run(args: argparse.Namespace) -> int:
     from toollife.config import ConfigError, load_config
     from toollife.simulation import manifest as mf
     from toollife.simulation.core import simulate
     from toollife.simulation.messages import TOPICS
-    from toollife.simulation.publisher import PublishError, publish
+    from toollife.simulation.publisher import publish
 
     if getattr(args, "plan_from", None):
         from toollife.simulation import follow_up
 
         return follow_up.run(args)
+    config = load_config(getattr(args, "env", None), conf_file=args.conf_file, overrides=overrides_from_args(args))
     try:
-        config = load_config(getattr(args, "env", None), conf_file=args.conf_file, overrides=overrides_from_args(args))
         result = simulate(config)
-    except (ConfigError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except ValueError as exc:
+        raise ConfigError(f"{exc}{_generator_hint(args, config)}") from None
     topics = {t: config["kafka"]["topics"][t] for t in TOPICS}
     counts = result.counts
     by_topic = ", ".join(f"{topics[t]}={counts['by_topic'][t]}" for t in TOPICS)
@@ -218,6 +233,13 @@ def run(args: argparse.Namespace) -> int:
           f"({counts['runs_aborted']} aborted), {counts['messages']} messages "
           f"({by_topic}); "
           f"injected {json.dumps({k: v for k, v in counts['injected'].items() if v})}", file=sys.stderr)
+
+    previous = mf.manifest_path(config, result.simulation_id)
+    if previous.exists():
+        print(f"note: simulation {result.simulation_id} (same seed and settings) was already run: its manifest "
+              f"{previous} exists; its messages are {'written' if args.dry_run is not None else 'published'} "
+              "again and the manifest replaced (the ingestion drops the repeated messages as duplicates); "
+              "use another --seed for new data", file=sys.stderr)
 
     report = None
     output_path = None
@@ -233,12 +255,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {counts['messages']} messages to {output}", file=sys.stderr)
     else:
         target = "kafka"
-        try:
-            report = publish(result.messages, config, total=counts["messages"],
-                             progress=False if args.no_progress else None)
-        except PublishError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
+        report = publish(result.messages, config, total=counts["messages"],
+                         progress=False if args.no_progress else None)  # PublishError: one line, exit 1
         print(f"delivered {report.total_delivered}/{report.total_sent} messages in {report.seconds:.1f} s "
               f"({report.rate:.0f} msg/s); failed {report.failed}", file=sys.stderr)
         for err in report.errors[:5]:

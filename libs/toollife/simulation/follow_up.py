@@ -212,9 +212,8 @@ def run(args) -> int:
         config = load_config(getattr(args, "env", None), conf_file=args.conf_file, overrides=overrides_from_args(args))
         plan = read_plan(args.plan_from, config)
         results = simulate_plan(config, plan, args.parent, experiment_id=args.experiment_id)
-    except (ConfigError, ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (ValueError, FileNotFoundError) as exc:   # the console script prints it in one line, exit 2
+        raise ConfigError(str(exc)) from None
     topics = {t: config["kafka"]["topics"][t] for t in TOPICS}
     summaries, status = [], 0
     for result in results:

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from toollife.errors import UserError
 from toollife.simulation.messages import TOPICS, Message
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ SECRET_KEYS = ("sasl_plain_password", "ssl_password")
 COMPRESSION_LIBS = {"gzip": None, "lz4": "lz4", "zstd": "zstandard", "snappy": "snappy"}
 
 
-class PublishError(RuntimeError):
+class PublishError(UserError, RuntimeError):
     """Publishing failed; the message says why (never contains a secret)."""
 
 
