@@ -116,6 +116,7 @@ def model_summary(spark, config: Mapping[str, Any]) -> list[str]:
 
     from toollife.ml import datasets, tracking
 
+    logging.getLogger("mlflow").setLevel(logging.WARNING)   # the summary is for people, not a log
     client = tracking.configure(config)
     lines = ["    models (holdout of unseen design points; the oracle is the simulator's own law):"]
     for name in tracking.MODEL_NAMES:

@@ -23,7 +23,7 @@ NOISE = re.compile(r"^\d\d/\d\d/\d\d \d\d:\d\d:\d\d (TRACE|DEBUG|INFO|WARN|ERROR
 
 def run_demo(env):
     result = subprocess.run([sys.executable, "-m", "toollife.demo"], env=env, cwd=REPO,
-                            capture_output=True, text=True, timeout=1500)
+                            capture_output=True, text=True, timeout=2400)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     noise = NOISE.search(result.stdout + result.stderr)
     assert noise is None, (result.stdout + result.stderr)[max(noise.start() - 500, 0):noise.end() + 500]
