@@ -42,8 +42,8 @@ SMALL = {"random_forest": {"n_estimators": [100], "min_samples_leaf": [1, 2]},
 
 def train_with(monkeypatch, spark, config, grids):
     with monkeypatch.context() as m:
-        for kind, grid in grids.items():
-            m.setitem(models.PARAM_GRIDS, kind, grid)
+        for name in tracking.MODEL_NAMES:
+            m.setitem(models.PARAM_GRIDS, name, grids)
         return ml_jobs.train(spark, config)
 
 

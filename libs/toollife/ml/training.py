@@ -166,8 +166,8 @@ def fit_candidates(spec: ModelSpec, data: TrainingData, frame: pd.DataFrame, hel
     out = []
     for kind in models.CANDIDATES:
         found = models.search(kind, X.iloc[train], y[train], groups[train], spec.numeric,
-                              folds=int(ml["cv_folds"]), seed=seed, time_bound_s=float(ml["search_time_s"]),
-                              n_jobs=jobs)
+                              grid=models.PARAM_GRIDS[spec.name][kind], folds=int(ml["cv_folds"]), seed=seed,
+                              time_bound_s=float(ml["search_time_s"]), n_jobs=jobs)
         model = models.build_candidate(kind, spec.numeric, found.params, seed, jobs).fit(X.iloc[train], y[train])
         ln_pred = model.predict(X.iloc[test])
         metrics = {"cv_rmse_ln_t": found.cv_rmse_ln_t, "search_tried": float(found.tried),
