@@ -215,3 +215,33 @@ def test_scoring_without_a_champion_says_train_first(spark, trained, tmp_path, c
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("score_tool_life: no champion: no champion of the registered model 'tool_life'")
     assert err[-1].endswith("train first: toollife submit jobs/train_tool_life.py")
+
+
+def test_mlflow_ui_serves_the_configured_store(trained):
+    """`toollife mlflow ui` (what `make mlflow-ui` runs) serves conf's store: the registry answers."""
+    import time
+    import urllib.request
+
+    from toollife.kafka_local import free_port
+
+    port = free_port()
+    env = dict(os.environ, PATH=f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", TOOLLIFE_CONF_DIR=str(REPO / "conf"),
+               TOOLLIFE__ML__STORE_DIR=trained["config"]["ml"]["store_dir"])
+    proc = subprocess.Popen([sys.executable, "-m", "toollife.cli", "mlflow", "ui", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/api/2.0/mlflow/registered-models/alias?name=tool_life&alias=champion"
+    try:
+        deadline, answer = time.monotonic() + 180, None
+        while time.monotonic() < deadline and answer is None:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as resp:
+                    answer = json.load(resp)
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read()
+                time.sleep(1)
+        assert answer is not None, "the MLflow UI did not answer"
+        assert answer["model_version"]["aliases"] == ["champion"]
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(30)
+    assert f"MLflow UI on http://127.0.0.1:{port}" in proc.stdout.read()

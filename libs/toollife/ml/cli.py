@@ -16,7 +16,7 @@ from toollife.config import load_config
 from toollife.ml import tracking
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser, env: str | None = None) -> None:
     parser.add_argument("action", choices=["ui", "where"], help="ui: start the MLflow UI; where: print the store")
     parser.add_argument("--host", default="127.0.0.1", help="address the UI listens on")
     parser.add_argument("--port", type=int, default=5000, help="port of the UI")
