@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .factorial import MAX_FACTORS
+from .factorial import _check_inputs
 from .incomplete import _sequential_independent
 
 __all__ = ["ResponseSurface", "fit_response_surface", "steepest_ascent"]
@@ -35,22 +35,7 @@ ANOVA_COLUMNS = ["df", "sum_sq", "mean_sq", "f_value", "p_value"]
 # --------------------------------------------------------------------------- inputs
 def _check_runs(runs: pd.DataFrame, factors: Sequence[str], response: str) -> Tuple[List[str], np.ndarray, np.ndarray]:
     """(factors, (n, k) float coded levels, (n,) float response), validated."""
-    if not isinstance(runs, pd.DataFrame):
-        raise TypeError(f"runs must be a pandas DataFrame, got {type(runs).__name__}")
-    if isinstance(factors, str):
-        raise ValueError("factors must be a sequence of column names, not a single string")
-    factors = list(factors)
-    if not factors:
-        raise ValueError("at least one factor is required")
-    if len(set(factors)) != len(factors):
-        raise ValueError(f"duplicate factor names in {factors}")
-    if len(factors) > MAX_FACTORS:
-        raise ValueError(f"at most {MAX_FACTORS} factors are supported, got {len(factors)}")
-    if response in factors:
-        raise ValueError(f"response {response!r} is also listed as a factor")
-    missing = [c for c in [*factors, response] if c not in runs.columns]
-    if missing:
-        raise ValueError(f"missing column(s) {missing}; available columns: {list(runs.columns)}")
+    factors = _check_inputs(runs, factors, response)
     try:
         X = runs[factors].to_numpy(dtype=float)
     except (TypeError, ValueError):
