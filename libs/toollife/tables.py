@@ -166,6 +166,21 @@ def overwrite(
     register(df.sparkSession, config, tbl)
 
 
+def merge_changed(spark: SparkSession, config: Mapping[str, Any], tbl: Table, target: DeltaTable,
+                  source: DataFrame, keys: Iterable[str]) -> dict[str, int]:
+    """MERGE ``source`` into ``target`` on ``keys``: new rows are inserted, a known row is updated
+    only when its ``row_hash`` differs, so a rerun on the same input changes nothing and nothing is
+    ever duplicated. Registers the table; returns Delta's source / inserted / updated row counts."""
+    cond = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    (target.alias("t").merge(source.alias("s"), cond)
+     .whenMatchedUpdateAll(condition="t.row_hash <> s.row_hash")
+     .whenNotMatchedInsertAll()
+     .execute())
+    register(spark, config, tbl)
+    metrics = target.history(1).select("operationMetrics").collect()[0][0] or {}
+    return {k: int(metrics.get(k, 0)) for k in ("numSourceRows", "numTargetRowsInserted", "numTargetRowsUpdated")}
+
+
 def _missing_message(config: Mapping[str, Any], missing: list[str], filled_by: str) -> str:
     return (f"no table {', '.join(missing)} under {config['lakehouse']['root']} (lakehouse.root); "
             f"{'it is' if len(missing) == 1 else 'they are'} filled by {filled_by}: "

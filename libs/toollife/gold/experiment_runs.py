@@ -212,16 +212,7 @@ def merge_runs(spark: SparkSession, config: Mapping[str, Any], runs: DataFrame) 
     """
     from toollife import tables
 
-    target = ensure_table(spark, config)
-    cond = " AND ".join(f"t.{k} = s.{k}" for k in RUN_KEY)
-    (target.alias("t").merge(runs.alias("s"), cond)
-     .whenMatchedUpdateAll(condition="t.row_hash <> s.row_hash")
-     .whenNotMatchedInsertAll()
-     .execute())
-    tables.register(spark, config, EXPERIMENT_RUNS)
-    metrics = target.history(1).select("operationMetrics").collect()[0][0] or {}
-    return {k: int(metrics.get(k, 0)) for k in
-            ("numSourceRows", "numTargetRowsInserted", "numTargetRowsUpdated")}
+    return tables.merge_changed(spark, config, EXPERIMENT_RUNS, ensure_table(spark, config), runs, RUN_KEY)
 
 
 def read_silver(spark: SparkSession, config: Mapping[str, Any],

@@ -136,11 +136,4 @@ def merge_predictions(spark: SparkSession, config: Mapping[str, Any], prediction
     so re-scoring the same runs with the same models changes nothing, not even ``scored_at``."""
     target = tables.create_if_missing(spark, config, PREDICTIONS, PREDICTIONS_SCHEMA,
                                       comment="tool-life and remaining-life predictions of the champion models")
-    cond = " AND ".join(f"t.{k} = s.{k}" for k in PREDICTION_KEY)
-    (target.alias("t").merge(predictions.alias("s"), cond)
-     .whenMatchedUpdateAll(condition="t.row_hash <> s.row_hash")
-     .whenNotMatchedInsertAll()
-     .execute())
-    tables.register(spark, config, PREDICTIONS)
-    metrics = target.history(1).select("operationMetrics").collect()[0][0] or {}
-    return {k: int(metrics.get(k, 0)) for k in ("numSourceRows", "numTargetRowsInserted", "numTargetRowsUpdated")}
+    return tables.merge_changed(spark, config, PREDICTIONS, target, predictions, PREDICTION_KEY)
