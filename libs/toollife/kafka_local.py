@@ -76,8 +76,12 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def _cluster_id() -> str:
-    # Kafka's cluster ids are 16 random bytes, URL-safe base64 without padding (Uuid.randomUuid()).
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    # Kafka's cluster ids are 16 random bytes, URL-safe base64 without padding; like
+    # Uuid.randomUuid() never one starting with "-", which kafka-storage's argparse reads as an option.
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 class LocalKafkaBroker:
