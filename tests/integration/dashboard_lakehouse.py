@@ -106,6 +106,18 @@ def doe_tables(config: Mapping[str, Any], runs: pd.DataFrame) -> tuple[pd.DataFr
     return effects, optimal
 
 
+def next_experiments(config: Mapping[str, Any], runs: pd.DataFrame) -> pd.DataFrame:
+    """gold.doe_next_experiments rows, by the planning job's own pandas function."""
+    from toollife.gold import next_experiments as nx
+
+    params = nx.NextParams.from_config(config)
+    pdf = runs.assign(**{nx.GEN: 0, nx.COMPLETED: runs["status"].eq("completed")})
+    keys = pdf[nx.KEY].drop_duplicates().sort_values(nx.KEY).reset_index(drop=True)
+    plan = nx.next_experiments_frame(pdf, params)
+    plan = keys.iloc[plan.pop("_key")].reset_index(drop=True).join(plan)
+    return plan.assign(root_experiment_id=plan["experiment_id"], row_hash="h", recommended_at=COMPUTED_AT)
+
+
 # --------------------------------------------------------------------------- silver / meta
 def quarantine() -> pd.DataFrame:
     reasons = ["malformed_json", "missing_field", "out_of_range", "unknown_sensor"]
@@ -217,6 +229,7 @@ def write_lakehouse(config: Mapping[str, Any], *, models: bool = True, quality: 
     from toollife.ingestion import schemas
     from toollife.lineage import JOB_RUNS_SCHEMA
     from toollife.gold.experiment_runs import experiment_runs_schema
+    from toollife.gold.next_experiments import NextParams, next_schema
 
     runs = experiment_runs(config)
     effects, optimal = doe_tables(config, runs)
@@ -225,6 +238,8 @@ def write_lakehouse(config: Mapping[str, Any], *, models: bool = True, quality: 
         ("gold.experiment_runs", runs, _arrow(experiment_runs_schema(config)), None),
         ("gold.doe_effects", effects, _arrow(effects_schema()), ["experiment_id"]),
         ("gold.doe_optimal_settings", optimal, _arrow(optimal_schema(params)), ["experiment_id"]),
+        ("gold.doe_next_experiments", next_experiments(config, runs), _arrow(next_schema(NextParams.from_config(config))),
+         ["experiment_id"]),
         ("silver.quarantine", quarantine(), _arrow(schemas.QUARANTINE), ["ingest_date"]),
         ("meta.ingest_batch_stats", batch_stats(), _arrow(schemas.BATCH_STATS), None),
         ("meta.job_runs", job_runs(), _arrow(JOB_RUNS_SCHEMA), None),

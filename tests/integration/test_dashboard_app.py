@@ -71,7 +71,7 @@ def test_doe_page(filled_lakehouse, point_app_at):
     assert [s.label for s in at.selectbox][:3] == ["experiment", "machine", "tool"]
     assert (at.selectbox[0].value, at.selectbox[1].value, at.selectbox[2].value) == ("EXP-1", "M01", "T01")
     assert [s.value for s in at.subheader] == ["Effects", "Main effects and interactions", "Best settings",
-                                               "Taylor tool life and cost per part"]
+                                               "Taylor tool life and cost per part", "Next experiment"]
     images = at.get("image")
     assert len(images) == 6                # Pareto, half-normal, main effects, interaction, Taylor, cost
     opt = written["gold.doe_optimal_settings"].set_index(["machine_id", "tool_id"]).loc[("M01", "T01")]
@@ -86,6 +86,10 @@ def test_doe_page(filled_lakehouse, point_app_at):
     best = at.dataframe[1].value.set_index("factor")
     assert best.loc["coolant", "best level"] == opt["best_coolant"]
     assert at.selectbox[3].label == "interaction"
+    plan = written["gold.doe_next_experiments"].query("machine_id == 'M01' and tool_id == 'T01'")
+    assert f"**{plan['kind'].iloc[0]}**" in texts(at.markdown) and plan["reason"].iloc[0] in texts(at.info)
+    steps = at.dataframe[2].value                                        # the runs to make, in natural units
+    assert list(steps["run_no"]) == sorted(plan["run_no"]) and list(steps["cutting_speed"]) == list(plan["cutting_speed"])
 
     # another combination: the figures and numbers follow
     at.selectbox[1].select("M02").run()
@@ -102,6 +106,7 @@ def test_doe_page(filled_lakehouse, point_app_at):
     no_errors(at)
     assert "not analysed" in texts(at.warning) and "design cannot be analysed" in texts(at.warning)
     assert len(at.get("image")) == 0
+    assert "**skipped**" in texts(at.markdown)                           # and the planner says why it has no plan
 
 
 def test_models_page(filled_lakehouse, point_app_at):

@@ -166,3 +166,20 @@ def test_tables_spark_writes_read_without_spark(spark, filled_lakehouse, lakehou
     pd.testing.assert_series_equal(duck["effect"], expected["effect"], check_names=False)
     assert con.sql("select job from meta.job_runs").fetchall() == [("dash-test",)]
     assert reader.read(config, "meta.job_runs").frame["job"].tolist() == ["dash-test"]
+
+
+def test_follow_up_summary_reads_like_a_finding():
+    row = {"parent_experiment_id": "SIM-7", "parent_kind": "fold_over", "n_runs": 32, "model": "first_order",
+           "aliases_before": "A = B:C", "aliases_after": None, "resolved": "A (not B:C)", "nature": None,
+           "cost_optimal_speed": 231.4, "cost_optimal_speed_ci_low": 214.9, "cost_optimal_speed_ci_high": math.nan}
+    found = data.follow_up_summary(row, alpha=0.1).set_index("about")["finding"]
+    assert found["follow-up of"] == "SIM-7 (fold_over), 32 runs analysed together, model: first_order"
+    assert found["aliases"] == "before: A = B:C; after: none"
+    assert found["resolved"] == "A (not B:C)"
+    assert found["cost-optimal speed"] == "231 m/min"                 # no interval without both ends
+    assert "stationary point" not in found
+    row.update(cost_optimal_speed_ci_high=250.2, nature="maximum", stationary_json='{"cutting_speed": 0.4}',
+               predicted_at_stationary=3.21)
+    found = data.follow_up_summary(row, alpha=0.1).set_index("about")["finding"]
+    assert found["cost-optimal speed"] == "231 m/min (90% CI 215-250)"
+    assert found["stationary point"] == 'maximum at {"cutting_speed": 0.4}, predicted response 3.210'

@@ -4,7 +4,6 @@ follow-up experiments, and the per-combination planning of toollife.gold.next_ex
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pandas as pd
@@ -164,19 +163,16 @@ def test_categorical_centre_runs_are_planned_at_both_levels_and_levels_are_clipp
     assert list(rows["coded_coating"]) == [-1.0, 1.0, 1.0]
 
 
-def test_plan_combination_of_a_resolution_iii_fraction_is_a_fold_over_and_costs_tens_of_ms():
+def test_plan_combination_of_a_resolution_iii_fraction_is_a_fold_over():
     params, _ = _params(response="tool_life")
     sim = simulate(overrides={"seed": 9, "machines": 2, "tools": 2, "replicates": 2,
                               "anomalies": {"chipping_rate": 0.0},
                               "physics": {"coolant_multiplier": {"dry": 1.0, "flood": 1.0}},
                               "design": {"generators": ["D=AB", "E=AC"]}})
     runs = _runs(sim)
-    started = time.perf_counter()
     out = nx.next_experiments_frame(runs, params)
-    per_combination = (time.perf_counter() - started) / 4
     assert set(out["kind"]) == {"fold_over"} and out.groupby("_key").size().tolist() == [8] * 4
     assert set(out["cutting_speed"]) == {180.0, 300.0} and set(out["coolant"]) == {"dry", "flood"}
-    assert per_combination < 1.0, per_combination       # ~15-50 ms measured; a loose bound for a loaded machine
     # a design point lost in both replicates (chipping) comes back as a rerun of that combination only
     lost = runs.copy()
     combo = (lost["machine_id"] == "M01") & (lost["tool_id"] == "T01")

@@ -239,6 +239,43 @@ def runs_at(runs: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
     return done.loc[sel, ["cutting_speed", "tool_life_min"]].reset_index(drop=True)
 
 
+def recommendation(plan: pd.DataFrame, factors: Sequence[str]) -> tuple[dict[str, Any], pd.DataFrame]:
+    """One combination's rows of gold.doe_next_experiments -> (kind, reason, parent, generation,
+    response) and the runs to make in natural units, in run order (columns only where they vary:
+    ``step`` for steepest ascent, the factors the plan sets)."""
+    plan = plan.sort_values("run_no").reset_index(drop=True)
+    head = plan.iloc[0]
+    summary = {k: head.get(k) for k in ("kind", "reason", "root_experiment_id", "parent_experiment_id",
+                                        "generation", "response")}
+    cols = ["run_no", "point_type"] + [c for c in ["step", *factors] if c in plan.columns and plan[c].notna().any()]
+    runs = plan[cols] if "run_no" in plan.columns and plan["run_no"].notna().any() else plan.iloc[0:0][cols]
+    return summary, runs.reset_index(drop=True)
+
+
+def follow_up_summary(row: Mapping[str, Any], alpha: float = 0.05) -> pd.DataFrame:
+    """A gold.doe_follow_up row as (about, finding) rows a process engineer reads: the aliases
+    before and after, what the follow-up resolved, the stationary point and the cost optimum."""
+    def given(key: str) -> bool:
+        v = row.get(key)
+        return v is not None and not (isinstance(v, float) and math.isnan(v)) and v != ""
+
+    out = [("follow-up of", f"{row.get('parent_experiment_id')} ({row.get('parent_kind')}), "
+                            f"{int(row['n_runs'])} runs analysed together, model: {row.get('model')}")]
+    if given("aliases_before") or given("aliases_after"):
+        out.append(("aliases", f"before: {row.get('aliases_before') or 'none'}; after: {row.get('aliases_after') or 'none'}"))
+    if given("resolved"):
+        out.append(("resolved", str(row["resolved"])))
+    if given("nature"):
+        stationary = f" at {row['stationary_json']}" if given("stationary_json") else ""
+        predicted = f", predicted response {row['predicted_at_stationary']:.3f}" if given("predicted_at_stationary") else ""
+        out.append(("stationary point", f"{row['nature']}{stationary}{predicted}"))
+    if given("cost_optimal_speed"):
+        ci = (f" ({1 - alpha:.0%} CI {row['cost_optimal_speed_ci_low']:.0f}-{row['cost_optimal_speed_ci_high']:.0f})"
+              if given("cost_optimal_speed_ci_low") and given("cost_optimal_speed_ci_high") else "")
+        out.append(("cost-optimal speed", f"{row['cost_optimal_speed']:.0f} m/min{ci}"))
+    return pd.DataFrame(out, columns=["about", "finding"])
+
+
 # --------------------------------------------------------------------------- Models
 def tools_cutting(predictions: pd.DataFrame) -> pd.DataFrame:
     """The latest prediction per run and model for tools still cutting (a remaining useful

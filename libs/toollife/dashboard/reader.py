@@ -34,6 +34,8 @@ FILLED_BY: dict[str, str] = {
     "gold.experiment_runs": "jobs/aggregate_experiments.py",
     "gold.doe_effects": "jobs/compute_doe_effects.py",
     "gold.doe_optimal_settings": "jobs/compute_doe_effects.py",
+    "gold.doe_next_experiments": "jobs/plan_next_experiments.py",
+    "gold.doe_follow_up": "jobs/plan_next_experiments.py (once a follow-up experiment has run)",
     "meta.job_runs": "every job in jobs/ (e.g. jobs/init_lakehouse.py)",
     "meta.simulation_runs": "toollife simulate",
     "gold.tool_life_predictions": "jobs/score_tool_life.py (after jobs/train_tool_life.py has trained a champion)",

@@ -207,6 +207,9 @@ def root_coding(root: pd.DataFrame, params: NextParams) -> Coding:
             continue
         x = pd.to_numeric(root[f], errors="coerce").to_numpy(float)
         lo, hi = np.nanmin(x), np.nanmax(x)
+        if not hi > lo:
+            raise Skip(f"every run sets {f} to {lo:g}: a factor run at one level has no low and high to "
+                       "plan from (too few runs of this combination)")
         centre[f], half[f] = (lo + hi) / 2.0, (hi - lo) / 2.0
     return Coding(factors, centre, half, levels)
 

@@ -1,6 +1,8 @@
 """DOE: for one experiment x machine x tool, the effects and their significance, the Pareto,
 half-normal, main-effects and interaction plots, the best settings with their intervals, and
-the Taylor curve and cost per part against cutting speed with the optimum marked.
+the Taylor curve and cost per part against cutting speed with the optimum marked; then the next
+experiment the loop recommends (gold.doe_next_experiments) and what a follow-up resolved
+(gold.doe_follow_up).
 
 Every number comes from the gold tables the DOE job wrote; every figure from toollife.doe.plots.
 """
@@ -30,9 +32,38 @@ in_machine = in_exp[in_exp["machine_id"] == machine]
 tools = sorted(in_machine["tool_id"].unique())
 tool = cols[2].selectbox("tool", tools, index=tools.index(first["tool_id"]) if first["tool_id"] in tools else 0)
 
+
+
+def next_experiment_section(experiment: str, machine: str, tool: str) -> None:
+    """The recommendation for this combination, and what its follow-ups resolved."""
+    combination = [("machine_id", "=", machine), ("tool_id", "=", tool)]
+    with ui.section("Next experiment"):
+        plan_read = ui.read(config, "gold.doe_next_experiments", filters=[("experiment_id", "=", experiment),
+                                                                           *combination])
+        if ui.available(plan_read, f"{experiment} · {machine} · {tool}"):
+            summary, runs = data.recommendation(plan_read.frame, doe_conf["factors"])
+            lineage = (f" · analysed with its lineage from {summary['root_experiment_id']}"
+                       if summary["root_experiment_id"] not in (None, experiment) else "")
+            st.markdown(f"**{summary['kind']}** (response `{summary['response']}`{lineage})")
+            st.info(summary["reason"])
+            if len(runs):
+                st.caption(f"{len(runs)} runs to make, in natural units, clipped to the machine limits; "
+                           f"`toollife simulate --plan-from gold.doe_next_experiments --parent {experiment}` runs them")
+                st.dataframe(runs, hide_index=True)
+        follow_read = ui.read(config, "gold.doe_follow_up", filters=combination)
+        if follow_read.ok:
+            rows = follow_read.frame
+            rows = rows[(rows["experiment_id"] == experiment) | (rows["parent_experiment_id"] == experiment)]
+            for fu in rows.sort_values("experiment_id").to_dict("records"):
+                st.markdown(f"**{fu['experiment_id']}**, what the follow-up resolved:")
+                st.dataframe(data.follow_up_summary(fu, alpha), hide_index=True)
+
+
+alpha = float(doe_conf["alpha"])
 row = data.pick(optimal.frame, experiment, machine, tool).iloc[0].to_dict()
 if row["status"] != "ok":
     st.warning(f"{experiment} · {machine} · {tool} was not analysed: {row.get('skip_reason')}")
+    next_experiment_section(experiment, machine, tool)
     st.stop()
 
 # only this combination's rows, and of the runs only the columns the figures use
@@ -46,7 +77,6 @@ runs = runs_read.frame if runs_read.ok else None
 factors = data.design_factors(runs, doe_conf["factors"]) if runs is not None else []
 response = str(effects["response"].iloc[0]) if effects is not None and len(effects) else (
     "ln_tool_life" if doe_conf["log_response"] else "tool_life")
-alpha = float(doe_conf["alpha"])
 
 with ui.section("Effects"):
     if ui.available(effects_read, scope):
@@ -121,3 +151,5 @@ with ui.section("Taylor tool life and cost per part"):
         with right:
             ui.figure("cost_curve_figure", taylor, base["f"], base["d"], cost, coolant=base["coolant"],
                       coating=base["coating"], current_speed=base["current_speed"])
+
+next_experiment_section(experiment, machine, tool)
