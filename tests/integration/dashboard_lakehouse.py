@@ -9,7 +9,7 @@ the library yet; they are written with the columns those issues describe.
 
 One experiment ``EXP-1`` on machines M01, M02 x tools T01, T02: a 2^(5-1) design, twice
 replicated, with tool life from a Taylor law plus noise (seeded); M02/T02 also has a tool still
-cutting. M03/T01 ran only three runs, so the DOE job skips it, as it would.
+cutting, and M01/T02 lost a design point (both its runs aborted). M03/T01 ran only three runs, so the DOE job skips it, as it would.
 
 The fixtures at the end are imported by the test modules that use them
 (``from dashboard_lakehouse import filled_lakehouse, ...``).
@@ -63,6 +63,9 @@ def experiment_runs(config: Mapping[str, Any]) -> pd.DataFrame:
         for replicate in (1, 2):
             for run_id, point in enumerate(design.itertuples(index=False), start=1):
                 rows.append(_run(machine, tool, run_id, replicate, dict(zip(factors, point)), scale, rng))
+    for row in rows:                # M01/T02 lost a design point (both replicates chipped): least squares
+        if (row["machine_id"], row["tool_id"], row["run_id"]) == ("M01", "T02", 3):
+            row.update(status="aborted", tool_life_min=None)
     cutting = _run("M02", "T02", 17, 1, dict(zip(factors, (-1, -1, -1, 1, 1))), 0.97, rng)
     cutting.update(status="running", ended_at=None, tool_life_min=None, cutting_time_min=25.0)
     rows.append(cutting)

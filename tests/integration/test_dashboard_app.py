@@ -101,6 +101,15 @@ def test_doe_page(filled_lakehouse, point_app_at):
     at.selectbox[3].select(at.selectbox[3].options[-1]).run()          # another interaction plot
     no_errors(at)
 
+    # a combination that lost a design point: its effects by least squares, what was lost, the rerun
+    at.selectbox[1].select("M01").run()
+    at.selectbox[2].select("T02").run()
+    no_errors(at)
+    assert "lost runs" in texts(at.warning) and "no longer estimable" in texts(at.warning)
+    assert [s.value for s in at.subheader] == ["Effects", "Main effects and interactions", "Next experiment"]
+    assert len(at.get("image")) == 4                                     # no best settings, no Taylor fit
+    assert "**rerun**" in texts(at.markdown)
+
     # a combination the DOE job skipped says why, with no figures
     at.selectbox[1].select("M03").run()
     no_errors(at)

@@ -92,7 +92,7 @@ def test_dashboard_cost_curve_reproduces_the_gold_optimum(filled_lakehouse):
     config, written = filled_lakehouse
     base = data.baseline_conditions(config)
     ok = written["gold.doe_optimal_settings"].query("status == 'ok'")
-    assert len(ok) == 4
+    assert len(ok) == 3                         # M01/T02 lost runs (incomplete), M03/T01 skipped
     for row in ok.to_dict("records"):
         taylor = data.taylor_params(row)
         opt = cost_optimal_conditions(taylor, base["f"], base["d"], config["doe"]["cost"],

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from toollife.config import load_config
-from toollife.doe import (analyze_factorial, analyze_factorial_groups, cost_optimal_conditions, fit_taylor, fractional_factorial,
+from toollife.doe import (analyze_factorial, analyze_factorial_groups, analyze_incomplete, cost_optimal_conditions, fit_taylor, fractional_factorial,
                           full_factorial, optimal_settings)
 from toollife.gold.doe_effects import (COST_COLUMNS, GROUP_COLS, DoeParams, cost_optimum, effects_frame,
                                        optimal_columns, optimal_frame, screen)
@@ -140,11 +140,23 @@ def test_bad_combinations_are_skipped_with_a_reason_and_the_rest_still_analysed(
     assert "without coded" in reasons[tuple(keys[4])]
     assert good[GROUP_COLS].to_numpy().tolist() == [keys[5]]
 
+    # the lost design point leaves a design least squares still analyses (the others stay skipped)
     effects = effects_frame(pdf, params)
-    assert effects[GROUP_COLS].drop_duplicates().to_numpy().tolist() == [keys[5]]
+    assert sorted(effects[GROUP_COLS].drop_duplicates().to_numpy().tolist()) == [keys[0], keys[5]]
+    lost = pdf.loc[rows_of(0), [f"coded_{f}" for f in FACTORS] + ["tool_life_min"]]
+    want = analyze_incomplete(lost.rename(columns={f"coded_{f}": f for f in FACTORS}), FACTORS, "tool_life_min",
+                              alpha=params.alpha, log_response=params.log_response)
+    mine = effects[(effects[GROUP_COLS] == keys[0]).all(axis=1)].reset_index(drop=True)
+    assert want.non_estimable == ["coolant:coating"]      # 15 points of 16: the last term is lost
+    pd.testing.assert_frame_equal(mine[["effect", "std_error", "p_value"]], want.effects[["effect", "std_error", "p_value"]])
+    assert mine["term"].tolist() == want.effects["term"].tolist() and (mine["n_runs"] == 30).all()
     opt = optimal_frame(pdf, params)
-    assert sorted(opt["status"]) == ["ok"] + ["skipped"] * 5
+    assert sorted(opt["status"]) == ["incomplete", "ok"] + ["skipped"] * 4
     assert opt.loc[opt["status"] == "skipped", "taylor_n"].isna().all()
+    row0 = opt[(opt[GROUP_COLS] == keys[0]).all(axis=1)].iloc[0]
+    assert row0["status"] == "incomplete" and row0["method"] == want.method and row0["df_resid"] == want.df_resid
+    assert row0["skip_reason"].startswith("1 planned run(s) lost at 1 design point(s)")   # rows gone: at least 1
+    assert "no longer estimable: coolant:coating" in row0["skip_reason"]
     row3 = opt[(opt[GROUP_COLS] == keys[3]).all(axis=1)].iloc[0]
     assert row3["n_runs"] == 0 and row3["n_runs_not_completed"] == 32
 

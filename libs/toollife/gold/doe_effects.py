@@ -22,7 +22,12 @@ checks are delegated to :func:`toollife.doe.analyze_factorial` once per distinct
 layout): no completed runs, runs without coded -1/0/+1 levels, partial centre points,
 non-positive life with a log response, incomplete or non-regular designs, too few runs.
 A screened-out combination has no effect rows and one ``status='skipped'`` row with the reason
-in gold.doe_optimal_settings.
+in gold.doe_optimal_settings -- except one screened out only for its design (a run aborted by
+chipping, a run never finished): what remains is analysed by least squares
+(:func:`incomplete_analyses`, :func:`toollife.doe.analyze_incomplete`, once per such combination;
+there are few), its effect rows are written like the others, and its optimal-settings row has
+``status='incomplete'`` with what was lost and which terms are no longer estimable or now
+correlated in ``skip_reason`` (no best settings or Taylor fit: re-run the lost points first).
 """
 
 from __future__ import annotations
@@ -43,6 +48,9 @@ FACTOR_MASK = "_factor_mask"       # bit j set: the experiment varies params.fac
 COMPLETED = "_completed"
 RUNS = "_runs"                     # the array of run structs of one combination
 _GID = "_gid"
+_ORIG_GID = "_orig_gid"
+DESIGN_ERROR = "_design_error"
+INCOMPLETE = "incomplete"          # status of a combination analysed by least squares after losing runs
 
 EFFECT_VALUE_COLUMNS = ["term", "effect", "coefficient", "std_error", "t_value", "p_value", "significant",
                         "method", "aliases", "n_runs"]
@@ -223,6 +231,7 @@ def screen(pdf: pd.DataFrame, params: DoeParams, groups: tuple[np.ndarray, pd.Da
     keys[FACTOR_MASK] = fsets[first]
     reasons = np.full(G, None, dtype=object)
     reasons[keys["n_runs"].to_numpy() == 0] = "no completed runs"
+    design_error = np.zeros(G, dtype=bool)       # skipped only because the design lost runs or is irregular
 
     runs = pdf if completed.all() else pdf.loc[completed]     # row copies only when something is dropped
     gid = gid_all[completed]
@@ -252,16 +261,58 @@ def screen(pdf: pd.DataFrame, params: DoeParams, groups: tuple[np.ndarray, pd.Da
         for g, err in zip(uniq, errs):
             if err is not None and reasons[g] is None:
                 reasons[g] = err
+                design_error[g] = True
     keys["skip_reason"] = reasons
+    keys[DESIGN_ERROR], keys[_ORIG_GID] = design_error, np.arange(G)
     ok_group = pd.isna(reasons)
     skipped = keys.loc[~ok_group].reset_index(drop=True)
-    good = keys.loc[ok_group].reset_index(drop=True).drop(columns="skip_reason")
+    good = keys.loc[ok_group].reset_index(drop=True).drop(columns=["skip_reason", DESIGN_ERROR, _ORIG_GID])
     new_id = np.full(G, -1, dtype=np.int64)
     new_id[np.flatnonzero(ok_group)] = np.arange(int(ok_group.sum()))
     keep = ok_group[gid]
     runs = runs.copy(deep=False) if keep.all() else runs.loc[keep].copy()
     runs[_GID] = new_id[gid[keep]]
     return runs, good, skipped
+
+
+def incomplete_analyses(pdf: pd.DataFrame, params: DoeParams, skipped: pd.DataFrame, groups=None) -> list:
+    """(row of ``skipped``, analysis) of every combination skipped only for its design: what its
+    runs still support, by least squares (:func:`toollife.doe.analyze_incomplete`, as Minitab
+    analyses a design with missing runs). Runs that aborted or never finished are the lost
+    points; a combination whose remaining runs support no analysis stays skipped."""
+    from toollife.doe import analyze_incomplete
+
+    if not len(skipped) or not skipped[DESIGN_ERROR].any():
+        return []
+    gid_all, _ = groups if groups is not None else group_ids(pdf)
+    completed = pdf[COMPLETED].to_numpy(bool) if COMPLETED in pdf.columns else np.ones(len(pdf), bool)
+    out = []
+    for i in np.flatnonzero(skipped[DESIGN_ERROR].to_numpy(bool)):
+        rows = gid_all == int(skipped[_ORIG_GID].iloc[i])
+        factors = _factors_of(int(skipped[FACTOR_MASK].iloc[i]), params)
+        coded = pdf.loc[rows, [f"coded_{f}" for f in factors]].to_numpy(float)
+        on_design = np.isin(coded, (-1.0, 0.0, 1.0)).all(axis=1)
+        life = np.where(completed[rows], pdf.loc[rows, LIFE].to_numpy(float), np.nan)
+        frame = pd.DataFrame(coded[on_design], columns=factors).assign(**{LIFE: life[on_design]})
+        try:
+            out.append((i, analyze_incomplete(frame, factors, LIFE, alpha=params.alpha,
+                                              log_response=params.log_response)))
+        except ValueError:
+            continue          # keeps its skip reason: too little is left to analyse
+    return out
+
+
+def incomplete_reason(analysis) -> str:
+    """What a least-squares analysis of an incomplete design lost, in one sentence."""
+    text = (f"{analysis.n_lost} planned run(s) lost at {len(analysis.missing_points)} design point(s); "
+            f"analysed by least squares on the {analysis.n_runs} remaining runs")
+    if analysis.non_estimable:
+        text += f"; no longer estimable: {', '.join(analysis.non_estimable)}"
+    corr = analysis.correlations
+    if len(corr):
+        text += "; now correlated: " + ", ".join(f"{r.term_1} ~ {r.term_2} (r = {r.correlation:+.2f})"
+                                                 for r in corr.head(3).itertuples())
+    return text + "; re-run the lost points (gold.doe_next_experiments plans them)"
 
 
 def _flag(reasons: np.ndarray, groups: np.ndarray, reason: str) -> None:
@@ -297,10 +348,16 @@ def effects_frame(pdf: pd.DataFrame, params: DoeParams, groups=None) -> pd.DataF
     """
     from toollife.doe import analyze_factorial_groups
 
-    runs, keys, _ = screen(pdf, params, groups)
+    runs, keys, skipped = screen(pdf, params, groups)
     key_cols = [c for c in keys.columns if c not in ("n_runs", "n_runs_not_completed", FACTOR_MASK)]
     G = len(keys)
     parts = []
+    lost = []
+    for i, analysis in incomplete_analyses(pdf, params, skipped, groups):
+        rows = skipped.iloc[[i] * len(analysis.effects)][key_cols].reset_index(drop=True)
+        eff = analysis.effects.reset_index(drop=True)
+        lost.append(rows.assign(**{c: eff[c].to_numpy() for c in EFFECT_VALUE_COLUMNS if c != "n_runs"},
+                                n_runs=analysis.n_runs))
     for factors, gids in _factor_sets(keys, params):
         sub = _runs_of(runs, gids, G)
         res = analyze_factorial_groups(sub, [_GID], [f"coded_{f}" for f in factors], LIFE,
@@ -308,6 +365,8 @@ def effects_frame(pdf: pd.DataFrame, params: DoeParams, groups=None) -> pd.DataF
         parts.append(res)
     columns = [*key_cols, *EFFECT_VALUE_COLUMNS]
     if not parts:
+        if lost:
+            return pd.concat(lost, ignore_index=True)[columns]
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
     res = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
     g = res[_GID].to_numpy(np.int64)
@@ -318,7 +377,7 @@ def effects_frame(pdf: pd.DataFrame, params: DoeParams, groups=None) -> pd.DataF
     for c in ("effect", "coefficient", "std_error", "t_value", "p_value", "significant", "method"):
         out[c] = res[c].to_numpy()
     out["n_runs"] = keys["n_runs"].to_numpy(np.int64)[g]
-    return out[columns]
+    return pd.concat([out[columns], *lost], ignore_index=True) if lost else out[columns]
 
 
 def _strip_prefix(col: pd.Series, prefix: str) -> np.ndarray:
@@ -336,7 +395,7 @@ def optimal_frame(pdf: pd.DataFrame, params: DoeParams, groups=None) -> pd.DataF
     """One row per combination in ``pdf``: best settings, intervals, Taylor fit, cost optimum.
 
     Analysable combinations get ``status='ok'``; screened-out ones ``status='skipped'`` with
-    ``skip_reason`` and nulls elsewhere.
+    ``skip_reason`` and nulls elsewhere, or ``status='incomplete'`` (see the module docstring).
     """
     from toollife.doe import fit_taylor_groups, optimal_settings_groups
 
@@ -379,6 +438,9 @@ def optimal_frame(pdf: pd.DataFrame, params: DoeParams, groups=None) -> pd.DataF
     if len(skipped):
         sk = skipped[key_cols + ["n_runs", "n_runs_not_completed", "skip_reason"]].copy()
         sk["status"] = "skipped"
+        for i, analysis in incomplete_analyses(pdf, params, skipped, groups):
+            sk.loc[i, ["status", "skip_reason", "method", "df_resid"]] = [
+                INCOMPLETE, incomplete_reason(analysis), analysis.method, analysis.df_resid]
         out = pd.concat([out, sk], ignore_index=True)
     names = [n for n, _ in optimal_columns(params)]
     return out.reindex(columns=key_cols + names[len(GROUP_COLS):])
@@ -695,4 +757,5 @@ def run(spark, config: Mapping[str, Any], *, experiments: Sequence[str] | None =
                if status == "skipped"}
     return {"experiments": exps, "rows_in": n_rows,
             "combinations_ok": sum(n for (status, _), n in counts.items() if status == "ok"),
+            "combinations_incomplete": sum(n for (status, _), n in counts.items() if status == INCOMPLETE),
             "combinations_skipped": sum(reasons.values()), "skip_reasons": reasons}

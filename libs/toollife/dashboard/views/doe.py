@@ -61,10 +61,13 @@ def next_experiment_section(experiment: str, machine: str, tool: str) -> None:
 
 alpha = float(doe_conf["alpha"])
 row = data.pick(optimal.frame, experiment, machine, tool).iloc[0].to_dict()
-if row["status"] != "ok":
+if row["status"] == "skipped":
     st.warning(f"{experiment} · {machine} · {tool} was not analysed: {row.get('skip_reason')}")
     next_experiment_section(experiment, machine, tool)
     st.stop()
+incomplete = row["status"] == "incomplete"      # lost runs: effects by least squares, no best settings yet
+if incomplete:
+    st.warning(f"{experiment} · {machine} · {tool} lost runs: {row.get('skip_reason')}")
 
 # only this combination's rows, and of the runs only the columns the figures use
 combination = [("experiment_id", "=", experiment), ("machine_id", "=", machine), ("tool_id", "=", tool)]
@@ -112,6 +115,10 @@ with ui.section("Main effects and interactions"):
             left, _ = st.columns(2)
             with left:
                 ui.figure("interaction_figure", analysed, f1, f2, response)
+
+if incomplete:
+    next_experiment_section(experiment, machine, tool)
+    st.stop()
 
 with ui.section("Best settings"):
     best = data.best_settings(row, factors or doe_conf["factors"])
