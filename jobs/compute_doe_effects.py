@@ -5,9 +5,10 @@ and gold.doe_optimal_settings (one row per machine x tool: best settings with in
 n/a/b/C, cost-optimal speed and tool life, savings). Vectorised pandas over Arrow batches (mapInArrow)
 of many combinations; each analysed experiment is replaced as a whole (idempotent).
 
-A combination that cannot be analysed (incomplete design, no completed runs, ...) is skipped: its
-gold.doe_optimal_settings row has status 'skipped' and the reason, and the run prints a warning
-with the count per reason. Exit code 0 when at least one combination was analysed; 4 when there
+A combination that lost a design point is analysed by least squares on what remains (status
+'incomplete', with what was lost; warned). One that cannot be analysed (no completed runs, ...) is
+skipped: its gold.doe_optimal_settings row has status 'skipped' and the reason, and the run prints
+a warning with the count per reason. Exit code 0 when at least one combination was analysed; 4 when there
 were runs but none could be analysed; 3 when gold.experiment_runs does not exist or holds no
 runs (run jobs/aggregate_experiments.py first); 2 on invalid options or conf; 1 on failure.
 """
@@ -33,7 +34,13 @@ def main(spark, config, args):
 
     metrics = doe_effects.run(spark, config, experiments=args.experiment_id)
     ok, skipped = metrics["combinations_ok"], metrics["combinations_skipped"]
+    incomplete = metrics["combinations_incomplete"]
     reasons = "; ".join(f"{reason} ({n})" for reason, n in metrics["skip_reasons"].items())
+    if incomplete:
+        warn(NAME, f"{incomplete} machine x tool combination(s) lost design points and were analysed by least "
+                   "squares on the remaining runs: re-run the lost points (gold.doe_optimal_settings.skip_reason, "
+                   "gold.doe_next_experiments)")
+    ok += incomplete
     if skipped and not ok:
         raise NothingAnalysedError(
             f"none of the {skipped} machine x tool combination(s) of {', '.join(metrics['experiments'])} "

@@ -8,7 +8,11 @@
 6. `toollife submit jobs/train_tool_life.py`: tool_life / tool_rul candidates in MLflow, registered,
    champion / challenger aliases by the promotion rule (meta.model_promotions),
 7. `toollife submit jobs/score_tool_life.py`: gold.tool_life_predictions from the champions,
-8. a summary read back from the tables, checked against the simulator's ground truth.
+8. one round of the experiment loop: `jobs/plan_next_experiments.py` recommends the next experiment
+   of every machine x tool (gold.doe_next_experiments), `toollife simulate --plan-from` runs it as
+   the follow-up experiment <id>-F1, ingest and aggregate take its runs in, and planning again
+   analyses the follow-up with its parent (gold.doe_follow_up) and recommends the round after,
+9. a summary read back from the tables, checked against the simulator's ground truth.
 
 Every step is a separate process, exactly the command a user or a scheduler would run. Running
 the demo again gives the same tables: the simulator re-sends identical messages (same seed), the
@@ -28,6 +32,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any, Mapping
+
+import pandas as pd
 
 from toollife.config import load_config
 from toollife.kafka_local import BrokerError, LocalKafkaBroker
@@ -66,7 +72,7 @@ def run_step(name: str, cmd: list[str], env: Mapping[str, str]) -> dict[str, Any
     return summary
 
 
-def summarize(config: Mapping[str, Any]) -> str:
+def summarize(config: Mapping[str, Any], experiment: str) -> str:
     """Read the tables back and compare the analysis with the simulator's truth."""
     from pyspark.sql import functions as F
 
@@ -76,7 +82,8 @@ def summarize(config: Mapping[str, Any]) -> str:
     lines = ["", "==> summary (from the Delta tables)"]
     for name in ("bronze.sensor_readings_raw", "bronze.tool_events_raw", "silver.sensor_readings",
                  "silver.tool_events", "silver.quarantine", "gold.experiment_runs", "gold.doe_effects",
-                 "gold.doe_optimal_settings", "gold.tool_life_predictions", "meta.model_promotions", "meta.job_runs"):
+                 "gold.doe_optimal_settings", "gold.tool_life_predictions", "gold.doe_next_experiments",
+                 "gold.doe_follow_up", "meta.model_promotions", "meta.job_runs"):
         count = spark.table(name).count() if spark.catalog.tableExists(name) else "missing"
         lines.append(f"    {name:32s} {count}")
 
@@ -90,10 +97,10 @@ def summarize(config: Mapping[str, Any]) -> str:
     lines.append(f"    terms significant (of {combos} machine x tool combinations): "
                  + ", ".join(f"{r.term}={r['count']}" for r in significant))
 
-    optimal = spark.table("gold.doe_optimal_settings").toPandas()
+    optimal = spark.table("gold.doe_optimal_settings").where(F.col("experiment_id") == experiment).toPandas()
     skipped = optimal[optimal["status"] != "ok"]
     lines.append(f"    combinations analysed: {len(optimal) - len(skipped)} of {len(optimal)}"
-                 + "".join(f"; {r.machine_id}/{r.tool_id} skipped: {r.skip_reason}" for r in skipped.itertuples()))
+                 + "".join(f"; {r.machine_id}/{r.tool_id} {r.status}: {r.skip_reason}" for r in skipped.itertuples()))
     optimal = optimal[optimal["status"] == "ok"]
     truth = spark.table("meta.simulation_runs").orderBy(F.col("created_at").desc()).first()
     true_taylor = truth.taylor if truth is not None else []
@@ -105,6 +112,7 @@ def summarize(config: Mapping[str, Any]) -> str:
     lines.append(f"    median cost-optimal cutting speed: {optimal['cost_optimal_cutting_speed'].median():.0f} m/min, "
                  f"saving {optimal['savings_per_part'].median():.3f} per part against the baseline settings")
     lines += model_summary(spark, config)
+    lines += loop_summary(spark, experiment)
     spark.stop()
     return "\n".join(lines)
 
@@ -155,6 +163,42 @@ def model_summary(spark, config: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def loop_summary(spark, experiment: str, shown: int = 2) -> list[str]:
+    """The round of the experiment loop: what was recommended after ``experiment``, and for a few
+    combinations (of different kinds where there are) the reason, what the follow-up resolved,
+    and the recommendation after it."""
+    from toollife.gold.next_experiments import FOLLOW_UP, NEXT
+    from toollife.simulation.follow_up import follow_up_id
+
+    follow_up = follow_up_id(experiment)
+    plan = spark.table(NEXT.qualified).where("run_no <= 1").toPandas()
+    first = plan[plan["experiment_id"] == experiment].sort_values(["machine_id", "tool_id"])
+    kinds = first["kind"].value_counts()
+    lines = [f"    experiment loop: after {experiment}, gold.doe_next_experiments recommends "
+             + ", ".join(f"{k}={n}" for k, n in kinds.items()) + f"; the follow-up {follow_up} ran them"]
+    resolved = spark.table(FOLLOW_UP.qualified).where(f"experiment_id = '{follow_up}'").toPandas()
+    after = plan[plan["experiment_id"] == follow_up].set_index(["machine_id", "tool_id"])
+    picks = first.drop_duplicates("kind").head(shown)
+    picks = pd.concat([picks, first.drop(picks.index)]).head(shown)   # different kinds first
+    for r in picks.itertuples():
+        lines.append(f"      {r.machine_id}/{r.tool_id}: {r.kind}: {r.reason}")
+        fu = resolved[(resolved["machine_id"] == r.machine_id) & (resolved["tool_id"] == r.tool_id)]
+        for f in fu.itertuples():
+            found = [f"{f.n_runs} runs analysed with {experiment} ({f.model})"]
+            if f.resolved:
+                found.append(f"resolved {f.resolved}")
+            if f.nature:
+                found.append(f"stationary point: {f.nature}")
+            if pd.notna(f.cost_optimal_speed):
+                found.append(f"cost-optimal speed {f.cost_optimal_speed:.0f} m/min")
+            lines.append(f"        {follow_up}: " + "; ".join(found))
+        if (r.machine_id, r.tool_id) in after.index:
+            nxt = after.loc[[(r.machine_id, r.tool_id)]].iloc[0]
+            lines.append(f"        next: {nxt['kind']}: {nxt['reason']}")
+    lines.append("    the DOE page of the dashboard shows every combination's recommendation (`make dashboard`)")
+    return lines
+
+
 def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     config = load_config()
@@ -167,7 +211,7 @@ def main() -> int:
         if started_broker:
             print(f"==> starting a local Kafka broker at {broker.bootstrap_servers}", flush=True)
             broker.start()
-        run_step("simulate and publish to Kafka",
+        simulated = run_step("simulate and publish to Kafka",
                  _toollife("simulate", "--no-progress", "--bootstrap-servers", broker.bootstrap_servers, *DEMO_SIZE,
                            *[arg for bad in DEMO_BAD_MESSAGES for arg in ("--bad", bad)]), env)
         run_step("ingest Kafka -> bronze -> silver/quarantine",
@@ -177,7 +221,20 @@ def main() -> int:
         run_step("train tool_life / tool_rul (Random Forest, gradient boosting) in MLflow, promote",
                  _toollife("submit", str(jobs / "train_tool_life.py"), *DEMO_TRAINING), env)
         run_step("score the runs with the champions", _toollife("submit", str(jobs / "score_tool_life.py")), env)
-        print(summarize(config), flush=True)
+        experiment = simulated["experiment_id"]
+        run_step("recommend the next experiment of every machine x tool",
+                 _toollife("submit", str(jobs / "plan_next_experiments.py")), env)
+        # --parent names the round: a second demo run re-sends the same follow-up, deduplicated
+        run_step("run the recommended follow-up experiment (simulator -> Kafka)",
+                 _toollife("simulate", "--no-progress", "--bootstrap-servers", broker.bootstrap_servers,
+                           "--plan-from", "gold.doe_next_experiments", "--parent", experiment,
+                           "--sample-interval", DEMO_SIZE[DEMO_SIZE.index("--sample-interval") + 1]), env)
+        run_step("ingest the follow-up", _toollife("submit", str(jobs / "ingest_sensors.py"), "--trigger", "available_now"),
+                 env)
+        run_step("aggregate the follow-up's runs", _toollife("submit", str(jobs / "aggregate_experiments.py")), env)
+        run_step("analyse the follow-up with its parent, recommend the next round",
+                 _toollife("submit", str(jobs / "plan_next_experiments.py")), env)
+        print(summarize(config, experiment), flush=True)
     except (BrokerError, RuntimeError) as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
         return 1

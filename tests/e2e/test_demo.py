@@ -62,7 +62,8 @@ def test_demo_runs_the_whole_flow(tmp_path):
     assert counts["silver.quarantine"] == 17
     assert counts["bronze.sensor_readings_raw"] + counts["bronze.tool_events_raw"] == (
         counts["silver.sensor_readings"] + counts["silver.tool_events"] + 17 + 20)
-    assert counts["gold.experiment_runs"] == 3 * 2 * 16 * 2  # machines x tools x runs x replicates
+    # machines x tools x runs x replicates, then the follow-up's runs
+    assert counts["gold.experiment_runs"] > 3 * 2 * 16 * 2
     assert counts["gold.doe_optimal_settings"] == 3 * 2
     assert counts["gold.doe_effects"] > 0
     fitted = {m[1]: (float(m[2]), float(m[3]))
@@ -82,3 +83,15 @@ def test_demo_runs_the_whole_flow(tmp_path):
     assert "make mlflow-ui" in first
     assert (tmp_path / "mlflow" / "mlflow.db").is_file() and not (REPO / "mlruns").exists()
 
+    # one round of the experiment loop: a recommendation per combination, the follow-up analysed with its parent
+    loop = re.search(r"^\s+experiment loop: after (\S+), gold.doe_next_experiments recommends (.+); "
+                     r"the follow-up (\S+) ran them$", first, re.M)
+    assert loop and loop[3] == f"{loop[1]}-F1", first[-3000:]
+    kinds = dict(kv.split("=") for kv in loop[2].split(", "))
+    assert sum(map(int, kinds.values())) == 3 * 2 and set(kinds) <= {
+        "rerun", "fold_over", "augment_axial", "steepest_ascent", "replicate", "confirm", "skipped"}
+    shown = re.findall(r"^\s+(M\d+/T\d+): (\w+): .+$", first, re.M)
+    assert len(shown) == 2 and all(kind in kinds for _, kind in shown)
+    assert len(re.findall(rf"^\s+{re.escape(loop[3])}: \d+ runs analysed with {re.escape(loop[1])}", first, re.M)) == 2
+    assert len(re.findall(r"^\s+next: \w+: .+$", first, re.M)) == 2
+    assert counts["gold.doe_next_experiments"] > 0 and counts["gold.doe_follow_up"] > 0

@@ -272,7 +272,8 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     print(f"manifest: {path}" + ("" if args.no_table else " (+ meta.simulation_runs)"), file=sys.stderr)
-    print(json.dumps({"simulation_id": result.simulation_id, "manifest": str(path), "target": target,
+    print(json.dumps({"simulation_id": result.simulation_id, "experiment_id": result.experiment_id,
+                      "manifest": str(path), "target": target,
                       "counts": counts, "delivered": report.delivered if report else None}))
     return 0 if report is None or report.ok else 1
 
