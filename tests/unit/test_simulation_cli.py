@@ -93,3 +93,13 @@ def test_producer_settings_and_secrets():
     except ImportError:
         with pytest.raises(PublishError, match="gzip"):
             producer_config(config, environ=env)
+
+
+def test_an_experiment_too_large_to_publish_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "x.jsonl"
+    monkeypatch.setenv("TOOLLIFE__SIMULATION__PUBLISH__MAX_READINGS", "1000")
+    rc = main(["simulate", *TINY, "--sample-interval", "1", "--dry-run", str(out), "--no-table"])
+    assert rc == 2 and not out.exists()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "sensor readings, over simulation.publish.max_readings = 1,000" in err[0], err
+    assert "--sample-interval" in err[0]

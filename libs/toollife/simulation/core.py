@@ -14,7 +14,7 @@ import pandas as pd
 
 from toollife.simulation import messages as msgs
 from toollife.simulation.messages import Message
-from toollife.simulation.physics import taylor_main_effects
+from toollife.simulation.physics import SENSORS, taylor_main_effects
 from toollife.simulation.plan import Plan, build_plan
 
 CONTRACT_VERSION = "v1"
@@ -124,12 +124,31 @@ def simulate(config: Mapping[str, Any] | None = None, *, overrides: Mapping[str,
                             max_request_size=max_request_size)
 
 
+def check_volume(sim: Mapping[str, Any], plan: Plan) -> None:
+    """Refuse, in one sentence, an experiment whose readings exceed ``publish.max_readings``
+    (every sensor every ``sensors.sample_interval_s`` of cutting, up to each run's true life)."""
+    limit = int(sim["publish"].get("max_readings") or 0)
+    runs = plan.runs
+    if limit <= 0 or not len(runs):
+        return
+    life = runs["true_tool_life_min"].to_numpy(float)
+    readings = int((life * 60.0 / float(sim["sensors"]["sample_interval_s"]) + 1.0).sum()) * len(SENSORS)
+    if readings > limit:
+        longest = runs.iloc[int(life.argmax())]
+        raise ValueError(
+            f"this experiment would publish about {readings:,} sensor readings, over simulation.publish.max_readings "
+            f"= {limit:,}: its longest run cuts {longest['true_tool_life_min']:,.0f} min (cutting_speed "
+            f"{longest['V']:g}, feed {longest['f']:g}, depth_of_cut {longest['d']:g}); sample less often "
+            "(--sample-interval) or raise the limit in conf (TOOLLIFE__SIMULATION__PUBLISH__MAX_READINGS=...)")
+
+
 def result_from_plan(sim: Mapping[str, Any], plan: Plan, *, experiment_id: str, prefix: str, simulation_id: str,
                      chash: str, max_request_size: int | None = None,
                      parent_experiment_id: str | None = None) -> SimulationResult:
     """Messages, bad-message injection, counts and truth of a built plan (shared by
     :func:`simulate` and the follow-up experiments of :mod:`toollife.simulation.follow_up`)."""
     seed = int(sim["seed"])
+    check_volume(sim, plan)
     anomaly_counts: Counter = Counter({k: 0 for k in ANOMALY_KINDS})
     valid = msgs.valid_messages(plan, sim, prefix=prefix, experiment_id=experiment_id,
                                 anomaly_counts=anomaly_counts)
