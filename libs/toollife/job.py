@@ -25,18 +25,22 @@ import getpass
 import json
 import logging
 import re
+import runpy
+import shlex
 import sys
 import time
 import traceback
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import yaml
 
 from toollife.cli import HelpFormatter
 from toollife.config import ConfigError, load_config
-from toollife.errors import EXIT_OK, UserError, one_line, report, setup_logging
+from toollife.errors import EXIT_OK, UsageError, UserError, one_line, report, setup_logging
 
 log = logging.getLogger("toollife.job")
 
@@ -142,14 +146,26 @@ def run_job(
     except UserError as exc:  # nothing started, nothing written
         return report(name, exc)
 
+    spark = _session(config, name)
+    if spark is None:
+        return 1
+    return execute(spark, config, name, fn, args, record=record)
+
+
+def _session(config: Mapping[str, Any], name: str):
+    """The one SparkSession, or None after saying in one line why it could not start."""
     from toollife.session import get_spark
 
     try:
-        spark = get_spark(config, app_name=f"toollife-{name}")
+        return get_spark(config, app_name=f"toollife-{name}")
     except Exception as exc:  # noqa: BLE001 - no session, nothing to record: say why and stop
         log.debug("session failed:\n%s", traceback.format_exc())
         print(f"{name}: cannot start Spark: {one_line(str(exc))}", file=sys.stderr)
-        return 1
+        return None
+
+
+def execute(spark, config: dict, name: str, fn: JobFn, args: argparse.Namespace, *, record: bool = True) -> int:
+    """Run one job's function on a session: meta.job_runs row, JSON summary line, exit code."""
     run = {
         "run_id": str(uuid.uuid4()),
         "job": name,
@@ -181,3 +197,75 @@ def run_job(
     summary = {"job": name, "status": status, "run_id": run["run_id"], "duration_s": run["duration_s"], **metrics}
     print(json.dumps(summary, default=str, sort_keys=True))
     return code
+
+
+# --------------------------------------------------------------------------- several jobs, one application
+@dataclass(frozen=True)
+class JobSpec:
+    """What a job file in jobs/ defines: ``main`` and, optionally, ``add_arguments`` and ``preflight``."""
+
+    name: str
+    main: JobFn
+    description: str | None = None
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+    preflight: PreflightFn | None = None
+
+
+def load_job(path: Path) -> JobSpec:
+    """The job defined by ``path`` (its ``__main__`` block is not run); its name is the file's stem."""
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in path.parent.glob("*.py"))) if path.parent.is_dir() else ""
+        raise UsageError(f"no job {path.stem} ({path})" + (f"; jobs there: {known}" if known else ""))
+    ns = runpy.run_path(str(path), run_name=f"toollife_job_{path.stem}")
+    if not callable(ns.get("main")):
+        raise UsageError(f"{path} defines no main(spark, config, args)")
+    return JobSpec(path.stem, ns["main"], ns.get("__doc__"), ns.get("add_arguments"), ns.get("preflight"))
+
+
+def run_jobs(jobs_dir: Path, *, argv: list[str] | None = None, description: str | None = None) -> int:
+    """``run_jobs.py [--env E] [--set K=V ...] 'JOB [OPTIONS]' ...``: several jobs, in order, in one
+    Spark application. Each runs as its own spark-submit would (options, preflight, meta.job_runs
+    row, summary line); the first one that fails stops the chain with its exit code. Every job's
+    options are checked before the session starts, so a typo in the last one costs no JVM."""
+    parser = base_parser("run_jobs", description)
+    parser.add_argument("steps", nargs="+", metavar="'JOB [OPTIONS]'",
+                        help="a job file's name in jobs/ (without .py) and its own options, as one argument")
+    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    setup_logging(args.log_level)
+    common = [*(["--env", args.env] if args.env else []), *(["--conf-file", args.conf_file] if args.conf_file else []),
+              *[x for pair in args.overrides for x in ("--set", pair)], "--log-level", args.log_level]
+    try:
+        config = job_config(args.env, args.conf_file, args.overrides)
+        steps = []
+        for text in args.steps:
+            words = shlex.split(text)
+            if not words:
+                raise UsageError("an empty step: name a job of jobs/")
+            spec = load_job(jobs_dir / f"{words[0].removesuffix('.py')}.py")
+            step_sets = [w for i, w in enumerate(words) if i and words[i - 1] == "--set"]
+            if any(pair.startswith("spark.") for pair in step_sets):
+                raise UsageError(f"{spec.name}: a step's --set spark.* cannot change the session the jobs share; "
+                                 "give it before the steps")
+            step_parser = base_parser(spec.name, spec.description)
+            if spec.add_arguments:
+                spec.add_arguments(step_parser)
+            try:
+                step_args = step_parser.parse_args([*words[1:], *common])
+            except SystemExit as exc:      # argparse said what is wrong with this step's options
+                return int(exc.code or EXIT_OK)
+            steps.append((spec, step_args, job_config(step_args.env, step_args.conf_file, step_args.overrides)))
+    except UserError as exc:
+        return report("run_jobs", exc)
+    spark = _session(config, "run_jobs")
+    if spark is None:
+        return 1
+    for spec, step_args, step_config in steps:
+        try:
+            if spec.preflight is not None:
+                spec.preflight(step_config, step_args)
+        except UserError as exc:
+            return report(spec.name, exc)
+        code = execute(spark, step_config, spec.name, spec.main, step_args)
+        if code != EXIT_OK:
+            return code
+    return EXIT_OK
