@@ -93,7 +93,6 @@ def test_each_expectation_kind_fails_on_a_table_broken_for_it(spark, lakehouse_c
         (bronze, "topic_configured"), (bronze, "fresh_ingest"),
         (silver, "keys_not_null"), (silver, "sensor_in_contract"), (silver, "value_in_physical_range"),
         (silver, "event_id_unique"), (silver, "fresh_ingest"), (silver, "volume_reconciles"),
-        (silver, "no_duplicate_event_ids"),
         ("gold.experiment_runs", "run_key_unique"), ("gold.experiment_runs", "status_known"),
         ("gold.experiment_runs", "run_has_run_started"), ("gold.doe_effects", "effect_has_experiment_run"),
     }, sorted(failed)
@@ -120,8 +119,7 @@ def test_each_expectation_kind_fails_on_a_table_broken_for_it(spark, lakehouse_c
     # conf turns a critical check into a warning; the next run checks only the new version
     config["quality"]["severity"] = {"silver.sensor_readings.value_in_physical_range": "warning",
                                      "keys_not_null": "warning", "sensor_in_contract": "warning",
-                                     "event_id_unique": "warning", "volume_reconciles": "warning",
-                                     "no_duplicate_event_ids": "warning"}
+                                     "event_id_unique": "warning", "volume_reconciles": "warning"}
     write(spark, config, src.silver, [reading(7, ingest_time=NOW)], schemas.SILVER_SENSOR_READINGS)
     again = quality.validate(spark, config, tables=[silver])
     assert again.ranges[silver] == (0, 1, "changes")        # the failed range is checked again
@@ -134,4 +132,4 @@ def test_each_expectation_kind_fails_on_a_table_broken_for_it(spark, lakehouse_c
     assert fourth.ranges[silver] == (2, 2, "changes")
     rows_checked = tables.read(spark, config, core.DATA_QUALITY).where(F.col("run_id") == fourth.run_id)
     assert {r.rows_checked for r in rows_checked.where(F.col("checked") == "changes").collect()} == {1}
-    assert {r.check for r in fourth.results if not r.success} == {"volume_reconciles", "no_duplicate_event_ids"}
+    assert {r.check for r in fourth.results if not r.success} == {"volume_reconciles"}
