@@ -106,10 +106,10 @@ class Result:
     def line(self) -> str:
         """One line naming the expectation and the table (what a DAG's task log shows)."""
         state = "passed" if self.success else ("FAILED" if self.severity == "critical" else "warned")
-        detail = "" if self.success else (
-            f": observed {json.dumps(self.observed_value, default=str)}"
-            + (f", {self.unexpected_count} unexpected" if self.unexpected_count else "")
-            + (f", e.g. {json.dumps(self.examples[:3], default=str)}" if self.examples else ""))
+        parts = ([] if self.observed_value is None else [f"observed {json.dumps(self.observed_value, default=str)}"]) \
+            + ([f"{self.unexpected_count} unexpected"] if self.unexpected_count else []) \
+            + ([f"e.g. {json.dumps(self.examples[:3], default=str)}"] if self.examples else [])
+        detail = "" if self.success else ": " + (", ".join(parts) or "failed")
         return f"{state:7s} {self.severity:8s} {self.table} {self.check} ({self.expectation}){detail}"
 
 
