@@ -12,6 +12,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 from pyspark.sql import functions as F
 
 from toollife import tables
@@ -64,6 +65,8 @@ def quality_rows(spark, config):
     return tables.read(spark, config, DATA_QUALITY)
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(2700)  # 15 spark-submits in five DAG runs: past pytest.ini's 900 s per test on a loaded machine
 def test_the_dags_run_every_job_validate_each_layer_and_a_critical_failure_stops_its_dag(spark, kafka_config, tmp_path):
     result = simulate(kafka_config, overrides=SMALL)
     assert publish(result.messages, kafka_config, progress=False).ok
