@@ -66,7 +66,7 @@ def quality_rows(spark, config):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(2700)  # 15 spark-submits in five DAG runs: past pytest.ini's 900 s per test on a loaded machine
+@pytest.mark.timeout(2700)  # 13 spark-submits in five DAG runs: past pytest.ini's 900 s per test on a loaded machine
 def test_the_dags_run_every_job_validate_each_layer_and_a_critical_failure_stops_its_dag(spark, kafka_config, tmp_path):
     result = simulate(kafka_config, overrides=SMALL)
     assert publish(result.messages, kafka_config, progress=False).ok
