@@ -12,7 +12,7 @@ PYTEST_ARGS  ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help setup jars lock demo test test-unit bench package kafka-up kafka-down sql \
-        mlflow-ui airflow-setup airflow-standalone clean
+        mlflow-ui airflow-setup airflow airflow-standalone clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -86,10 +86,18 @@ $(AIRFLOW_VENV)/.installed: requirements/airflow.lock
 	$(AIRFLOW_VENV)/bin/python -m pip install -q -r requirements/airflow.lock
 	touch $@
 
-airflow-standalone: setup airflow-setup  ## Airflow UI + scheduler on 127.0.0.1:8080 with airflow/dags
+AIRFLOW_PORT ?= 8080
+airflow: setup airflow-setup  ## Airflow standalone on 127.0.0.1:8080 (AIRFLOW_PORT=...): the toollife DAGs, spark_default=local[2]
+	@echo "==> Airflow UI: http://127.0.0.1:$(AIRFLOW_PORT)  user: admin  password: the 'admin' entry of"
+	@echo "    $(CURDIR)/var/airflow/simple_auth_manager_passwords.json.generated (written at the first start; also printed below)"
 	AIRFLOW_HOME=$(CURDIR)/var/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/airflow/dags \
-	AIRFLOW__CORE__LOAD_EXAMPLES=False TOOLLIFE_CONF_DIR=$(CURDIR)/conf \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=$(AIRFLOW_PORT) \
+	AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=admin:admin \
+	AIRFLOW_CONN_SPARK_DEFAULT='{"conn_type": "spark", "host": "local[2]"}' \
+	TOOLLIFE_HOME=$(CURDIR) TOOLLIFE_CONF_DIR=$(CURDIR)/conf \
 	$(AIRFLOW_VENV)/bin/airflow standalone
+
+airflow-standalone: airflow  ## the same as `make airflow`
 
 clean:  ## remove generated state (tables, checkpoints, broker data, build output); keeps .venv and jars
 	-$(PY) -m toollife.cli kafka down 2>/dev/null

@@ -8,6 +8,8 @@
 6. `toollife submit jobs/train_tool_life.py`: tool_life / tool_rul candidates in MLflow, registered,
    champion / challenger aliases by the promotion rule (meta.model_promotions),
 7. `toollife submit jobs/score_tool_life.py`: gold.tool_life_predictions from the champions,
+   and after each layer `toollife submit jobs/validate_tables.py` (Great Expectations suites,
+   meta.data_quality; a critical failure stops the demo),
 8. one round of the experiment loop: `jobs/plan_next_experiments.py` recommends the next experiment
    of every machine x tool (gold.doe_next_experiments), `toollife simulate --plan-from` runs it as
    the follow-up experiment <id>-F1, ingest and aggregate take its runs in, and planning again
@@ -70,6 +72,29 @@ def run_step(name: str, cmd: list[str], env: Mapping[str, str]) -> dict[str, Any
             break
     print(f"    ok in {seconds:.0f}s", flush=True)
     return summary
+
+
+def validate_step(what: str, selection: list[str], env: Mapping[str, str], jobs: Path,
+                  quality: dict[str, dict[str, int]]) -> None:
+    """jobs/validate_tables.py over ``selection``; adds its passed / warned / failed per layer."""
+    summary = run_step(f"validate {what} (Great Expectations)",
+                       _toollife("submit", str(jobs / "validate_tables.py"), *selection), env)
+    for layer, counts in (summary.get("counts") or {}).items():
+        total = quality.setdefault(layer, {"passed": 0, "warned": 0, "failed": 0})
+        for key, n in counts.items():
+            total[key] += n
+
+
+def quality_summary(config: Mapping[str, Any], quality: Mapping[str, Mapping[str, int]]) -> list[str]:
+    from toollife.quality.core import data_docs_index
+
+    lines = ["    data quality (expectations this demo ran, meta.data_quality):"]
+    for layer in ("bronze", "silver", "gold"):
+        c = quality.get(layer)
+        lines.append(f"      {layer:6s} " + (f"{c['passed']} passed, {c['warned']} warned, {c['failed']} failed"
+                                            if c else "nothing new to check"))
+    lines.append(f"      data docs: {data_docs_index(config)}")
+    return lines
 
 
 def summarize(config: Mapping[str, Any], experiment: str) -> str:
@@ -216,11 +241,16 @@ def main() -> int:
                            *[arg for bad in DEMO_BAD_MESSAGES for arg in ("--bad", bad)]), env)
         run_step("ingest Kafka -> bronze -> silver/quarantine",
                  _toollife("submit", str(jobs / "ingest_sensors.py"), "--trigger", "available_now"), env)
+        quality: dict[str, dict[str, int]] = {}
+        validate_step("bronze and silver", ["--layer", "bronze", "--layer", "silver"], env, jobs, quality)
         run_step("aggregate experiment runs", _toollife("submit", str(jobs / "aggregate_experiments.py")), env)
         run_step("DOE effects, optimal settings, Taylor fit", _toollife("submit", str(jobs / "compute_doe_effects.py")), env)
+        validate_step("gold runs and DOE tables", ["--table", "gold.experiment_runs", "--table", "gold.doe_effects",
+                                                   "--table", "gold.doe_optimal_settings"], env, jobs, quality)
         run_step("train tool_life / tool_rul (Random Forest, gradient boosting) in MLflow, promote",
                  _toollife("submit", str(jobs / "train_tool_life.py"), *DEMO_TRAINING), env)
         run_step("score the runs with the champions", _toollife("submit", str(jobs / "score_tool_life.py")), env)
+        validate_step("gold predictions", ["--table", "gold.tool_life_predictions"], env, jobs, quality)
         experiment = simulated["experiment_id"]
         run_step("recommend the next experiment of every machine x tool",
                  _toollife("submit", str(jobs / "plan_next_experiments.py")), env)
@@ -235,6 +265,7 @@ def main() -> int:
         run_step("analyse the follow-up with its parent, recommend the next round",
                  _toollife("submit", str(jobs / "plan_next_experiments.py")), env)
         print(summarize(config, experiment), flush=True)
+        print("\n".join(quality_summary(config, quality)), flush=True)
     except (BrokerError, RuntimeError) as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
         return 1
