@@ -150,6 +150,7 @@ class LiveBatchScorer:
         self.columns = list(SPECS[self.model_name].features)
         self.publisher = alerts_mod.AlertPublisher(config)
         self._models: dict[str, tuple[Any, tuple[float, float]]] = {}
+        self._maybe_pending = True   # the first batch of a process looks for alerts a crash left unpublished
         self.stats = {"batches": 0, "rows_scored": 0, "rows_closed": 0, "alerts_raised": 0, "alerts_published": 0,
                       "alerts_found_on_topic": 0, "model_versions": []}
 
@@ -195,7 +196,8 @@ class LiveBatchScorer:
         now = _now()
         closing = ended[feat.RUN_KEY + ["status", "ended_at"]].assign(
             true_life_min=ended["tool_life_min"].where(ended["status"] == frames.COMPLETED), closed_at=now)
-        rows = pd.concat([scored.assign(scored_at=now), closing], ignore_index=True)
+        parts = [f for f in (scored.assign(scored_at=now), closing) if not f.empty]
+        rows = pd.concat(parts, ignore_index=True) if parts else scored
         self._merge_live(spark, rows)
         raised, published, found = self._alerts(spark, scored, now)
         self.stats["batches"] += 1
@@ -251,16 +253,21 @@ class LiveBatchScorer:
              .whenNotMatchedInsertAll().execute())
             raised = int((target.history(1).select("operationMetrics").first()[0] or {})
                          .get("numTargetRowsInserted", 0))
+        if not raised and not self._maybe_pending:
+            return raised, 0, 0        # nothing new, and nothing left pending by this or an earlier process
         pending = tables.read(spark, self.config, ALERTS).where(F.col("published_at").isNull()).toPandas()
+        self._maybe_pending = False
         if pending.empty:
             return raised, 0, 0
         found = self.publisher.already_sent(pending["alert_id"])
         to_send = pending[~pending["alert_id"].isin(found)].sort_values(["raised_at", "alert_id"])
+        self._maybe_pending = True     # until the mark below commits
         self.publisher.send(to_send.to_dict("records"))
         marked = pd.DataFrame({"alert_id": sorted(set(pending["alert_id"]))}).assign(published_at=_now())
         (target.alias("t").merge(spark.createDataFrame(marked).alias("s"), "t.alert_id = s.alert_id")
          .whenMatchedUpdate(condition="t.published_at IS NULL", set={"published_at": "s.published_at"})
          .execute())
+        self._maybe_pending = False
         return raised, len(to_send), len(found)
 
 
