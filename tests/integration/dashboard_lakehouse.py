@@ -185,7 +185,8 @@ def live() -> pd.DataFrame:
     """gold.tool_life_live: two tools cutting (one without a prediction yet) and one closed run."""
     scored = T0 + timedelta(hours=30)
     base = {"experiment_id": EXPERIMENT, "replicate": 1, "model_name": "tool_rul", "model_version": "2",
-            "status": "running", "started_at": T0, "last_reading_ts": scored, "scored_at": scored}
+            "status": "running", "started_at": T0, "last_reading_ts": scored, "last_reading_kafka_ts": scored,
+            "scored_at": scored, "ended_at": pd.NaT, "closed_at": pd.NaT}
     return pd.DataFrame([
         {**base, "machine_id": "M01", "tool_id": "T02", "run_id": 21, "minutes_cut": 12.0, "predicted_life_min": 40.0,
          "remaining_life_min": 28.0},
@@ -194,7 +195,8 @@ def live() -> pd.DataFrame:
         {**base, "machine_id": "M02", "tool_id": "T02", "run_id": 23, "minutes_cut": 18.0, "predicted_life_min": 21.0,
          "remaining_life_min": 3.0},
         {**base, "machine_id": "M03", "tool_id": "T01", "run_id": 24, "status": "completed", "minutes_cut": 30.0,
-         "predicted_life_min": 31.0, "remaining_life_min": 1.0, "true_life_min": 30.5, "ended_at": scored},
+         "predicted_life_min": 31.0, "remaining_life_min": 1.0, "true_life_min": 30.5, "ended_at": scored,
+         "closed_at": scored},
     ])
 
 
