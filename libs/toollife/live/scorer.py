@@ -132,7 +132,10 @@ def source_stream(spark: SparkSession, config: Mapping[str, Any]) -> DataFrame:
     files = int(config["live"]["max_files_per_trigger"])
 
     def one(key: str, kind) -> DataFrame:
+        # skipChangeCommits: a maintenance commit that rewrites or deletes silver rows (retention) is not new
+        # data; every batch reads its runs' whole history from the table anyway
         return (spark.readStream.format("delta").option("maxFilesPerTrigger", files)
+                .option("skipChangeCommits", "true")
                 .load(SOURCES[key].silver.path(config))
                 .select(*feat.RUN_KEY, "ts", "kafka_timestamp", kind.alias("kind")))
 
