@@ -235,7 +235,7 @@ def test_live_scorer_follows_runs_swaps_models_alerts_once_and_survives_kill_9(s
             os.killpg(job.pid, signal.SIGKILL)
 
     a4 = live_rows(spark, cfg).loc[run_a]
-    assert a4["true_life_min"] == pytest.approx(life_a) and a4["ended_at"] is not None
+    assert a4["true_life_min"] == pytest.approx(life_a) and pd.notna(a4["ended_at"])
     assert a4["predicted_life_min"] == pytest.approx(a3["predicted_life_min"])   # the last prediction stays beside it
     assert live_rows(spark, cfg).loc[run_b, "status"] == "running"
     stored = tables.read(spark, cfg, scorer.ALERTS).toPandas()
