@@ -5,6 +5,7 @@ a baseline measured in the same run, on the same 2 cores). Pick some with BENCH=
   ingest     silver ingest rate / the same Spark reading into a noop sink       (goal >= 0.50)
   doe        DOE effects job vs vectorised pandas and groupby.apply, 20k/200k   (goals in the module)
   models     tool_life / tool_rul champions vs the oracle and the tool_life champion (docs/models.md)
+  live       live scorer + ingestion together: Kafka -> gold.tool_life_live latency, live RUL error, alerts
 
 ingest and doe run with --floor: they also print the best ratio any design could reach here.
 """
@@ -20,6 +21,7 @@ BENCHMARKS = {
     "ingest": "benchmarks.ingest_vs_noop",
     "doe": "benchmarks.doe_effects_scaling",
     "models": "benchmarks.model_goals",
+    "live": "benchmarks.live_goals",
 }
 ARGS = {"ingest": ["--floor"], "doe": ["--floor"]}
 

@@ -10,6 +10,8 @@
 7. `toollife submit jobs/score_tool_life.py`: gold.tool_life_predictions from the champions,
    and after each layer `toollife submit jobs/validate_tables.py` (Great Expectations suites,
    meta.data_quality; a critical failure stops the demo),
+   then `toollife submit jobs/score_live.py --trigger available_now`: the live scorer over silver
+   (gold.tool_life_live, gold.tool_alerts, Kafka tool-alerts),
 8. one round of the experiment loop: `jobs/plan_next_experiments.py` recommends the next experiment
    of every machine x tool (gold.doe_next_experiments), `toollife simulate --plan-from` runs it as
    the follow-up experiment <id>-F1, ingest and aggregate take its runs in, and planning again
@@ -137,6 +139,7 @@ def summarize(config: Mapping[str, Any], experiment: str) -> str:
     lines.append(f"    median cost-optimal cutting speed: {optimal['cost_optimal_cutting_speed'].median():.0f} m/min, "
                  f"saving {optimal['savings_per_part'].median():.3f} per part against the baseline settings")
     lines += model_summary(spark, config)
+    lines += live_summary(spark)
     lines += loop_summary(spark, experiment)
     spark.stop()
     return "\n".join(lines)
@@ -221,6 +224,28 @@ def loop_summary(spark, experiment: str, shown: int = 2) -> list[str]:
             nxt = after.loc[[(r.machine_id, r.tool_id)]].iloc[0]
             lines.append(f"        next: {nxt['kind']}: {nxt['reason']}")
     lines.append("    the DOE page of the dashboard shows every combination's recommendation (`make dashboard`)")
+
+
+def live_summary(spark) -> list[str]:
+    """The live scorer's view (gold.tool_life_live, gold.tool_alerts): remaining life of the tools cutting, alerts."""
+    from pyspark.sql import functions as F
+
+    if not spark.catalog.tableExists("gold.tool_life_live"):
+        return ["    live scorer: no gold.tool_life_live"]
+    live = spark.table("gold.tool_life_live").where(F.col("status") == "running").orderBy("remaining_life_min").toPandas()
+    lines = [f"    live scorer (jobs/score_live.py): {len(live)} tool(s) cutting, remaining useful life now:"]
+    for r in live.itertuples():
+        told = ("no prediction: " + r.reason) if r.reason else (
+            f"{r.remaining_life_min:5.1f} min left ({max(r.predicted_life_lower_min - r.minutes_cut, 0):.1f}"
+            f"-{max(r.predicted_life_upper_min - r.minutes_cut, 0):.1f})")
+        lines.append(f"      {r.machine_id}/{r.tool_id} run {r.run_id}.{r.replicate}: cut {r.minutes_cut:5.1f} min, {told}, "
+                     f"tool_rul v{r.model_version}, newest reading {r.last_reading_ts}")
+    alerts = spark.table("gold.tool_alerts").orderBy("raised_at").toPandas() if spark.catalog.tableExists(
+        "gold.tool_alerts") else []
+    lines.append(f"    alerts raised (gold.tool_alerts, Kafka tool-alerts): {len(alerts)}")
+    for r in (alerts.itertuples() if len(alerts) else []):
+        lines.append(f"      {r.machine_id}/{r.tool_id} run {r.run_id}.{r.replicate}: below {r.threshold_min:g} min "
+                     f"({r.remaining_life_min:.1f} min left), {'published' if r.published_at == r.published_at else 'pending'}")
     return lines
 
 
@@ -250,6 +275,9 @@ def main() -> int:
         run_step("train tool_life / tool_rul (Random Forest, gradient boosting) in MLflow, promote",
                  _toollife("submit", str(jobs / "train_tool_life.py"), *DEMO_TRAINING), env)
         run_step("score the runs with the champions", _toollife("submit", str(jobs / "score_tool_life.py")), env)
+        broker.create_topics(broker.topics, broker.partitions)   # tool-alerts, also on a broker from `make kafka-up`
+        run_step("score the tools cutting live (champion tool_rul on the silver streams, availableNow)",
+                 _toollife("submit", str(jobs / "score_live.py"), "--trigger", "available_now"), env)
         validate_step("gold predictions", ["--table", "gold.tool_life_predictions"], env, jobs, quality)
         experiment = simulated["experiment_id"]
         run_step("recommend the next experiment of every machine x tool",

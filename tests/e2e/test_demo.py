@@ -80,6 +80,9 @@ def test_demo_runs_the_whole_flow(tmp_path):
     cutting = re.findall(r"^\s+M\d+/T\d+ run \d+\.\d+: cut\s+[\d.]+ min,\s+([\d.]+) min left .*true ([\d.]+) min left$",
                          first, re.M)
     assert len(cutting) == 3
+    # the live scorer (availableNow over silver) sees the same 3 tools cutting
+    live = re.findall(r"^\s+M\d+/T\d+ run \d+\.\d+: cut\s+[\d.]+ min, .*, tool_rul v\d+, newest reading ", first, re.M)
+    assert len(live) == 3 and "alerts raised (gold.tool_alerts, Kafka tool-alerts):" in first
     assert "make mlflow-ui" in first
     assert (tmp_path / "mlflow" / "mlflow.db").is_file() and not (REPO / "mlruns").exists()
 

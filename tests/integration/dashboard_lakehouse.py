@@ -73,6 +73,7 @@ def experiment_runs(config: Mapping[str, Any]) -> pd.DataFrame:
         rows.append(_run("M03", "T01", run_id, 1, dict(zip(factors, design.iloc[run_id - 1])), 1.0, rng))
     frame = pd.DataFrame(rows)
     from toollife.gold.experiment_runs import experiment_runs_schema
+    from toollife.live.scorer import LIVE_SCHEMA
 
     return frame.reindex(columns=_arrow(experiment_runs_schema(config)).names)
 
@@ -195,6 +196,25 @@ def predictions() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def live() -> pd.DataFrame:
+    """gold.tool_life_live: two tools cutting (one without a prediction yet) and one closed run."""
+    scored = T0 + timedelta(hours=30)
+    base = {"experiment_id": EXPERIMENT, "replicate": 1, "model_name": "tool_rul", "model_version": "2",
+            "status": "running", "started_at": T0, "last_reading_ts": scored, "last_reading_kafka_ts": scored,
+            "scored_at": scored, "ended_at": pd.NaT, "closed_at": pd.NaT}
+    return pd.DataFrame([
+        {**base, "machine_id": "M01", "tool_id": "T02", "run_id": 21, "minutes_cut": 12.0, "predicted_life_min": 40.0,
+         "remaining_life_min": 28.0},
+        {**base, "machine_id": "M02", "tool_id": "T01", "run_id": 22, "minutes_cut": 0.5, "n_flank_wear_readings": 1.0,
+         "reason": "fewer than 3 flank-wear readings so far"},
+        {**base, "machine_id": "M02", "tool_id": "T02", "run_id": 23, "minutes_cut": 18.0, "predicted_life_min": 21.0,
+         "remaining_life_min": 3.0},
+        {**base, "machine_id": "M03", "tool_id": "T01", "run_id": 24, "status": "completed", "minutes_cut": 30.0,
+         "predicted_life_min": 31.0, "remaining_life_min": 1.0, "true_life_min": 30.5, "ended_at": scored,
+         "closed_at": scored},
+    ])
+
+
 def promotions() -> pd.DataFrame:
     t = T0 + timedelta(hours=29)
     return pd.DataFrame([
@@ -233,6 +253,7 @@ def write_lakehouse(config: Mapping[str, Any], *, models: bool = True, quality: 
     from toollife.lineage import JOB_RUNS_SCHEMA
     from toollife.gold.experiment_runs import experiment_runs_schema
     from toollife.gold.next_experiments import NextParams, next_schema
+    from toollife.live.scorer import LIVE_SCHEMA
 
     runs = experiment_runs(config)
     effects, optimal = doe_tables(config, runs)
@@ -249,7 +270,8 @@ def write_lakehouse(config: Mapping[str, Any], *, models: bool = True, quality: 
     ]
     if models:
         plan += [("gold.tool_life_predictions", predictions(), PREDICTIONS_SCHEMA, None),
-                 ("meta.model_promotions", promotions(), PROMOTIONS_SCHEMA, None)]
+                 ("meta.model_promotions", promotions(), PROMOTIONS_SCHEMA, None),
+                 ("gold.tool_life_live", live(), _arrow(LIVE_SCHEMA), None)]
     if quality:
         plan.append(("meta.data_quality", data_quality(), QUALITY_SCHEMA, None))
     written = {}

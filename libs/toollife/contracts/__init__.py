@@ -14,6 +14,7 @@ from typing import Any
 
 SENSOR_READING = "sensor-reading"
 TOOL_EVENT = "tool-event"
+TOOL_ALERT = "tool-alert"   # published by the live scorer (toollife.live), not ingested
 
 
 @lru_cache(maxsize=None)

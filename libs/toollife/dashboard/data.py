@@ -290,6 +290,14 @@ def tools_cutting(predictions: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values(sort).reset_index(drop=True)
 
 
+def live_cutting(live: pd.DataFrame) -> pd.DataFrame:
+    """gold.tool_life_live: the runs still cutting, the shortest remaining useful life first (the
+    runs without a prediction yet, e.g. too few readings, last)."""
+    df = live[live["status"] == "running"] if "status" in live.columns else live
+    sort = [c for c in ["remaining_life_min", *RUN_KEY] if c in df.columns]
+    return df.sort_values(sort, na_position="last").reset_index(drop=True)
+
+
 def current_aliases(promotions: pd.DataFrame) -> pd.DataFrame:
     """Who holds each alias now: the latest decision per model and alias."""
     df = promotions.sort_values("decided_at").drop_duplicates(["model_name", "alias"], keep="last")

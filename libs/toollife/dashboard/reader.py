@@ -40,6 +40,7 @@ FILLED_BY: dict[str, str] = {
     "meta.simulation_runs": "toollife simulate",
     "gold.tool_life_predictions": "jobs/score_tool_life.py (after jobs/train_tool_life.py has trained a champion)",
     "meta.model_promotions": "jobs/train_tool_life.py",
+    "gold.tool_life_live": "jobs/score_live.py (the live scorer, after jobs/train_tool_life.py has trained a champion)",
     "meta.data_quality": "jobs/validate_tables.py",
 }
 

@@ -57,11 +57,6 @@ def _predict(spark: SparkSession, frame: DataFrame, model_name: str, uri: str, v
         "reason")
 
 
-def _quantiles(client, model_name: str, version: str) -> tuple[float, float]:
-    tags = client.get_model_version(model_name, version).tags
-    return float(tags.get("residual_q_low", "nan")), float(tags.get("residual_q_high", "nan"))
-
-
 def _finish(predictions: DataFrame) -> DataFrame:
     content = [c for c in predictions.columns]
     out = predictions.withColumn("row_hash", F.sha2(F.to_json(F.struct(*content)), 256))
@@ -83,7 +78,7 @@ def score(spark: SparkSession, config: Mapping[str, Any], client, experiments=No
                              *[c for c in feat.PLANNING_FEATURES if c not in feat.RUN_KEY])
     life_frame = life_frame.withColumn("reason", _incomplete(feat.PLANNING_FEATURES))
     uri, version = champions["tool_life"]
-    life = _predict(spark, life_frame, "tool_life", uri, version, _quantiles(client, "tool_life", version))
+    life = _predict(spark, life_frame, "tool_life", uri, version, tracking.residual_quantiles(client, "tool_life", version))
 
     readings_tbl = SOURCES["sensor_readings"].silver
     running = runs.where(cutting)
@@ -92,7 +87,7 @@ def score(spark: SparkSession, config: Mapping[str, Any], client, experiments=No
     now = now.withColumn("reason", _incomplete([*feat.PLANNING_FEATURES, "minutes_cut"],
                                                int(config["ml"]["min_readings"])))
     uri, version = champions["tool_rul"]
-    rul = _predict(spark, now, "tool_rul", uri, version, _quantiles(client, "tool_rul", version))
+    rul = _predict(spark, now, "tool_rul", uri, version, tracking.residual_quantiles(client, "tool_rul", version))
 
     predictions = _finish(life.unionByName(rul))
     merged = datasets.merge_predictions(spark, config, predictions)

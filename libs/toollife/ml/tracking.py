@@ -86,6 +86,12 @@ def champion_uri(client, model_name: str) -> tuple[str, str]:
     return f"models:/{model_name}/{version}", version
 
 
+def residual_quantiles(client, model_name: str, version: str) -> tuple[float, float]:
+    """The holdout residual quantiles of ln T training stored on the version (the interval's ends)."""
+    tags = client.get_model_version(model_name, version).tags
+    return float(tags.get("residual_q_low", "nan")), float(tags.get("residual_q_high", "nan"))
+
+
 def decide(candidate_metric: float, champion_metric: float | None) -> str:
     """The promotion rule (lower is better): no champion, or strictly better on the same holdout,
     takes ``champion``; anything else is a ``challenger``."""

@@ -1,5 +1,6 @@
 """Models: champion and challenger of each registered model, the promotion history, and the
-remaining useful life of the tools cutting now (gold.tool_life_predictions, meta.model_promotions)."""
+remaining useful life of the tools cutting now (gold.tool_life_predictions, meta.model_promotions), and
+as the live scorer sees them, batch by batch (gold.tool_life_live)."""
 
 import streamlit as st
 
@@ -41,3 +42,20 @@ if promotions.ok:
     with ui.section("Promotion history"):
         history = promotions.frame.sort_values("decided_at", ascending=False).reset_index(drop=True)
         st.dataframe(history, hide_index=True)
+
+LIVE_COLUMNS = ["machine_id", "tool_id", "experiment_id", "run_id", "replicate", "remaining_life_min", "minutes_cut",
+                "predicted_life_min", "predicted_life_lower_min", "predicted_life_upper_min", "model_version",
+                "last_reading_ts", "scored_at", "reason"]
+
+with ui.section("Tools cutting now, live"):
+    live = ui.read(config, "gold.tool_life_live")
+    if ui.available(live):
+        cutting = data.live_cutting(live.frame)
+        if cutting.empty:
+            st.info("No tool is cutting now: every run in `gold.tool_life_live` has ended.")
+        else:
+            st.caption("the live scorer's latest prediction per run still cutting (champion at the time of "
+                       "its batch), the shortest remaining useful life first")
+            shown = [c for c in LIVE_COLUMNS if c in cutting.columns]
+            st.dataframe(cutting[shown], hide_index=True, column_config={
+                c: st.column_config.NumberColumn(format="%.1f") for c in shown if c.endswith("_min")})

@@ -1,0 +1,332 @@
+"""The live scorer at Spark scale: one Structured Streaming query, its own application and checkpoint.
+
+Source: ``silver.sensor_readings`` and ``silver.tool_events`` as Delta streams, reduced to (run
+key, event time, Kafka arrival time, kind) and unioned, so one micro-batch sees both. Per
+micro-batch (:class:`LiveBatchScorer`):
+
+1. the runs the batch touched; their tool events (whole history) -> start, settings, status
+   (:func:`toollife.gold.experiment_runs.run_events`, the batch aggregation's own rule);
+2. the runs still cutting that received readings: their full reading history from silver,
+   summarised by :func:`toollife.ml.features.features_now`, the function training's samples
+   come from, and scored by the version ``models:/<live.model_name>@<live.alias>`` points at
+   *now* (resolved every batch, each version loaded once and cached: moving the alias swaps the
+   model on the next batch, without a restart);
+3. one MERGE into ``gold.tool_life_live`` on the run key: scored runs are inserted / updated;
+   runs that ended (tool_worn_out, run_aborted) are closed with their true life beside the last
+   prediction, and never scored again;
+4. alerts: every (run, threshold) whose remaining life fell below the threshold is MERGEd into
+   ``gold.tool_alerts`` by its deterministic ``alert_id`` (insert if absent: once per run and
+   threshold, whatever the batches and restarts); then every alert not yet marked published is
+   sent to Kafka (:mod:`.alerts`) and marked.
+
+A re-run batch (after a crash the checkpoint hands the same offsets again) recomputes the same
+rows: both MERGEs are idempotent, and an alert is sent only while its row is unmarked.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from typing import Any, Mapping
+
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType, TimestampType
+
+from toollife import tables
+from toollife.gold import experiment_runs as er
+from toollife.ingestion.schemas import SOURCES
+from toollife.live import alerts as alerts_mod
+from toollife.live import frames
+from toollife.ml import features as feat
+from toollife.ml import tracking
+from toollife.ml.training import SPECS
+
+log = logging.getLogger(__name__)
+
+LIVE = tables.Table("gold", "tool_life_live")
+ALERTS = tables.Table("gold", "tool_alerts")
+TRIGGER_MODES = ("processing_time", "available_now")
+QUERY_NAME = "score_live"
+
+
+def _f(name: str, dtype, nullable: bool = True, comment: str | None = None) -> StructField:
+    return StructField(name, dtype, nullable, {"comment": comment} if comment else {})
+
+
+_KEY = [_f("experiment_id", StringType(), False), _f("machine_id", StringType(), False),
+        _f("tool_id", StringType(), False), _f("run_id", LongType(), False), _f("replicate", LongType(), False)]
+_PREDICTION = [
+    _f("predicted_life_min", DoubleType(), comment="tool life T predicted from the settings and the readings so far"),
+    _f("predicted_life_lower_min", DoubleType(), comment="lower end of the interval (ml.interval)"),
+    _f("predicted_life_upper_min", DoubleType()),
+    _f("remaining_life_min", DoubleType(), comment="predicted T - minutes_cut, >= 0"),
+    _f("minutes_cut", DoubleType(), comment="cutting minutes so far: newest reading - run_started"),
+]
+
+LIVE_SCHEMA = StructType([
+    *_KEY,
+    _f("status", StringType(), False, "running | completed | aborted (closed rows keep their last prediction)"),
+    _f("started_at", TimestampType()),
+    *_PREDICTION,
+    _f("n_flank_wear_readings", DoubleType()),
+    _f("reason", StringType(), comment="why there is no prediction (e.g. too few readings)"),
+    _f("model_name", StringType()),
+    _f("model_version", StringType(), comment="the version the alias pointed at when this row was scored"),
+    _f("last_reading_ts", TimestampType(), comment="event time of the newest reading scored"),
+    _f("last_reading_kafka_ts", TimestampType(), comment="when that reading arrived in Kafka"),
+    _f("scored_at", TimestampType()),
+    _f("ended_at", TimestampType(), comment="closed rows: ts of tool_worn_out / run_aborted"),
+    _f("true_life_min", DoubleType(), comment="closed by tool_worn_out: the observed tool life"),
+    _f("closed_at", TimestampType()),
+])
+
+ALERTS_SCHEMA = StructType([
+    _f("alert_id", StringType(), False, "sha256 of run key + threshold (32 hex): one per run and threshold"),
+    *_KEY,
+    _f("threshold_min", DoubleType(), False),
+    *_PREDICTION,
+    _f("model_name", StringType(), False),
+    _f("model_version", StringType(), False),
+    _f("last_reading_ts", TimestampType(), False),
+    _f("raised_at", TimestampType(), False),
+    _f("published_at", TimestampType(), comment="when Kafka acknowledged it on tool-alerts; null = pending"),
+])
+
+
+def ensure_tables(spark: SparkSession, config: Mapping[str, Any]):
+    live = tables.create_if_missing(
+        spark, config, LIVE, LIVE_SCHEMA,
+        # the change feed keeps every scored version of a row: the live predictions' history (accuracy)
+        properties={"delta.enableChangeDataFeed": "true"},
+        comment="remaining useful life of every tool cutting now, by the champion tool_rul (jobs/score_live.py)")
+    alerts = tables.create_if_missing(
+        spark, config, ALERTS, ALERTS_SCHEMA,
+        comment="remaining-life alerts, one per run and threshold, and whether Kafka has them")
+    return live, alerts
+
+
+def _to_spark(spark: SparkSession, frame: pd.DataFrame, schema: StructType) -> DataFrame:
+    """Small driver frames -> Spark with real nulls (NaN/NaT -> null)."""
+    def plain(v):
+        if v is None or v is pd.NaT or (isinstance(v, float) and v != v):
+            return None
+        if isinstance(v, pd.Timestamp):
+            return v.to_pydatetime()
+        return v.item() if hasattr(v, "item") and not isinstance(v, (str, bytes)) and getattr(v, "ndim", 1) == 0 else v
+
+    cols = [f.name for f in schema.fields]
+    records = [tuple(plain(v) for v in row) for row in frame.reindex(columns=cols).itertuples(index=False, name=None)]
+    return spark.createDataFrame(records, schema)
+
+
+def _now() -> pd.Timestamp:
+    return pd.Timestamp.now(tz="UTC").tz_localize(None)
+
+
+def source_stream(spark: SparkSession, config: Mapping[str, Any]) -> DataFrame:
+    """silver readings + events as one stream of (run key, ts, kafka_timestamp, kind)."""
+    files = int(config["live"]["max_files_per_trigger"])
+
+    def one(key: str, kind) -> DataFrame:
+        # skipChangeCommits: a maintenance commit that rewrites or deletes silver rows (retention) is not new
+        # data; every batch reads its runs' whole history from the table anyway
+        return (spark.readStream.format("delta").option("maxFilesPerTrigger", files)
+                .option("skipChangeCommits", "true")
+                .load(SOURCES[key].silver.path(config))
+                .select(*feat.RUN_KEY, "ts", "kafka_timestamp", kind.alias("kind")))
+
+    return one("sensor_readings", F.lit("reading")).unionByName(one("tool_events", F.col("event")))
+
+
+class LiveBatchScorer:
+    """The ``foreachBatch`` function; keeps the loaded model versions and this run's counters."""
+
+    def __init__(self, config: Mapping[str, Any], client):
+        self.config = config
+        self.client = client
+        self.live_conf = config["live"]
+        self.model_name = self.live_conf["model_name"]
+        self.columns = list(SPECS[self.model_name].features)
+        self.publisher = alerts_mod.AlertPublisher(config)
+        self._models: dict[str, tuple[Any, tuple[float, float]]] = {}
+        self._maybe_pending = True   # the first batch of a process looks for alerts a crash left unpublished
+        self.stats = {"batches": 0, "rows_scored": 0, "rows_closed": 0, "alerts_raised": 0, "alerts_published": 0,
+                      "alerts_found_on_topic": 0, "model_versions": []}
+
+    # -- the model ---------------------------------------------------------------------------------
+    def model(self) -> tuple[str, Any, tuple[float, float]]:
+        """(version, pyfunc model, residual quantiles) of what the alias points at now."""
+        alias = self.live_conf["alias"]
+        version = tracking.alias_version(self.client, self.model_name, alias)
+        if version is None:
+            raise tracking.NoChampionError(
+                f"no '{alias}' alias on the registered model '{self.model_name}' in {self.client.tracking_uri}; "
+                "train first: toollife submit jobs/train_tool_life.py")
+        if version not in self._models:
+            import mlflow.pyfunc
+
+            log.info("loading %s version %s (%s)", self.model_name, version, alias)
+            model = mlflow.pyfunc.load_model(f"models:/{self.model_name}/{version}")
+            self._models[version] = (model, tracking.residual_quantiles(self.client, self.model_name, version))
+        if version not in self.stats["model_versions"]:
+            self.stats["model_versions"].append(version)
+        return (version, *self._models[version])
+
+    # -- one micro-batch ---------------------------------------------------------------------------
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        started = time.perf_counter()
+        spark = batch.sparkSession
+        cfg = self.config
+        touched = (batch.groupBy(*feat.RUN_KEY)
+                   .agg(F.max(F.when(F.col("kind") == "reading", F.col("ts"))).alias("newest_reading"))
+                   .toPandas())
+        if touched.empty:
+            return
+        keys = F.broadcast(spark.createDataFrame(touched[feat.RUN_KEY]))
+        events = tables.read(spark, cfg, SOURCES["tool_events"].silver).join(keys, feat.RUN_KEY, "left_semi")
+        runs = er.run_events(events, cfg).toPandas()
+        runs = touched.merge(runs, on=feat.RUN_KEY, how="left")
+        runs["status"] = runs["status"].fillna(frames.RUNNING)
+        cutting = runs[(runs["status"] == frames.RUNNING) & runs["newest_reading"].notna()]
+        ended = runs[runs["status"] != frames.RUNNING]
+
+        version, model, quantiles = self.model()
+        scored = self._score(spark, cutting, model, quantiles, version)
+        now = _now()
+        closing = ended[feat.RUN_KEY + ["status", "ended_at"]].assign(
+            true_life_min=ended["tool_life_min"].where(ended["status"] == frames.COMPLETED), closed_at=now)
+        parts = [f for f in (scored.assign(scored_at=now), closing) if not f.empty]
+        rows = pd.concat(parts, ignore_index=True) if parts else scored
+        self._merge_live(spark, rows)
+        raised, published, found = self._alerts(spark, scored, now)
+        self.stats["batches"] += 1
+        self.stats["rows_scored"] += len(scored)
+        self.stats["rows_closed"] += len(closing)
+        self.stats["alerts_raised"] += raised
+        self.stats["alerts_published"] += published
+        self.stats["alerts_found_on_topic"] += found
+        log.info("score_live batch %d: %d run(s) scored by %s v%s, %d closed, %d alert(s) raised, %d published "
+                 "(%.1fs)", batch_id, len(scored), self.model_name, version, len(closing), raised, published,
+                 time.perf_counter() - started)
+
+    def _score(self, spark: SparkSession, cutting: pd.DataFrame, model, quantiles, version: str) -> pd.DataFrame:
+        if cutting.empty:
+            return pd.DataFrame(columns=[f.name for f in LIVE_SCHEMA.fields])
+        keys = F.broadcast(spark.createDataFrame(cutting[feat.RUN_KEY]))
+        history = (tables.read(spark, self.config, SOURCES["sensor_readings"].silver)
+                   .join(keys, feat.RUN_KEY, "left_semi").where(F.col("sensor").isin(*feat.SENSORS))
+                   .select(*feat.RUN_KEY, "ts", "sensor", "value", "kafka_timestamp").toPandas())
+        newest = history.sort_values("ts", kind="mergesort").groupby(feat.RUN_KEY, sort=False).tail(1)
+        newest = newest[[*feat.RUN_KEY, "ts", "kafka_timestamp"]].rename(
+            columns={"ts": "last_reading_ts", "kafka_timestamp": "last_reading_kafka_ts"})
+        runs = cutting.drop(columns=["newest_reading"]).merge(newest, on=feat.RUN_KEY, how="left")
+        start = pd.to_datetime(runs["started_at"])
+        runs["minutes_cut"] = (pd.to_datetime(runs["last_reading_ts"]) - start).dt.total_seconds() / 60.0
+        features = feat.features_now(runs, history)       # the same function as training's samples
+        predicted = frames.predict(features, model.predict, self.columns, quantiles,
+                                   int(self.config["ml"]["min_readings"]))
+        extra = runs[[*feat.RUN_KEY, "status", "started_at", "last_reading_ts", "last_reading_kafka_ts"]]
+        return predicted.merge(extra, on=feat.RUN_KEY).assign(model_name=self.model_name, model_version=version)
+
+    def _merge_live(self, spark: SparkSession, rows: pd.DataFrame) -> None:
+        if rows.empty:
+            return
+        source = _to_spark(spark, rows, LIVE_SCHEMA)
+        target, _ = ensure_tables(spark, self.config)
+        cond = " AND ".join(f"t.{k} = s.{k}" for k in feat.RUN_KEY)
+        close = {c: f"s.{c}" for c in ("status", "ended_at", "true_life_min", "closed_at")}
+        (target.alias("t").merge(source.alias("s"), cond)
+         .whenMatchedUpdate(condition="t.status = 'running' AND s.status <> 'running'", set=close)
+         .whenMatchedUpdateAll(condition="t.status = 'running' AND s.status = 'running'")
+         .whenNotMatchedInsertAll(condition="s.status = 'running'")
+         .execute())
+
+    def _alerts(self, spark: SparkSession, scored: pd.DataFrame, now: pd.Timestamp) -> tuple[int, int, int]:
+        """(raised now, published now, found already on the topic)."""
+        _, target = ensure_tables(spark, self.config)
+        raised = 0
+        due = frames.due_alerts(scored, self.live_conf["alert_thresholds_min"]) if not scored.empty else pd.DataFrame()
+        if not due.empty:
+            (target.alias("t").merge(_to_spark(spark, due.assign(raised_at=now), ALERTS_SCHEMA).alias("s"),
+                                     "t.alert_id = s.alert_id")
+             .whenNotMatchedInsertAll().execute())
+            raised = int((target.history(1).select("operationMetrics").first()[0] or {})
+                         .get("numTargetRowsInserted", 0))
+        if not raised and not self._maybe_pending:
+            return raised, 0, 0        # nothing new, and nothing left pending by this or an earlier process
+        pending = tables.read(spark, self.config, ALERTS).where(F.col("published_at").isNull()).toPandas()
+        self._maybe_pending = False
+        if pending.empty:
+            return raised, 0, 0
+        found = self.publisher.already_sent(pending["alert_id"])
+        to_send = pending[~pending["alert_id"].isin(found)].sort_values(["raised_at", "alert_id"])
+        self._maybe_pending = True     # until the mark below commits
+        self.publisher.send(to_send.to_dict("records"))
+        marked = pd.DataFrame({"alert_id": sorted(set(pending["alert_id"]))}).assign(published_at=_now())
+        (target.alias("t").merge(spark.createDataFrame(marked).alias("s"), "t.alert_id = s.alert_id")
+         .whenMatchedUpdate(condition="t.published_at IS NULL", set={"published_at": "s.published_at"})
+         .execute())
+        self._maybe_pending = False
+        return raised, len(to_send), len(found)
+
+
+class LiveScorerApp:
+    """The scorer application: checks, tables, the query; :meth:`run` blocks until drained or stopped."""
+
+    def __init__(self, spark: SparkSession, config: Mapping[str, Any], client):
+        self.spark = spark
+        self.config = config
+        self.mode = config["live"]["trigger"]["mode"]
+        if self.mode not in TRIGGER_MODES:
+            raise ValueError(f"live.trigger.mode must be one of {', '.join(TRIGGER_MODES)}, got {self.mode!r}")
+        self.scorer = LiveBatchScorer(config, client)
+        self._stop = threading.Event()
+
+    def request_stop(self, *_: Any) -> None:
+        if not self._stop.is_set():
+            log.warning("stop requested: finishing the running micro-batch, then stopping")
+        self._stop.set()
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+
+    def run(self) -> dict[str, Any]:
+        cfg = self.config
+        tables.require(self.spark, cfg, [SOURCES[k].silver for k in ("sensor_readings", "tool_events")],
+                       er.INGEST_JOB)
+        self.scorer.model()                       # no champion: fail before anything starts
+        ensure_tables(self.spark, cfg)
+        trigger = ({"availableNow": True} if self.mode == "available_now"
+                   else {"processingTime": cfg["live"]["trigger"]["interval"]})
+        query = (source_stream(self.spark, cfg).writeStream.queryName(QUERY_NAME)
+                 .option("checkpointLocation", LIVE.checkpoint(cfg)).foreachBatch(self.scorer)
+                 .trigger(**trigger).start())
+        log.info("live scorer started: %s@%s, trigger %s, alerts on %s below %s min", self.scorer.model_name,
+                 cfg["live"]["alias"], trigger, alerts_mod.topic(cfg), cfg["live"]["alert_thresholds_min"])
+        try:
+            while query.isActive and not self._stop.is_set():
+                query.awaitTermination(0.5)
+            if self._stop.is_set() and query.isActive:
+                deadline = time.monotonic() + float(cfg["live"]["stop"]["graceful_timeout_s"])
+                while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                query.stop()
+            if query.exception() is not None:
+                raise RuntimeError(f"query {QUERY_NAME} failed: {query.exception()}")
+        finally:
+            if query.isActive:
+                query.stop()
+            self.scorer.publisher.close()
+        return self.summary()
+
+    def summary(self) -> dict[str, Any]:
+        live = tables.read(self.spark, self.config, LIVE)
+        counts = live.groupBy("status").count().collect()
+        return {"mode": self.mode, "stopped_by_signal": self._stop.is_set(), **self.scorer.stats,
+                "gold.tool_life_live": {r["status"]: int(r["count"]) for r in counts},
+                "gold.tool_alerts": tables.read(self.spark, self.config, ALERTS).count()}

@@ -1,0 +1,72 @@
+"""The live scorer's pure parts: predictions from the shared features, which alerts are due, their
+ids and tool-alert/v1 messages, and live accuracy from the history of predictions."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from toollife import contracts
+from toollife.live import frames
+
+RUN = {"experiment_id": "SIM-7", "machine_id": "M01", "tool_id": "T02", "run_id": 4, "replicate": 1}
+
+
+def features(**over):
+    row = {**RUN, "minutes_cut": 15.0, "n_flank_wear_readings": 10.0, "x": 1.0, **over}
+    return pd.DataFrame([row])
+
+
+def test_predict_life_interval_and_remaining_life():
+    out = frames.predict(features(), lambda X: np.log(np.full(len(X), 20.0)), ["x"], (-0.1, 0.2), 3).iloc[0]
+    assert out["reason"] is None
+    assert out["predicted_life_min"] == pytest.approx(20.0)
+    assert out["predicted_life_lower_min"] == pytest.approx(20.0 * np.exp(-0.1))
+    assert out["predicted_life_upper_min"] == pytest.approx(20.0 * np.exp(0.2))
+    assert out["remaining_life_min"] == pytest.approx(5.0)
+    past = frames.predict(features(minutes_cut=25.0), lambda X: np.log(np.full(len(X), 20.0)), ["x"], (0, 0), 3)
+    assert past.iloc[0]["remaining_life_min"] == 0.0          # never below 0
+
+
+def test_too_few_readings_or_missing_features_get_no_prediction_and_the_model_is_not_asked():
+    asked = []
+
+    def model(X):
+        asked.append(len(X))
+        return np.zeros(len(X))
+
+    frame = pd.concat([features(n_flank_wear_readings=2.0), features(run_id=5, x=np.nan), features(run_id=6)])
+    out = frames.predict(frame.reset_index(drop=True), model, ["x"], (0, 0), 3)
+    assert out["reason"].tolist()[:2] == ["fewer than 3 flank-wear readings so far", "missing x"]
+    assert out["remaining_life_min"].isna().tolist() == [True, True, False]
+    assert asked == [1]
+
+
+def test_alerts_due_once_per_threshold_with_deterministic_ids():
+    scored = frames.predict(features(), lambda X: np.log(np.full(len(X), 18.0)), ["x"], (0, 0), 3)  # 3 min left
+    due = frames.due_alerts(scored, [10.0, 5.0, 2.0])
+    assert due["threshold_min"].tolist() == [5.0, 10.0]
+    assert due["alert_id"].tolist() == [frames.alert_id(RUN, 5.0), frames.alert_id(RUN, 10)]
+    assert frames.alert_id(RUN, 5.0) != frames.alert_id({**RUN, "replicate": 2}, 5.0)
+    none = frames.predict(features(n_flank_wear_readings=0.0), lambda X: np.zeros(len(X)), ["x"], (0, 0), 3)
+    assert frames.due_alerts(none, [10.0]).empty
+
+
+def test_alert_message_conforms_to_its_contract():
+    scored = frames.predict(features(), lambda X: np.log(np.full(len(X), 18.0)), ["x"], (-0.1, 0.1), 3)
+    row = frames.due_alerts(scored, [5.0]).iloc[0].to_dict()
+    row.update(model_name="tool_rul", model_version="3", last_reading_ts=pd.Timestamp("2026-01-05 06:15:00"),
+               raised_at=pd.Timestamp("2026-01-05 06:15:04.5"))
+    msg = frames.alert_message(row)
+    assert not list(contracts.validator(contracts.TOOL_ALERT).iter_errors(msg))
+    assert msg["ts"] == "2026-01-05T06:15:00.000Z" and msg["alert_id"] == frames.alert_id(RUN, 5.0)
+    assert list(contracts.validator(contracts.TOOL_ALERT).iter_errors({**msg, "model_version": "v3"}))
+
+
+def test_accuracy_takes_the_prediction_closest_to_the_fraction_of_true_life():
+    history = pd.DataFrame([{**RUN, "minutes_cut": m, "remaining_life_min": r}
+                            for m, r in [(4.0, 17.0), (9.5, 12.5), (11.0, 8.0), (19.0, np.nan)]])
+    closed = pd.DataFrame([{**RUN, "true_life_min": 20.0}, {**RUN, "run_id": 9, "true_life_min": None}])
+    out = frames.prediction_at(history, closed, 0.5)
+    assert len(out) == 1 and out.iloc[0]["minutes_cut"] == 9.5            # the run without a true life is left out
+    assert out.iloc[0]["true_remaining_life_min"] == pytest.approx(10.5)
+    assert out.iloc[0]["abs_error_min"] == pytest.approx(2.0)
