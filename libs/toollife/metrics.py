@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 log = logging.getLogger(__name__)
 
@@ -96,16 +97,21 @@ class Registry:
         return "\n".join(lines) + "\n"
 
 
-def serve(registry: Registry, host: str, port: int) -> ThreadingHTTPServer:
-    """Serve ``registry`` at http://host:port/metrics from a daemon thread; ``.shutdown()`` stops it.
-    ``port`` 0 takes a free one (``server.server_address[1]``)."""
+def serve(registry: Registry | Any, host: str, port: int) -> ThreadingHTTPServer:
+    """Serve ``registry`` (anything with ``render() -> str``) at http://host:port/metrics from a daemon
+    thread; ``.shutdown()`` stops it. ``port`` 0 takes a free one (``server.server_address[1]``)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's name)
             if self.path.split("?")[0] not in ("/metrics", "/"):
                 self.send_error(404, "only /metrics here")
                 return
-            body = registry.render().encode()
+            try:
+                body = registry.render().encode()
+            except Exception as exc:  # a scrape error, not a dead exporter
+                log.exception("rendering metrics")
+                self.send_error(500, f"could not render the metrics: {exc}")
+                return
             self.send_response(200)
             self.send_header("Content-Type", CONTENT_TYPE)
             self.send_header("Content-Length", str(len(body)))
@@ -122,28 +128,87 @@ def serve(registry: Registry, host: str, port: int) -> ThreadingHTTPServer:
     return server
 
 
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
 def parse(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
-    """Prometheus text -> {name: [(labels, value)]}: for tests and checks (simple label values only)."""
+    """Prometheus text -> {name: [(labels, value)]} (label values unescaped): for tests and checks."""
     out: dict[str, list[tuple[dict[str, str], float]]] = {}
     for line in text.splitlines():
         if not line or line.startswith("#"):
             continue
         series, _, value = line.rpartition(" ")
         name, _, rest = series.partition("{")
-        labels = dict(item.split("=", 1) for item in _split_labels(rest.rstrip("}"))) if rest else {}
-        out.setdefault(name, []).append(({k: v.strip('"') for k, v in labels.items()}, float(value)))
+        labels = {k: re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), v)
+                  for k, v in _LABEL.findall(rest)}
+        out.setdefault(name, []).append((labels, float(value)))
     return out
 
 
-def _split_labels(text: str) -> Iterable[str]:
-    part, quoted = "", False
-    for ch in text:
-        if ch == '"':
-            quoted = not quoted
-        if ch == "," and not quoted:
-            yield part
-            part = ""
-        else:
-            part += ch
-    if part:
-        yield part
+# --------------------------------------------------------------------------- the lakehouse's job runs
+def job_runs_registry(config: Mapping[str, Any]) -> Registry:
+    """meta.job_runs as metrics, read now with delta-rs (no Spark): per job the runs by status, when
+    each status last happened, and the duration and outcome of the latest run. Batch jobs end before
+    any scrape, so their record in the lakehouse is what Prometheus sees."""
+    from toollife.dashboard import reader
+
+    r = Registry()
+    r.describe("toollife_job_runs_total", "counter", "runs recorded in meta.job_runs, by job and status")
+    r.describe("toollife_job_last_finished_timestamp_seconds", "gauge", "when a run of this job last ended with this status")
+    r.describe("toollife_job_last_duration_seconds", "gauge", "duration of the job's latest run")
+    r.describe("toollife_job_last_run_succeeded", "gauge", "1 if the job's latest run succeeded, else 0")
+    r.describe("toollife_job_runs_readable", "gauge", "1 if meta.job_runs could be read (0: missing or unreadable)")
+    read = reader.read(config, "meta.job_runs", columns=["job", "status", "started_at", "finished_at", "duration_s"])
+    r.set("toollife_job_runs_readable", 1.0 if read.frame is not None else 0.0)
+    if read.frame is None or read.frame.empty:
+        return r
+    import pandas as pd
+
+    runs = read.frame.assign(finished_at=pd.to_datetime(read.frame["finished_at"], utc=True),
+                             started_at=pd.to_datetime(read.frame["started_at"], utc=True))
+    for (job, status), g in runs.groupby(["job", "status"], sort=True):
+        r.inc("toollife_job_runs_total", len(g), job=job, status=status)
+        last = g["finished_at"].max()
+        if pd.notna(last):
+            r.set("toollife_job_last_finished_timestamp_seconds", last.timestamp(), job=job, status=status)
+    for job, g in runs.sort_values("started_at").groupby("job", sort=True):
+        latest = g.iloc[-1]
+        if pd.notna(latest["duration_s"]):
+            r.set("toollife_job_last_duration_seconds", float(latest["duration_s"]), job=job)
+        r.set("toollife_job_last_run_succeeded", 1.0 if latest["status"] == "succeeded" else 0.0, job=job)
+    return r
+
+
+class JobRunsExporter:
+    """Renders :func:`job_runs_registry` afresh at every scrape."""
+
+    def __init__(self, config: Mapping[str, Any]):
+        self.config = config
+
+    def render(self) -> str:
+        return job_runs_registry(self.config).render()
+
+
+def add_arguments(parser, env: str | None = None) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=9109, help="port of /metrics")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override one conf value, e.g. lakehouse.root=/data/lakehouse (repeatable)")
+
+
+def run(args) -> int:
+    """`toollife metrics`: serve meta.job_runs as Prometheus metrics until Ctrl-C / SIGTERM."""
+    import signal
+
+    from toollife.job import job_config
+
+    config = job_config(args.env, None, args.overrides)
+    server = serve(JobRunsExporter(config), args.host, args.port)
+    print(f"toollife metrics: job runs of {config['lakehouse']['root']} at "
+          f"http://{args.host}:{server.server_address[1]}/metrics; Ctrl-C stops it", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    server.shutdown()
+    return 0
