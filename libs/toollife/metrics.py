@@ -40,6 +40,7 @@ def spark_conf(config: Mapping[str, Any]) -> dict[str, str]:
     return {
         "spark.metrics.conf.*.sink.prometheusServlet.class": "org.apache.spark.metrics.sink.PrometheusServlet",
         "spark.metrics.conf.*.sink.prometheusServlet.path": SPARK_PATH,
+        "spark.metrics.conf.*.source.jvm.class": "org.apache.spark.metrics.source.JvmSource",   # heap, GC
         "spark.metrics.namespace": str(config["metrics"]["namespace"]),
         "spark.ui.prometheus.enabled": "true",
         "spark.sql.streaming.metricsEnabled": "true",
@@ -83,6 +84,11 @@ class Registry:
         key = tuple(sorted((k, str(v)) for k, v in labels.items()))
         with self._lock:
             self._values.setdefault(name, {})[key] = float(value)
+
+    def names(self) -> list[str]:
+        """Every metric described or set so far."""
+        with self._lock:
+            return sorted(set(self._meta) | set(self._values))
 
     def render(self) -> str:
         """The text exposition format: HELP and TYPE per metric, one line per labelled series."""

@@ -80,8 +80,12 @@ def test_running_ingestion_exposes_input_rate_and_quarantine(kafka_config, tmp_p
         job.wait(180)
 
     # Spark's own: the streaming query's gauges, named by the fixed namespace (not the app id)
-    assert rate_lines[0].startswith("metrics_toollife_driver_spark_streaming_silver_sensor_readings_inputRate_total")
-    assert "metrics_toollife_driver_spark_streaming_bronze_sensor_readings_latency" in spark_text
+    # (docker/prometheus relabels them to spark_streaming_<gauge>{query=...}, tests/unit/test_docker_monitoring.py)
+    spark_metrics = parse(spark_text)
+    for name in ("metrics_toollife_driver_spark_streaming_silver_sensor_readings_inputRate_total_Value",
+                 "metrics_toollife_driver_spark_streaming_bronze_sensor_readings_latency_Value",
+                 "metrics_toollife_driver_jvm_heap_used_Value"):
+        assert spark_metrics[name][0][0] == {"type": "gauges"}, name
     # ours: every reason has its series from the start; the lag is the batch's written time - its newest event
     reasons = {labels["reason"] for labels, _ in ours["toollife_ingest_quarantined_total"]}
     assert {"malformed_json", "key_mismatch", "timestamp_in_future"} <= reasons
