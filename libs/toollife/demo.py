@@ -155,6 +155,19 @@ def model_summary(spark, config: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def where_to_look(config: Mapping[str, Any]) -> str:
+    """The commands that open the results, for the end of the demo's output."""
+    thrift = config["thrift"]
+    return "\n".join([
+        "", "==> look at the results (each command keeps running; Ctrl-C stops it)",
+        "    make dashboard   Streamlit dashboard (plant, DOE charts, models): http://127.0.0.1:8501",
+        f"    make thrift      JDBC for BI tools: jdbc:hive2://{thrift['host']}:{thrift['port']}/default"
+        " (driver org.apache.hive.jdbc.HiveDriver)",
+        "    make mlflow-ui   MLflow runs and registered models: http://127.0.0.1:5000",
+        "    notebooks/doe_exploration.ipynb   the DOE of one machine x tool, step by step",
+    ])
+
+
 def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     config = load_config()
@@ -178,6 +191,7 @@ def main() -> int:
                  _toollife("submit", str(jobs / "train_tool_life.py"), *DEMO_TRAINING), env)
         run_step("score the runs with the champions", _toollife("submit", str(jobs / "score_tool_life.py")), env)
         print(summarize(config), flush=True)
+        print(where_to_look(config), flush=True)
     except (BrokerError, RuntimeError) as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
         return 1

@@ -80,5 +80,6 @@ def test_demo_runs_the_whole_flow(tmp_path):
                          first, re.M)
     assert len(cutting) == 3
     assert "make mlflow-ui" in first
+    assert "make dashboard" in first and "make thrift      JDBC for BI tools: jdbc:hive2://127.0.0.1:10000/default" in first
     assert (tmp_path / "mlflow" / "mlflow.db").is_file() and not (REPO / "mlruns").exists()
 
