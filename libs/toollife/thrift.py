@@ -2,6 +2,7 @@
 
     toollife thrift [--host 127.0.0.1] [--port 10000] [--set lakehouse.root=/data/lakehouse]
     toollife thrift --print-command          # the spark-submit command, without running it
+    toollife thrift --beeline -e "select * from gold.doe_effects limit 5"   # a JDBC client (beeline) to it
 
 Clients connect to ``jdbc:hive2://<host>:<port>/default`` (Hive JDBC driver
 ``org.apache.hive.jdbc.HiveDriver``, or any "Spark SQL" / "Apache Hive" connector of a BI tool) and
@@ -94,6 +95,9 @@ def add_arguments(parser: argparse.ArgumentParser, env: str | None = None) -> No
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override one conf value, e.g. lakehouse.root=/data/lakehouse (repeatable)")
     parser.add_argument("--print-command", action="store_true", help="print the spark-submit command instead of running it")
+    parser.add_argument("--beeline", nargs=argparse.REMAINDER, default=None, metavar="BEELINE_ARGS",
+                        help="instead: connect beeline (pyspark's own) to the server at --host/--port, passing the rest "
+                             "on, e.g. --beeline -e 'select * from gold.doe_effects limit 5' --outputformat=csv2")
 
 
 def _sets(args: argparse.Namespace) -> list[str]:
@@ -117,13 +121,16 @@ def run(args: argparse.Namespace) -> int:
         print(shlex.join(cmd))
         return 0
     host, port = config["thrift"]["host"], int(config["thrift"]["port"])
+    if args.beeline is not None:   # spark-class finds its home through the venv's Python: the submit environment
+        client = beeline_command(jdbc_url("127.0.0.1" if host == "0.0.0.0" else host, port), *args.beeline)
+        os.execvpe(client[0], client, submit_environment(config, os.environ, env_name=args.env))
     if not _port_free(host, port):
         raise UsageError(f"port {port} on {host} is already in use (another Thrift server?); "
                          "pick another with --port or `make thrift THRIFT_PORT=...`")
     print(shlex.join(cmd), file=sys.stderr, flush=True)
     print(f"toollife thrift: starting the Spark Thrift Server for {len(existing_tables(config))} tables under "
           f"{config['lakehouse']['root']}; connect to {jdbc_url(host, port)} (driver {JDBC_DRIVER}), e.g.\n"
-          f"  {shlex.join(beeline_command(jdbc_url(host, port)))}\nCtrl-C stops it", flush=True)
+          f"  toollife thrift --port {port} --beeline -e 'show tables in gold'\nCtrl-C stops it", flush=True)
     env = submit_environment(config, os.environ, env_name=args.env)
     os.execvpe(cmd[0], cmd, env)
     return 0  # not reached
@@ -149,12 +156,14 @@ def serve(config: Mapping[str, Any]) -> int:
         signal.signal(sig, lambda *_: stop.set())
     try:
         while not stop.wait(float(thrift["refresh_interval_s"])):
+            if spark.sparkContext._jsc.sc().isStopped():   # also raises once the JVM is gone (killed)
+                return 1
             new = [t for t in tables.existing_tables(config) if t not in known]
             for tbl in new:
                 tables.register(spark, config, tbl)
                 log.warning("registered %s (new on disk)", tbl.qualified)
             known += new
-    except Py4JError:  # the JVM went away (killed): nothing left to serve
+    except (Py4JError, OSError):  # the JVM went away (killed): nothing left to serve
         return 1
     spark.stop()
     return 0

@@ -17,7 +17,6 @@ import pandas as pd
 import pyarrow as pa
 from deltalake import write_deltalake
 
-from toollife import thrift
 from toollife.dashboard import reader
 from toollife.kafka_local import free_port
 from dashboard_lakehouse import filled_lakehouse  # noqa: F401 (fixture)
@@ -35,12 +34,14 @@ def _wait_for(predicate, proc, log: Path, what: str, timeout: float = 300) -> No
         time.sleep(1)
 
 
-def _beeline(url: str, statements: dict[str, str]) -> dict[str, list[dict[str, str]]]:
-    """Run the statements (header of its result -> SQL) in one beeline session; the CSV rows of each.
-    beeline prints the result sets one after the other, so each starts at its header line."""
+def _beeline(port: int, statements: dict[str, str], env) -> dict[str, list[dict[str, str]]]:
+    """Run the statements (header of its result -> SQL) in one beeline session (`toollife thrift
+    --beeline`: pyspark's own beeline, a Hive JDBC client); the CSV rows of each. beeline prints the
+    result sets one after the other, so each starts at its header line."""
     sql = "; ".join(statements.values())
-    out = subprocess.run(thrift.beeline_command(url, "--silent=true", "--outputformat=csv2", "-e", sql),
-                         capture_output=True, text=True, timeout=300, cwd=REPO)
+    cmd = [sys.executable, "-m", "toollife.cli", "thrift", "--port", str(port),
+           "--beeline", "--silent=true", "--outputformat=csv2", "-e", sql]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO, env=env)
     assert out.returncode == 0 and "Error" not in out.stdout, out.stdout + out.stderr[-3000:]
     blocks: dict[str, list[str]] = {}
     current = None
@@ -60,8 +61,9 @@ def test_beeline_reads_gold_doe_effects_over_jdbc(filled_lakehouse, spark, tmp_p
     port = free_port()
     log = tmp_path / "thrift.log"
     cmd = [sys.executable, "-m", "toollife.cli", "thrift", "--port", str(port), "--set", f"lakehouse.root={root}",
-           "--set", "thrift.refresh_interval_s=1"]
-    env = dict(os.environ, TOOLLIFE_CONF_DIR=str(REPO / "conf"))
+           "--set", "thrift.refresh_interval_s=1", "--set", "spark.shuffle_partitions=1"]
+    env = {k: v for k, v in os.environ.items() if k != "PYSPARK_PYTHON"}   # as in a user's shell
+    env["TOOLLIFE_CONF_DIR"] = str(REPO / "conf")
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, env=env, start_new_session=True)
     try:
@@ -71,11 +73,10 @@ def test_beeline_reads_gold_doe_effects_over_jdbc(filled_lakehouse, spark, tmp_p
         write_deltalake(late, pa.table({"k": pa.array([1, 2, 3], pa.int64())}))
         _wait_for(lambda: "registered gold.late_arrival" in log.read_text(), proc, log, "registration")
 
-        url = thrift.jdbc_url("127.0.0.1", port)
         effects_sql = (f"select {', '.join(COLUMNS)} from gold.doe_effects where experiment_id = 'EXP-1' "
                        "order by machine_id, tool_id, term")
-        results = _beeline(url, {",".join(COLUMNS): effects_sql, "n": "select count(*) as n from gold.late_arrival",
-                                 "namespace,tableName,isTemporary": "show tables in gold"})
+        results = _beeline(port, {",".join(COLUMNS): effects_sql, "n": "select count(*) as n from gold.late_arrival",
+                                 "namespace,tableName,isTemporary": "show tables in gold"}, env)
         effects, late_count, gold_tables = results.values()
 
         # the direct reads: delta-rs (no JVM), and the test session's Spark while the server holds the same tables
