@@ -37,6 +37,7 @@ def test_running_ingestion_exposes_input_rate_and_quarantine(kafka_config, tmp_p
     config = copy.deepcopy(kafka_config)
     metrics_port, ui_port = free_port(), free_port()
     config["metrics"].update(enabled=True, port=metrics_port)
+    config["spark"]["shuffle_partitions"] = 1        # a few dozen rows
     config["spark"]["extra_conf"].update({"spark.ui.enabled": "true", "spark.ui.port": str(ui_port)})
     send(config, "sensor_readings", keyed([valid_reading(i, prefix="m") for i in range(40)])
          + [(key, value) for _, _, key, value in BAD])
@@ -52,6 +53,7 @@ def test_running_ingestion_exposes_input_rate_and_quarantine(kafka_config, tmp_p
                TOOLLIFE__KAFKA__BOOTSTRAP_SERVERS=config["kafka"]["bootstrap_servers"],
                TOOLLIFE__KAFKA__TOPICS__SENSOR_READINGS=topics["sensor_readings"],
                TOOLLIFE__KAFKA__TOPICS__TOOL_EVENTS=topics["tool_events"],
+               TOOLLIFE__SPARK__SHUFFLE_PARTITIONS="1",
                TOOLLIFE__METRICS__ENABLED="true", TOOLLIFE__METRICS__PORT=str(metrics_port))
     cmd = build_command(config, str(REPO / "jobs" / "ingest_sensors.py"),
                         ["--trigger", "processing_time", "--interval", "2 seconds", "--sources", "sensor_readings"],
