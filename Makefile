@@ -75,6 +75,11 @@ DASHBOARD_PORT ?= 8501
 dashboard: setup  ## the Streamlit dashboard on 127.0.0.1:8501 (DASHBOARD_PORT=...), over the Delta tables, no Spark
 	@$(PY) -m toollife.cli dashboard --host 127.0.0.1 --port $(DASHBOARD_PORT)
 
+.PHONY: thrift
+THRIFT_PORT ?= 10000
+thrift: setup  ## the Spark Thrift Server: JDBC for BI tools at jdbc:hive2://127.0.0.1:10000/default (THRIFT_PORT=...)
+	@$(PY) -m toollife.cli thrift --port $(THRIFT_PORT)
+
 mlflow-ui: setup  ## MLflow UI (mlflow server) on 127.0.0.1:5000 over conf's tracking store (default var/mlflow)
 	$(PY) -m toollife.cli mlflow ui
 

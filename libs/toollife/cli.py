@@ -22,6 +22,8 @@ SUBCOMMANDS = {
     "simulate": ("toollife.simulation.cli", "simulate DOE machining runs and publish sensor readings + tool events to Kafka"),
     "mlflow": ("toollife.ml.cli", "the MLflow UI over the configured tracking store (ml.store_dir / ml.tracking_uri)"),
     "dashboard": ("toollife.dashboard.cli", "the Streamlit dashboard over the Delta tables (no Spark), on 127.0.0.1:8501"),
+    "metrics": ("toollife.metrics", "Prometheus metrics of the lakehouse's job runs (meta.job_runs), on 127.0.0.1:9109"),
+    "thrift": ("toollife.thrift", "the Spark Thrift Server (JDBC for BI tools) over every lakehouse table, on 127.0.0.1:10000"),
 }
 
 

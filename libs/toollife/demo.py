@@ -224,6 +224,7 @@ def loop_summary(spark, experiment: str, shown: int = 2) -> list[str]:
             nxt = after.loc[[(r.machine_id, r.tool_id)]].iloc[0]
             lines.append(f"        next: {nxt['kind']}: {nxt['reason']}")
     lines.append("    the DOE page of the dashboard shows every combination's recommendation (`make dashboard`)")
+    return lines
 
 
 def live_summary(spark) -> list[str]:
@@ -247,6 +248,19 @@ def live_summary(spark) -> list[str]:
         lines.append(f"      {r.machine_id}/{r.tool_id} run {r.run_id}.{r.replicate}: below {r.threshold_min:g} min "
                      f"({r.remaining_life_min:.1f} min left), {'published' if r.published_at == r.published_at else 'pending'}")
     return lines
+
+
+def where_to_look(config: Mapping[str, Any]) -> str:
+    """The commands that open the results, for the end of the demo's output."""
+    thrift = config["thrift"]
+    return "\n".join([
+        "", "==> look at the results (each command keeps running; Ctrl-C stops it)",
+        "    make dashboard   Streamlit dashboard (plant, DOE charts, models): http://127.0.0.1:8501",
+        f"    make thrift      JDBC for BI tools: jdbc:hive2://{thrift['host']}:{thrift['port']}/default"
+        " (driver org.apache.hive.jdbc.HiveDriver)",
+        "    make mlflow-ui   MLflow runs and registered models: http://127.0.0.1:5000",
+        "    notebooks/doe_exploration.ipynb   the DOE of one machine x tool, step by step",
+    ])
 
 
 def main() -> int:
@@ -294,6 +308,7 @@ def main() -> int:
                  _toollife("submit", str(jobs / "plan_next_experiments.py")), env)
         print(summarize(config, experiment), flush=True)
         print("\n".join(quality_summary(config, quality)), flush=True)
+        print(where_to_look(config), flush=True)
     except (BrokerError, RuntimeError) as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
         return 1

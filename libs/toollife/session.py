@@ -75,6 +75,9 @@ def spark_conf(config: Mapping[str, Any], app_name: str | None = None) -> dict[s
         conf["spark.jars"] = ",".join(jars)
     if spark_cfg["packages"]:
         conf["spark.jars.packages"] = ",".join(spark_cfg["packages"])
+    from toollife import metrics
+
+    conf.update(metrics.spark_conf(config))  # Prometheus (conf metrics.enabled); off: nothing
     conf.update({k: str(v) for k, v in spark_cfg["extra_conf"].items()})
     return conf
 

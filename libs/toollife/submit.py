@@ -79,16 +79,23 @@ def run(args: argparse.Namespace) -> int:
     cmd = build_command(config, args.job, args.job_args, master=args.master,
                         py_files=args.py_files, files=args.files)
     print(shlex.join(cmd), file=sys.stderr, flush=True)
-    env = dict(os.environ)
+    env = submit_environment(config, os.environ, master=args.master, env_name=args.env)
+    os.execvpe(cmd[0], cmd, env)
+    return 0  # not reached
+
+
+def submit_environment(config, environ, *, master: str | None = None, env_name: str | None = None) -> dict[str, str]:
+    """The environment spark-submit runs in: this venv first on PATH (spark-submit finds its
+    Python), its interpreter for the workers, SPARK_LOCAL_IP on local masters, --env handed on."""
+    env = dict(environ)
     env.setdefault("PYSPARK_PYTHON", sys.executable)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    master = args.master or config["spark"]["master"] or ""
+    master = master or config["spark"]["master"] or ""
     if master.startswith("local") and config["spark"]["local_ip"]:
         # the driver JVM starts before the job's Python: only the environment reaches it in time
         # (the UI then binds to local_ip instead of 0.0.0.0, and no "hostname resolves to a
         # loopback address" warning)
         env.setdefault("SPARK_LOCAL_IP", config["spark"]["local_ip"])
-    if args.env:
-        env["TOOLLIFE_ENV"] = args.env
-    os.execvpe(cmd[0], cmd, env)
-    return 0  # not reached
+    if env_name:
+        env["TOOLLIFE_ENV"] = env_name
+    return env

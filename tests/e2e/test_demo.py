@@ -84,6 +84,7 @@ def test_demo_runs_the_whole_flow(tmp_path):
     live = re.findall(r"^\s+M\d+/T\d+ run \d+\.\d+: cut\s+[\d.]+ min, .*, tool_rul v\d+, newest reading ", first, re.M)
     assert len(live) == 3 and "alerts raised (gold.tool_alerts, Kafka tool-alerts):" in first
     assert "make mlflow-ui" in first
+    assert "make dashboard" in first and "make thrift      JDBC for BI tools: jdbc:hive2://127.0.0.1:10000/default" in first
     assert (tmp_path / "mlflow" / "mlflow.db").is_file() and not (REPO / "mlruns").exists()
 
     # one round of the experiment loop: a recommendation per combination, the follow-up analysed with its parent

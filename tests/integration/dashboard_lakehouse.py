@@ -73,7 +73,6 @@ def experiment_runs(config: Mapping[str, Any]) -> pd.DataFrame:
         rows.append(_run("M03", "T01", run_id, 1, dict(zip(factors, design.iloc[run_id - 1])), 1.0, rng))
     frame = pd.DataFrame(rows)
     from toollife.gold.experiment_runs import experiment_runs_schema
-    from toollife.live.scorer import LIVE_SCHEMA
 
     return frame.reindex(columns=_arrow(experiment_runs_schema(config)).names)
 

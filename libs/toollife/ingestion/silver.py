@@ -122,6 +122,8 @@ class SilverBatchWriter:
         self._ready = threading.Event()
         self.last_stats: dict[str, Any] | None = None
         self._memo: tuple[int, Any] | None = None  # (last committed batch id, max event ts so far)
+        # called with (stats, {reason_code: count}) after every committed batch, e.g. the Prometheus metrics
+        self.observers: list = []
 
     def set_query_id(self, query_id: str) -> None:
         """Called right after ``start()``: the id Spark keeps in the checkpoint, stable across restarts."""
@@ -204,6 +206,8 @@ class SilverBatchWriter:
             _append(stats_df, schemas.BATCH_STATS_TABLE.path(cfg), app_id, batch_id)
             clock.lap("stats")
             self.last_stats = stats
+            if self.observers:
+                self._notify(validated, stats)
             self._memo = (batch_id, max((t for t in (prior_max, head.max_event_ts) if t is not None), default=None))
             if self.log_batches:
                 log.info("silver %s batch %d: in=%d silver=%d quarantined=%d duplicates=%d late=%d watermark=%s (%s)",
@@ -211,6 +215,18 @@ class SilverBatchWriter:
                          clock)
         finally:
             validated.unpersist()
+
+
+    def _notify(self, validated: DataFrame, stats: dict[str, Any]) -> None:
+        """Hand the batch's counters and its quarantine per reason (one small aggregate of the cached
+        batch, only when something was quarantined) to the observers; never fails the batch."""
+        try:
+            by_reason = {r.reason_code: r["count"] for r in validated.where("reason_code IS NOT NULL")
+                         .groupBy("reason_code").count().collect()} if stats["quarantined"] else {}
+            for observe in self.observers:
+                observe(stats, by_reason)
+        except Exception:
+            log.exception("a batch observer failed (the batch itself committed)")
 
 
 def writer(spark: SparkSession, config: Mapping[str, Any], source: schemas.Source):

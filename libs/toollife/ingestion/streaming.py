@@ -43,6 +43,8 @@ from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
 
 from toollife import tables
 from toollife.ingestion import bronze, kafka_options, schemas, silver
+from toollife.metrics import SPARK_PATH as SPARK_METRICS_PATH
+from toollife.metrics import enabled as metrics_enabled
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +98,7 @@ class ProgressListener(StreamingQueryListener):
         self.names = set(names)
         self.log_batches = log_batches
         self.rows: "queue.Queue[dict[str, Any]]" = queue.Queue()
+        self.observers: list = []  # called with every progress row, e.g. the Prometheus metrics
 
     def onQueryStarted(self, event):  # noqa: N802 (Spark's names)
         if event.name in self.names:
@@ -108,6 +111,8 @@ class ProgressListener(StreamingQueryListener):
                 return
             row = progress_row(p)
             self.rows.put(row)
+            for observe in self.observers:
+                observe(row)
             if self.log_batches:
                 log.info("progress %s batch %d: %d rows, %.1f rows/s in, %.1f rows/s processed, %s ms, watermark %s",
                          row["query_name"], row["batch_id"], row["num_input_rows"], row["input_rows_per_second"],
@@ -153,6 +158,12 @@ class IngestionApp:
         self._stop = threading.Event()
         names = [f"{layer}_{s.key}" for s in self.sources for layer in ("bronze", "silver")]
         self.listener = ProgressListener(names, ing["progress"]["log_batches"])
+        self.metrics = None  # Prometheus metrics (conf metrics.enabled), served while run() runs
+        if metrics_enabled(config):
+            from toollife.ingestion.metrics import IngestionMetrics
+
+            self.metrics = IngestionMetrics(config, [s.key for s in self.sources])
+            self.listener.observers.append(self.metrics.observe_progress)
         self._last_flush = time.monotonic()
         self._recorded: set[tuple] = set()  # progress_key() of the rows already in meta.stream_progress
         self._batches: dict[str, int] = {n: 0 for n in sorted(names)}
@@ -198,6 +209,8 @@ class IngestionApp:
         stream, fn = silver.writer(self.spark, self.config, src)
         q = stream.trigger(**self._trigger()).start()
         fn.set_query_id(str(q.id))
+        if self.metrics is not None:
+            fn.observers.append(self.metrics.observe_batch)
         self.silver_writers[src.key] = fn
         self.queries.append(q)
         return q
@@ -225,6 +238,9 @@ class IngestionApp:
         self.check_brokers()
         self.prepare()
         self.spark.streams.addListener(self.listener)
+        if self.metrics is not None:
+            self.spark.conf.set("spark.sql.streaming.metricsEnabled", "true")  # Spark's gauges per query
+            log.info("metrics: %s (and Spark's at its UI port, %s)", self.metrics.start(), SPARK_METRICS_PATH)
         try:
             log.info("ingestion starting: sources=%s mode=%s", [s.key for s in self.sources], self.mode)
             if self.mode == "available_now":
@@ -237,6 +253,8 @@ class IngestionApp:
         finally:
             self._stop_all()
             self.spark.streams.removeListener(self.listener)
+            if self.metrics is not None:
+                self.metrics.stop()
             self._flush_progress(force=True, final=True)
         log.info("ingestion stopped cleanly")
         return 0
