@@ -2,37 +2,40 @@
 
 1. a local Kafka broker (reused if `make kafka-up` already started one),
 2. `toollife simulate`: a seeded experiment (with a few bad messages) published to Kafka,
-3. `toollife submit jobs/ingest_sensors.py --trigger available_now`: Kafka -> bronze -> silver/quarantine,
-4. `toollife submit jobs/aggregate_experiments.py`: silver -> gold.experiment_runs,
-5. `toollife submit jobs/compute_doe_effects.py`: gold.doe_effects, gold.doe_optimal_settings,
-6. `toollife submit jobs/train_tool_life.py`: tool_life / tool_rul candidates in MLflow, registered,
-   champion / challenger aliases by the promotion rule (meta.model_promotions),
-7. `toollife submit jobs/score_tool_life.py`: gold.tool_life_predictions from the champions,
-   and after each layer `toollife submit jobs/validate_tables.py` (Great Expectations suites,
-   meta.data_quality; a critical failure stops the demo),
-   then `toollife submit jobs/score_live.py --trigger available_now`: the live scorer over silver
-   (gold.tool_life_live, gold.tool_alerts, Kafka tool-alerts),
-8. one round of the experiment loop: `jobs/plan_next_experiments.py` recommends the next experiment
-   of every machine x tool (gold.doe_next_experiments), `toollife simulate --plan-from` runs it as
-   the follow-up experiment <id>-F1, ingest and aggregate take its runs in, and planning again
-   analyses the follow-up with its parent (gold.doe_follow_up) and recommends the round after,
-9. a summary read back from the tables, checked against the simulator's ground truth.
+3. the jobs of jobs/, in one Spark application (`toollife submit jobs/run_jobs.py JOB ...`):
+   ingest_sensors (availableNow: Kafka -> bronze -> silver/quarantine), validate_tables (Great
+   Expectations on bronze and silver, meta.data_quality; a critical failure stops the demo),
+   aggregate_experiments (gold.experiment_runs), compute_doe_effects (gold.doe_effects,
+   gold.doe_optimal_settings), validate_tables (gold), train_tool_life (tool_life / tool_rul
+   candidates in MLflow, champion / challenger by the promotion rule), score_tool_life
+   (gold.tool_life_predictions), score_live (availableNow: gold.tool_life_live, gold.tool_alerts,
+   Kafka tool-alerts), validate_tables (predictions), plan_next_experiments
+   (gold.doe_next_experiments),
+4. one round of the experiment loop: `toollife simulate --plan-from gold.doe_next_experiments`
+   runs the recommendation as the follow-up experiment <id>-F1, then ingest_sensors,
+   aggregate_experiments and plan_next_experiments (one application again) analyse it with its
+   parent (gold.doe_follow_up) and recommend the round after,
+5. a summary read back from the tables, checked against the simulator's ground truth.
 
-Every step is a separate process, exactly the command a user or a scheduler would run. Running
-the demo again gives the same tables: the simulator re-sends identical messages (same seed), the
-ingestion drops them as duplicates, and the gold jobs MERGE / replace by experiment. Training
-again registers new versions, but they only tie the champion on the same holdout, so the
-champion and its predictions stay.
+Each job runs exactly as its own spark-submit would (jobs/run_jobs.py); one application per group
+pays the JVM start and warm-up once instead of once per job. `python -m toollife.demo --separate`
+runs every job as its own spark-submit instead, as the Airflow DAGs do. Running the demo again
+gives the same tables: the simulator re-sends identical messages (same seed), the ingestion drops
+them as duplicates, and the gold jobs MERGE / replace by experiment. Training again registers new
+versions, but they only tie the champion on the same holdout, so the champion and its
+predictions stay.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -76,15 +79,47 @@ def run_step(name: str, cmd: list[str], env: Mapping[str, str]) -> dict[str, Any
     return summary
 
 
-def validate_step(what: str, selection: list[str], env: Mapping[str, str], jobs: Path,
-                  quality: dict[str, dict[str, int]]) -> None:
-    """jobs/validate_tables.py over ``selection``; adds its passed / warned / failed per layer."""
-    summary = run_step(f"validate {what} (Great Expectations)",
-                       _toollife("submit", str(jobs / "validate_tables.py"), *selection), env)
-    for layer, counts in (summary.get("counts") or {}).items():
-        total = quality.setdefault(layer, {"passed": 0, "warned": 0, "failed": 0})
-        for key, n in counts.items():
-            total[key] += n
+def run_jobs_step(title: str, steps: list[tuple[str, list[str], str]], env: Mapping[str, str], jobs: Path,
+                  separate: bool = False) -> list[dict[str, Any]]:
+    """Jobs of jobs/ in order, each ``(job, its options, what it does)``: one Spark application
+    (jobs/run_jobs.py), or one spark-submit each with ``separate``. Prints a line per job as it
+    ends; returns the jobs' summary lines."""
+    if separate:
+        return [run_step(f"{what} ({job})", _toollife("submit", str(jobs / f"{job}.py"), *args), env)
+                for job, args, what in steps]
+    cmd = _toollife("submit", str(jobs / "run_jobs.py"), *[shlex.join([job, *args]) for job, args, _ in steps])
+    print(f"\n==> {title}\n    $ {shlex.join(cmd)}", flush=True)
+    what = {job: text for job, _, text in steps}
+    summaries, stdout = [], []
+    started = time.monotonic()
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, env=dict(env), stdout=subprocess.PIPE, stderr=err, text=True)
+        for line in proc.stdout:
+            stdout.append(line)
+            if line.startswith("{") and '"job"' in line:
+                summary = json.loads(line)
+                summaries.append(summary)
+                print(f"    ok  {summary['job']:22s} {summary.get('duration_s', 0):5.0f}s  "
+                      f"{what.get(summary['job'], '')}", flush=True)
+        code = proc.wait()
+        if code != 0:
+            err.seek(0)
+            sys.stderr.write((err.read() + "".join(stdout))[-4000:])
+            raise RuntimeError(f"step '{title}' failed with exit code {code}"
+                               f" after {', '.join(s['job'] for s in summaries) or 'no job'}")
+    print(f"    all ok in {time.monotonic() - started:.0f}s", flush=True)
+    return summaries
+
+
+def add_quality(summaries: list[dict[str, Any]], quality: dict[str, dict[str, int]]) -> None:
+    """Add the passed / warned / failed per layer of the validate_tables summaries."""
+    for summary in summaries:
+        if summary.get("job") != "validate_tables":
+            continue
+        for layer, counts in (summary.get("counts") or {}).items():
+            total = quality.setdefault(layer, {"passed": 0, "warned": 0, "failed": 0})
+            for key, n in counts.items():
+                total[key] += n
 
 
 def quality_summary(config: Mapping[str, Any], quality: Mapping[str, Mapping[str, int]]) -> list[str]:
@@ -263,7 +298,11 @@ def where_to_look(config: Mapping[str, Any]) -> str:
     ])
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m toollife.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--separate", action="store_true",
+                        help="every job as its own spark-submit (as Airflow runs them) instead of one application per group")
+    separate = parser.parse_args(argv).separate
     logging.basicConfig(level=logging.WARNING)
     config = load_config()
     broker = LocalKafkaBroker(config)
@@ -271,41 +310,40 @@ def main() -> int:
     env = dict(os.environ)
     env.setdefault("TOOLLIFE_CONF_DIR", str(Path(config["base_dir"]) / "conf"))
     jobs = Path(config["base_dir"]) / "jobs"
+    started = time.monotonic()
     try:
         if started_broker:
             print(f"==> starting a local Kafka broker at {broker.bootstrap_servers}", flush=True)
             broker.start()
+        broker.create_topics(broker.topics, broker.partitions)   # tool-alerts too, also on a broker from `make kafka-up`
         simulated = run_step("simulate and publish to Kafka",
-                 _toollife("simulate", "--no-progress", "--bootstrap-servers", broker.bootstrap_servers, *DEMO_SIZE,
-                           *[arg for bad in DEMO_BAD_MESSAGES for arg in ("--bad", bad)]), env)
-        run_step("ingest Kafka -> bronze -> silver/quarantine",
-                 _toollife("submit", str(jobs / "ingest_sensors.py"), "--trigger", "available_now"), env)
-        quality: dict[str, dict[str, int]] = {}
-        validate_step("bronze and silver", ["--layer", "bronze", "--layer", "silver"], env, jobs, quality)
-        run_step("aggregate experiment runs", _toollife("submit", str(jobs / "aggregate_experiments.py")), env)
-        run_step("DOE effects, optimal settings, Taylor fit", _toollife("submit", str(jobs / "compute_doe_effects.py")), env)
-        validate_step("gold runs and DOE tables", ["--table", "gold.experiment_runs", "--table", "gold.doe_effects",
-                                                   "--table", "gold.doe_optimal_settings"], env, jobs, quality)
-        run_step("train tool_life / tool_rul (Random Forest, gradient boosting) in MLflow, promote",
-                 _toollife("submit", str(jobs / "train_tool_life.py"), *DEMO_TRAINING), env)
-        run_step("score the runs with the champions", _toollife("submit", str(jobs / "score_tool_life.py")), env)
-        broker.create_topics(broker.topics, broker.partitions)   # tool-alerts, also on a broker from `make kafka-up`
-        run_step("score the tools cutting live (champion tool_rul on the silver streams, availableNow)",
-                 _toollife("submit", str(jobs / "score_live.py"), "--trigger", "available_now"), env)
-        validate_step("gold predictions", ["--table", "gold.tool_life_predictions"], env, jobs, quality)
+                             _toollife("simulate", "--no-progress", "--bootstrap-servers", broker.bootstrap_servers,
+                                       *DEMO_SIZE, *[arg for bad in DEMO_BAD_MESSAGES for arg in ("--bad", bad)]), env)
         experiment = simulated["experiment_id"]
-        run_step("recommend the next experiment of every machine x tool",
-                 _toollife("submit", str(jobs / "plan_next_experiments.py")), env)
+        quality: dict[str, dict[str, int]] = {}
+        add_quality(run_jobs_step("the jobs, one Spark application", [
+            ("ingest_sensors", ["--trigger", "available_now"], "Kafka -> bronze -> silver / quarantine"),
+            ("validate_tables", ["--layer", "bronze", "--layer", "silver"], "Great Expectations: bronze, silver"),
+            ("aggregate_experiments", [], "gold.experiment_runs"),
+            ("compute_doe_effects", [], "DOE effects, optimal settings, Taylor fit"),
+            ("validate_tables", ["--table", "gold.experiment_runs", "--table", "gold.doe_effects",
+                                 "--table", "gold.doe_optimal_settings"], "Great Expectations: gold"),
+            ("train_tool_life", DEMO_TRAINING, "tool_life / tool_rul (random forest, gradient boosting) in MLflow"),
+            ("score_tool_life", [], "gold.tool_life_predictions from the champions"),
+            ("score_live", ["--trigger", "available_now"], "the tools cutting, scored live: gold.tool_life_live"),
+            ("validate_tables", ["--table", "gold.tool_life_predictions"], "Great Expectations: predictions"),
+            ("plan_next_experiments", [], "the next experiment of every machine x tool"),
+        ], env, jobs, separate), quality)
         # --parent names the round: a second demo run re-sends the same follow-up, deduplicated
         run_step("run the recommended follow-up experiment (simulator -> Kafka)",
                  _toollife("simulate", "--no-progress", "--bootstrap-servers", broker.bootstrap_servers,
                            "--plan-from", "gold.doe_next_experiments", "--parent", experiment,
                            "--sample-interval", DEMO_SIZE[DEMO_SIZE.index("--sample-interval") + 1]), env)
-        run_step("ingest the follow-up", _toollife("submit", str(jobs / "ingest_sensors.py"), "--trigger", "available_now"),
-                 env)
-        run_step("aggregate the follow-up's runs", _toollife("submit", str(jobs / "aggregate_experiments.py")), env)
-        run_step("analyse the follow-up with its parent, recommend the next round",
-                 _toollife("submit", str(jobs / "plan_next_experiments.py")), env)
+        run_jobs_step("the follow-up, one Spark application", [
+            ("ingest_sensors", ["--trigger", "available_now"], "the follow-up's messages"),
+            ("aggregate_experiments", [], "its runs"),
+            ("plan_next_experiments", [], "analysed with its parent; the next round"),
+        ], env, jobs, separate)
         print(summarize(config, experiment), flush=True)
         print("\n".join(quality_summary(config, quality)), flush=True)
         print(where_to_look(config), flush=True)
@@ -316,6 +354,7 @@ def main() -> int:
         if started_broker:
             broker.stop()
             print("==> Kafka broker stopped", flush=True)
+    print(f"==> demo done in {time.monotonic() - started:.0f}s", flush=True)
     return 0
 
 
