@@ -56,6 +56,9 @@ def test_demo_runs_the_whole_flow(tmp_path):
         TOOLLIFE__KAFKA__BROKER__LOG_DIR=str(tmp_path / "kafka" / "logs"),
     )
     first = run_demo(env)
+    done = re.search(r"^==> demo done in (\d+)s$", first, re.M)
+    assert done, first[-2000:]
+    sys.__stderr__.write(f"\n[e2e] make demo took {done[1]} s here (every capability; jobs in two Spark applications)\n")
     counts = table_counts(first)
 
     # 17 injected bad messages, each quarantined once; 20 re-sent duplicates dropped, not stored

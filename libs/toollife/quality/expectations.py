@@ -14,10 +14,28 @@ def _gxe():
     return gxe
 
 
-def columns(name: str, column_list: Sequence[str], severity: str = "critical") -> Check:
-    """The schema: exactly these columns in this order (metadata only, no Spark job). Types are
-    fixed by Delta's schema enforcement on write; the column list catches a drifted table."""
-    return Check(name, lambda: _gxe().ExpectTableColumnsToMatchOrderedList(column_list=list(column_list)), severity)
+def column_names(schema) -> list[str]:
+    """The column list GX's Spark engine reports for ``schema`` (a StructType): every field, each
+    struct followed by its nested fields as ``parent.child`` (its table.columns metric always
+    includes nested fields), depth first."""
+    out = []
+
+    def walk(fields, prefix):
+        for f in fields:
+            out.append(prefix + f.name)
+            if hasattr(f.dataType, "fields"):
+                walk(f.dataType.fields, f"{prefix}{f.name}.")
+
+    walk(schema.fields, "")
+    return out
+
+
+def columns(name: str, schema, severity: str = "critical") -> Check:
+    """The schema: exactly these columns in this order, nested struct fields included (metadata
+    only, no Spark job). Types are fixed by Delta's schema enforcement on write; the column list
+    catches a drifted table."""
+    expected = column_names(schema)
+    return Check(name, lambda: _gxe().ExpectTableColumnsToMatchOrderedList(column_list=expected), severity)
 
 
 _ROWS_CLASS = None
