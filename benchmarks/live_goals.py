@@ -153,18 +153,19 @@ def main(argv: list[str] | None = None) -> int:
     procs = {}
     logs = {}
     try:
-        for name, job, extra in (("ingest", "ingest_sensors.py", []), ("score", "score_live.py", [])):
+        # the ingestion first: it creates the silver tables the scorer's streams read
+        for name, job, ready in (("ingest", "ingest_sensors.py", "ingestion starting"),
+                                 ("score", "score_live.py", "live scorer started")):
             logs[name] = root / f"{name}.log"
             cmd = build_command(cfg, str(REPO / "jobs" / job), ["--trigger", "processing_time", "--interval",
-                                                               args.interval, *extra], master="local[2]")
+                                                               args.interval], master="local[2]")
             procs[name] = subprocess.Popen(cmd, env=env, stdout=open(logs[name], "ab"), stderr=subprocess.STDOUT,
                                            cwd=REPO, start_new_session=True)
-        deadline = time.monotonic() + 300
-        while "live scorer started" not in logs["score"].read_text() or "ingestion starting" not in logs["ingest"].read_text():
-            if time.monotonic() > deadline or any(p.poll() is not None for p in procs.values()):
-                raise RuntimeError("the services did not start: " + logs["score"].read_text()[-2000:]
-                                   + logs["ingest"].read_text()[-2000:])
-            time.sleep(1)
+            deadline = time.monotonic() + 600
+            while ready not in logs[name].read_text():
+                if time.monotonic() > deadline or procs[name].poll() is not None:
+                    raise RuntimeError(f"{job} did not start: " + logs[name].read_text()[-2000:])
+                time.sleep(1)
         time.sleep(2 * interval_s)                       # first (empty) batches out of the way
         counts: dict = {}
         print(f"publishing {args.machines} machines x every signal once per second for {args.publish_s:.0f} s ...",

@@ -9,7 +9,8 @@ def test_embedded_defaults_are_enough_to_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no conf/ dir here: only what ships in the wheel
     config = load_config(environ={})
     assert config["spark"]["master"] == "local[2]"
-    assert config["kafka"]["topics"] == {"sensor_readings": "sensor-readings", "tool_events": "tool-events"}
+    assert config["kafka"]["topics"] == {"sensor_readings": "sensor-readings", "tool_events": "tool-events",
+                                         "tool_alerts": "tool-alerts"}
     assert config["lakehouse"]["root"] == str(tmp_path / "var" / "lakehouse")
 
 
