@@ -51,6 +51,7 @@ _GID = "_gid"
 _ORIG_GID = "_orig_gid"
 DESIGN_ERROR = "_design_error"
 INCOMPLETE = "incomplete"          # status of a combination analysed by least squares after losing runs
+STATUSES = ("ok", INCOMPLETE, "skipped")   # gold.doe_optimal_settings.status
 
 EFFECT_VALUE_COLUMNS = ["term", "effect", "coefficient", "std_error", "t_value", "p_value", "significant",
                         "method", "aliases", "n_runs"]

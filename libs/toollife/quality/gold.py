@@ -73,7 +73,7 @@ def optimal_checks() -> list:
     return [
         ex.not_null("keys_not_null", de.GROUP_COLS + ["status"]),
         ex.compound_unique("key_unique", de.GROUP_COLS),
-        ex.in_set("status_known", "status", ["ok", "skipped"]),
+        ex.in_set("status_known", "status", de.STATUSES),
     ]
 
 
