@@ -48,7 +48,7 @@ def suites(spark: SparkSession, config: Mapping[str, Any], *, done: Mapping[str,
         if only is not None and src.bronze.qualified not in only:
             continue
         checks = [
-            ex.columns("schema", schemas.BRONZE.fieldNames()),
+            ex.columns("schema", schemas.BRONZE),
             ex.not_null("keys_not_null", KEYS),
             ex.in_set("topic_configured", "topic", [config["kafka"]["topics"][key]]),
         ]

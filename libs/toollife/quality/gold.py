@@ -38,7 +38,7 @@ def _join(cols) -> str:
 def runs_checks(config: Mapping[str, Any], silver_version: int | None) -> list:
     key = ", ".join(er.RUN_KEY)
     checks = [
-        ex.columns("schema", er.experiment_runs_schema(config).fieldNames()),
+        ex.columns("schema", er.experiment_runs_schema(config)),
         ex.not_null("keys_not_null", er.RUN_KEY + ["status", "row_hash"]),
         ex.in_set("status_known", "status", er.STATUSES),
         ex.compound_unique("run_key_unique", er.RUN_KEY),
@@ -81,7 +81,7 @@ def predictions_checks() -> list:
     from toollife.ml.datasets import PREDICTIONS_SCHEMA
 
     return [
-        ex.columns("schema", PREDICTIONS_SCHEMA.fieldNames()),
+        ex.columns("schema", PREDICTIONS_SCHEMA),
         ex.not_null("keys_not_null", PREDICTION_KEY + ["model_version", "scored_at"]),
         ex.compound_unique("prediction_key_unique", PREDICTION_KEY),
         ex.in_set("model_known", "model_name", MODEL_NAMES),

@@ -44,7 +44,7 @@ def range_query() -> str:
 
 def sensor_checks() -> list:
     return [
-        ex.columns("schema", schemas.SILVER_SENSOR_READINGS.fieldNames()),
+        ex.columns("schema", schemas.SILVER_SENSOR_READINGS),
         ex.not_null("keys_not_null", KEYS + ["sensor", "value"]),
         ex.in_set("sensor_in_contract", "sensor", contracts.sensor_ranges()),
         ex.unexpected_rows("value_in_physical_range", range_query(), description="value within the sensor's range"),
@@ -55,7 +55,7 @@ def sensor_checks() -> list:
 def event_checks() -> list:
     factor = "SELECT event_id, event, factors FROM {batch} WHERE "
     return [
-        ex.columns("schema", schemas.SILVER_TOOL_EVENTS.fieldNames()),
+        ex.columns("schema", schemas.SILVER_TOOL_EVENTS),
         ex.not_null("keys_not_null", KEYS + ["event"]),
         ex.in_set("event_in_contract", "event", _enum(contracts.TOOL_EVENT, "event")),
         ex.unexpected_rows(
@@ -71,7 +71,7 @@ def event_checks() -> list:
 
 def quarantine_checks(config: Mapping[str, Any]) -> list:
     return [
-        ex.columns("schema", schemas.QUARANTINE.fieldNames()),
+        ex.columns("schema", schemas.QUARANTINE),
         ex.not_null("keys_not_null", ["source", "reason_code", "reason", "kafka_topic", "kafka_partition",
                                       "kafka_offset", "ingest_time"]),
         ex.in_set("source_known", "source", schemas.SOURCES),
