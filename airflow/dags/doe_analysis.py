@@ -1,7 +1,8 @@
 """When silver has new validated data (the `toollife_silver_validated` asset): DOE analysis.
 
 aggregate (silver -> gold.experiment_runs, MERGE) -> validate gold.experiment_runs -> effects
-(gold.doe_effects, gold.doe_optimal_settings) -> validate them. Each validation stops the DAG on
+(gold.doe_effects, gold.doe_optimal_settings) -> validate them -> plan the next experiment of every
+machine x tool (gold.doe_next_experiments, gold.doe_follow_up). Each validation stops the DAG on
 a critical failure, so effects are never computed from a broken runs table.
 """
 
@@ -21,4 +22,6 @@ with DAG(dag_id="doe_analysis", **dag_kwargs(__doc__, [SILVER_VALIDATED], dagrun
     effects = submit("compute_doe_effects", "compute_doe_effects.py", timeout=timedelta(minutes=30),
                      doc="spark-submit jobs/compute_doe_effects.py: gold.doe_effects, gold.doe_optimal_settings")
     check_effects = validate("validate_doe_effects", "--table", "gold.doe_effects", "--table", "gold.doe_optimal_settings")
-    aggregate >> check_runs >> effects >> check_effects
+    plan = submit("plan_next_experiments", "plan_next_experiments.py", timeout=timedelta(minutes=30),
+                  doc="spark-submit jobs/plan_next_experiments.py: gold.doe_next_experiments, gold.doe_follow_up")
+    aggregate >> check_runs >> effects >> check_effects >> plan

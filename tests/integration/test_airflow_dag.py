@@ -103,7 +103,7 @@ def test_the_dags_run_every_job_validate_each_layer_and_a_critical_failure_stops
     job_runs = tables.read(spark, kafka_config, tables.Table("meta", "job_runs"))
     by_job = {r.job: r["count"] for r in job_runs.where(F.col("status") == "succeeded").groupBy("job").count().collect()}
     assert by_job == {"ingest_sensors": 1, "validate_tables": 4, "aggregate_experiments": 1, "compute_doe_effects": 1,
-                      "train_tool_life": 1, "score_tool_life": 1, "maintain_tables": 2}
+                      "plan_next_experiments": 1, "train_tool_life": 1, "score_tool_life": 1, "maintain_tables": 2}
     assert tables.read(spark, kafka_config, EXPERIMENT_RUNS).count() == result.counts["runs"]   # nothing lost
 
     # a run key stored twice: the validation after aggregate fails, the effects never run

@@ -24,7 +24,8 @@ SCHEDULES = {
 }
 ORDER = {
     "sensor_ingestion": ["ingest_sensors", "validate_bronze_silver"],
-    "doe_analysis": ["aggregate_experiments", "validate_experiment_runs", "compute_doe_effects", "validate_doe_effects"],
+    "doe_analysis": ["aggregate_experiments", "validate_experiment_runs", "compute_doe_effects", "validate_doe_effects",
+                     "plan_next_experiments"],
     "tool_life_model": ["train_tool_life", "score_tool_life", "validate_predictions"],
     "tool_life_scoring": ["score_tool_life", "validate_predictions"],
     "lakehouse_maintenance": ["optimize_tables", "vacuum_tables"],

@@ -106,7 +106,9 @@ class Result:
     def line(self) -> str:
         """One line naming the expectation and the table (what a DAG's task log shows)."""
         state = "passed" if self.success else ("FAILED" if self.severity == "critical" else "warned")
-        parts = ([] if self.observed_value is None else [f"observed {json.dumps(self.observed_value, default=str)}"]) \
+        observed = json.dumps(self.observed_value, default=str)
+        observed = observed if len(observed) <= 240 else observed[:240] + "..."
+        parts = ([] if self.observed_value is None else [f"observed {observed}"]) \
             + ([f"{self.unexpected_count} unexpected"] if self.unexpected_count else []) \
             + ([f"e.g. {json.dumps(self.examples[:3], default=str)}"] if self.examples else [])
         detail = "" if self.success else ": " + (", ".join(parts) or "failed")

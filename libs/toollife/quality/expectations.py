@@ -14,28 +14,25 @@ def _gxe():
     return gxe
 
 
-def column_names(schema) -> list[str]:
-    """The column list GX's Spark engine reports for ``schema`` (a StructType): every field, each
-    struct followed by its nested fields as ``parent.child`` (its table.columns metric always
-    includes nested fields), depth first."""
-    out = []
+def gx_column_names(schema, parent: str = "") -> list[str]:
+    """The column list GX's Spark engine observes: every field, each struct followed by its
+    nested fields as ``parent.child`` (GX 1.24 lists nested fields; on a table with a struct
+    column the plain top-level list never matches)."""
+    from pyspark.sql.types import StructType
 
-    def walk(fields, prefix):
-        for f in fields:
-            out.append(prefix + f.name)
-            if hasattr(f.dataType, "fields"):
-                walk(f.dataType.fields, f"{prefix}{f.name}.")
-
-    walk(schema.fields, "")
-    return out
+    names = []
+    for f in schema.fields:
+        names.append(parent + f.name)
+        if isinstance(f.dataType, StructType):
+            names += gx_column_names(f.dataType, f"{parent}{f.name}.")
+    return names
 
 
 def columns(name: str, schema, severity: str = "critical") -> Check:
-    """The schema: exactly these columns in this order, nested struct fields included (metadata
-    only, no Spark job). Types are fixed by Delta's schema enforcement on write; the column list
-    catches a drifted table."""
-    expected = column_names(schema)
-    return Check(name, lambda: _gxe().ExpectTableColumnsToMatchOrderedList(column_list=expected), severity)
+    """The schema: exactly the declared columns in order (metadata only, no Spark job). Types are
+    fixed by Delta's schema enforcement on write; the column list catches a drifted table."""
+    column_list = gx_column_names(schema)
+    return Check(name, lambda: _gxe().ExpectTableColumnsToMatchOrderedList(column_list=column_list), severity)
 
 
 _ROWS_CLASS = None
