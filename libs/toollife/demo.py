@@ -89,7 +89,7 @@ def run_jobs_step(title: str, steps: list[tuple[str, list[str], str]], env: Mapp
                 for job, args, what in steps]
     cmd = _toollife("submit", str(jobs / "run_jobs.py"), *[shlex.join([job, *args]) for job, args, _ in steps])
     print(f"\n==> {title}\n    $ {shlex.join(cmd)}", flush=True)
-    what = {job: text for job, _, text in steps}
+    what = [text for _, _, text in steps]       # the i-th summary line is the i-th job's
     summaries, stdout = [], []
     started = time.monotonic()
     with tempfile.TemporaryFile("w+") as err:
@@ -100,7 +100,7 @@ def run_jobs_step(title: str, steps: list[tuple[str, list[str], str]], env: Mapp
                 summary = json.loads(line)
                 summaries.append(summary)
                 print(f"    ok  {summary['job']:22s} {summary.get('duration_s', 0):5.0f}s  "
-                      f"{what.get(summary['job'], '')}", flush=True)
+                      f"{what[len(summaries) - 1] if len(summaries) <= len(what) else ''}", flush=True)
         code = proc.wait()
         if code != 0:
             err.seek(0)
