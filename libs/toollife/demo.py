@@ -164,7 +164,7 @@ def summarize(config: Mapping[str, Any], experiment: str) -> str:
     lines.append(f"    combinations analysed: {len(optimal) - len(skipped)} of {len(optimal)}"
                  + "".join(f"; {r.machine_id}/{r.tool_id} {r.status}: {r.skip_reason}" for r in skipped.itertuples()))
     optimal = optimal[optimal["status"] == "ok"]
-    truth = spark.table("meta.simulation_runs").orderBy(F.col("created_at").desc()).first()
+    truth = simulation_truth(spark, experiment)
     true_taylor = truth.taylor if truth is not None else []
     lines.append("    Taylor exponents per machine x tool, fitted (median) vs the simulator's truth:")
     for param in ("n", "a", "b"):
@@ -173,14 +173,22 @@ def summarize(config: Mapping[str, Any], experiment: str) -> str:
     lines.append(f"    median predicted tool life at the best settings: {optimal['predicted_tool_life_min'].median():.1f} min")
     lines.append(f"    median cost-optimal cutting speed: {optimal['cost_optimal_cutting_speed'].median():.0f} m/min, "
                  f"saving {optimal['savings_per_part'].median():.3f} per part against the baseline settings")
-    lines += model_summary(spark, config)
+    lines += model_summary(spark, config, experiment)
     lines += live_summary(spark)
     lines += loop_summary(spark, experiment)
     spark.stop()
     return "\n".join(lines)
 
 
-def model_summary(spark, config: Mapping[str, Any]) -> list[str]:
+def simulation_truth(spark, experiment: str):
+    """The newest meta.simulation_runs row of ``experiment`` (the follow-up has its own), or None."""
+    from pyspark.sql import functions as F
+
+    return (spark.table("meta.simulation_runs").where(F.col("experiment_id") == experiment)
+            .orderBy(F.col("created_at").desc()).first())
+
+
+def model_summary(spark, config: Mapping[str, Any], experiment: str) -> list[str]:
     """Each champion's holdout figures beside the oracle and the physics baseline, the remaining
     life of the tools still cutting against the simulator's truth, and where to look."""
     from pyspark.sql import functions as F
@@ -211,7 +219,7 @@ def model_summary(spark, config: Mapping[str, Any]) -> list[str]:
     live = (spark.table(datasets.PREDICTIONS.qualified)
             .where((F.col("model_name") == "tool_rul") & (F.col("status") == "running"))
             .orderBy("remaining_life_min").toPandas())
-    truth = spark.table("meta.simulation_runs").orderBy(F.col("created_at").desc()).first()
+    truth = simulation_truth(spark, experiment)
     true_life = {(r.machine_id, r.tool_id, r.run_id, r.replicate): r.true_tool_life_min
                  for r in (truth.runs if truth is not None else [])}
     lines.append(f"    tools cutting now ({len(live)}), remaining useful life by tool_rul against the truth:")
@@ -247,14 +255,15 @@ def loop_summary(spark, experiment: str, shown: int = 2) -> list[str]:
         lines.append(f"      {r.machine_id}/{r.tool_id}: {r.kind}: {r.reason}")
         fu = resolved[(resolved["machine_id"] == r.machine_id) & (resolved["tool_id"] == r.tool_id)]
         for f in fu.itertuples():
-            found = [f"{f.n_runs} runs analysed with {experiment} ({f.model})"]
+            found = ([f"{int(f.n_runs)} runs analysed with {experiment} ({f.model})"] if pd.notna(f.n_runs)
+                     else ["its points run"])
             if f.resolved:
                 found.append(f"resolved {f.resolved}")
             if f.nature:
                 found.append(f"stationary point: {f.nature}")
             if pd.notna(f.cost_optimal_speed):
                 found.append(f"cost-optimal speed {f.cost_optimal_speed:.0f} m/min")
-            lines.append(f"        {follow_up}: " + "; ".join(found))
+            lines.append(f"        {follow_up} ({f.parent_kind}): " + "; ".join(found))
         if (r.machine_id, r.tool_id) in after.index:
             nxt = after.loc[[(r.machine_id, r.tool_id)]].iloc[0]
             lines.append(f"        next: {nxt['kind']}: {nxt['reason']}")

@@ -99,6 +99,7 @@ def test_demo_runs_the_whole_flow(tmp_path):
         "rerun", "fold_over", "augment_axial", "steepest_ascent", "replicate", "confirm", "skipped"}
     shown = re.findall(r"^\s+(M\d+/T\d+): (\w+): .+$", first, re.M)
     assert len(shown) == 2 and all(kind in kinds for _, kind in shown)
-    assert len(re.findall(rf"^\s+{re.escape(loop[3])}: \d+ runs analysed with {re.escape(loop[1])}", first, re.M)) == 2
+    assert len(re.findall(rf"^\s+{re.escape(loop[3])} \((\w+)\): (\d+ runs analysed with {re.escape(loop[1])}|its points run)",
+                          first, re.M)) == 2
     assert len(re.findall(r"^\s+next: \w+: .+$", first, re.M)) == 2
     assert counts["gold.doe_next_experiments"] > 0 and counts["gold.doe_follow_up"] > 0
