@@ -40,19 +40,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _driver_pid(pid: int, script: str) -> int | None:
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat, cmdline = (entry / "stat").read_text(), (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid and script.encode() in cmdline and b"python" in cmdline:
-            return int(entry.name)
-    return None
-
-
 def _schedule(sim, sample_interval_s: float):
     """[(wall offset s, topic key, key bytes, value bytes)] in order: per machine, simulated time
     from its first message divided by the sample interval (one reading step per wall second)."""
@@ -116,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     from toollife.ml import tracking
     from toollife.session import get_spark
     from toollife.simulation import simulate
-    from toollife.submit import build_command
+    from toollife.submit import build_command, python_driver_pid
 
     root = Path(tempfile.mkdtemp(prefix="toollife-live-goals-"))
     interval_s = parse_interval(args.interval).total_seconds()
@@ -174,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(args.drain_s)
     finally:
         for name, p in procs.items():
-            pid = _driver_pid(p.pid, "ingest_sensors.py" if name == "ingest" else "score_live.py")
+            pid = python_driver_pid(p.pid, "ingest_sensors.py" if name == "ingest" else "score_live.py")
             if pid and p.poll() is None:
                 os.kill(pid, signal.SIGTERM)
         for p in procs.values():

@@ -99,3 +99,23 @@ def submit_environment(config, environ, *, master: str | None = None, env_name: 
     if env_name:
         env["TOOLLIFE_ENV"] = env_name
     return env
+
+
+def python_driver_pid(submit_pid: int, script: str) -> int | None:
+    """The Python driver a local spark-submit (``submit_pid``) started for ``script``, or None.
+
+    In client mode spark-submit is a JVM whose child runs the job's Python; a graceful stop
+    (SIGTERM: the job's handler lets the running micro-batch commit) goes to that child, since
+    the JVM would exit at once. Linux /proc only (local runs: tests, benchmarks, an operator).
+    """
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat, cmdline = (entry / "stat").read_text(), (entry / "cmdline").read_bytes()
+        except OSError:   # the process ended while we looked
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == submit_pid and script.encode() in cmdline and b"python" in cmdline:
+            return int(entry.name)
+    return None

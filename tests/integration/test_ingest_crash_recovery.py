@@ -18,7 +18,7 @@ from kafka import KafkaConsumer, TopicPartition
 from toollife import tables
 from toollife.ingestion import schemas
 from toollife.ingestion.reconcile import reconcile
-from toollife.submit import build_command
+from toollife.submit import build_command, python_driver_pid
 
 from ingest_messages import keyed, producer, send, valid_event, valid_reading
 
@@ -50,22 +50,6 @@ def start_job(config, log_path: Path, *args: str) -> subprocess.Popen:
     # own session: the test can signal exactly the processes it started (by their group id)
     return subprocess.Popen(cmd, env=job_env(config), stdout=out, stderr=subprocess.STDOUT,
                             cwd=REPO, start_new_session=True)
-
-
-def python_driver_pid(pid: int) -> int | None:
-    """The Python driver spark-submit's JVM started (a child process running ingest_sensors.py)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == pid and b"ingest_sensors.py" in cmdline and b"python" in cmdline:
-            return int(entry.name)
-    return None
 
 
 def count(spark, config, tbl) -> int:
@@ -147,7 +131,7 @@ def test_kill_9_twice_sigterm_then_drain_loses_and_duplicates_nothing(spark, kaf
         job = start_job(cfg, log, *streaming_args)
         wait_for(lambda: count(spark, cfg, silver_tbl) > before or job.poll() is not None, 300, "silver rows")
         assert job.poll() is None, log.read_text()[-3000:]
-        driver = python_driver_pid(job.pid)
+        driver = python_driver_pid(job.pid, "ingest_sensors.py")
         assert driver is not None
         os.kill(driver, signal.SIGTERM)
         assert job.wait(180) == 0, log.read_text()[-3000:]

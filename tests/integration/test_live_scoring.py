@@ -36,7 +36,7 @@ from toollife.live import alerts, frames, scorer
 from toollife.ml import models, tracking
 from toollife.ml import jobs as ml_jobs
 from toollife.simulation import simulate
-from toollife.submit import build_command
+from toollife.submit import build_command, python_driver_pid
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -129,20 +129,6 @@ def start_scorer(cfg, log_path: Path) -> subprocess.Popen:
                             cwd=REPO, start_new_session=True)
 
 
-def python_driver_pid(pid: int) -> int:
-    """The Python driver that spark-submit's JVM started (a child process running score_live.py)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat, cmdline = (entry / "stat").read_text(), (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"score_live.py" in cmdline and b"python" in cmdline:
-            return int(entry.name)
-    raise AssertionError(f"no Python driver under spark-submit {pid}")
-
-
 def wait_for(predicate, timeout_s, what, job=None, log_path=None):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -228,7 +214,9 @@ def test_live_scorer_follows_runs_swaps_models_alerts_once_and_survives_kill_9(s
     try:
         wait_for(lambda: live_rows(spark, cfg).loc[run_a, "status"] == "completed", 600, "the run closed",
                  job, log_path)
-        os.kill(python_driver_pid(job.pid), signal.SIGTERM)     # graceful: the driver's handler stops the query
+        driver = python_driver_pid(job.pid, "score_live.py")
+        assert driver, f"no Python driver under spark-submit {job.pid}"
+        os.kill(driver, signal.SIGTERM)     # graceful: the driver's handler stops the query
         assert job.wait(120) == 0, log_path.read_text()[-3000:]
     finally:
         if job.poll() is None:

@@ -56,3 +56,25 @@ def test_submit_args_put_jars_on_the_command_line(config):
 def test_missing_jar_cache_points_at_make_setup(tmp_path):
     with pytest.raises(RuntimeError, match="make setup"):
         jar_paths(str(tmp_path / "nothing-here"))
+
+
+def test_python_driver_pid_finds_the_child_running_the_script_and_nothing_else(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from toollife.submit import python_driver_pid
+
+    script = tmp_path / "fake_job.py"
+    script.write_text("import time\ntime.sleep(60)\n")
+    # a parent standing in for spark-submit's JVM, whose child runs the job's Python
+    parent = subprocess.Popen(["sh", "-c", f"{sys.executable} {script}; :"])
+    try:
+        deadline = time.monotonic() + 10
+        while (child := python_driver_pid(parent.pid, "fake_job.py")) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert child is not None and child != parent.pid
+        assert python_driver_pid(parent.pid, "other_job.py") is None
+    finally:
+        subprocess.run(["pkill", "-P", str(parent.pid)])
+        parent.wait(10)
