@@ -15,7 +15,8 @@
    runs the recommendation as the follow-up experiment <id>-F1, then ingest_sensors,
    aggregate_experiments and plan_next_experiments (one application again) analyse it with its
    parent (gold.doe_follow_up) and recommend the round after,
-5. a summary read back from the tables, checked against the simulator's ground truth.
+5. a summary read back from the tables with delta-rs (no third JVM), checked against the
+   simulator's ground truth.
 
 Each job runs exactly as its own spark-submit would (jobs/run_jobs.py); one application per group
 pays the JVM start and warm-up once instead of once per job. `python -m toollife.demo --separate`
@@ -134,38 +135,44 @@ def quality_summary(config: Mapping[str, Any], quality: Mapping[str, Mapping[str
     return lines
 
 
+def _read(config: Mapping[str, Any], name: str, **kwargs) -> pd.DataFrame | None:
+    """A table as pandas through delta-rs (no JVM for the summary), None if it does not exist."""
+    from toollife.dashboard import reader
+
+    return reader.read_frame(config, name, **kwargs)
+
+
 def summarize(config: Mapping[str, Any], experiment: str) -> str:
-    """Read the tables back and compare the analysis with the simulator's truth."""
-    from pyspark.sql import functions as F
+    """Read the tables back (delta-rs, no Spark session) and compare the analysis with the
+    simulator's truth."""
+    from toollife.dashboard import reader
 
-    from toollife.session import get_spark
-
-    spark = get_spark(config, app_name="toollife-demo-summary")
     lines = ["", "==> summary (from the Delta tables)"]
     for name in ("bronze.sensor_readings_raw", "bronze.tool_events_raw", "silver.sensor_readings",
                  "silver.tool_events", "silver.quarantine", "gold.experiment_runs", "gold.doe_effects",
                  "gold.doe_optimal_settings", "gold.tool_life_predictions", "gold.doe_next_experiments",
                  "gold.doe_follow_up", "meta.model_promotions", "meta.job_runs"):
-        count = spark.table(name).count() if spark.catalog.tableExists(name) else "missing"
-        lines.append(f"    {name:32s} {count}")
+        count = reader.count(config, name)
+        lines.append(f"    {name:32s} {'missing' if count is None else count}")
 
-    if spark.catalog.tableExists("silver.quarantine"):
-        reasons = spark.table("silver.quarantine").groupBy("reason_code").count().orderBy("reason_code").collect()
-        lines.append("    quarantined by reason: " + ", ".join(f"{r.reason_code}={r['count']}" for r in reasons))
+    quarantine = _read(config, "silver.quarantine", columns=["reason_code"])
+    if quarantine is not None:
+        reasons = quarantine["reason_code"].value_counts().sort_index()
+        lines.append("    quarantined by reason: " + ", ".join(f"{k}={n}" for k, n in reasons.items()))
 
-    effects = spark.table("gold.doe_effects")
-    significant = (effects.where("significant").groupBy("term").count().orderBy("count", ascending=False).collect())
-    combos = effects.select("machine_id", "tool_id").distinct().count()
+    effects = _read(config, "gold.doe_effects", columns=["machine_id", "tool_id", "term", "significant"])
+    significant = effects[effects["significant"].fillna(False).astype(bool)]["term"].value_counts()
+    combos = len(effects[["machine_id", "tool_id"]].drop_duplicates())
     lines.append(f"    terms significant (of {combos} machine x tool combinations): "
-                 + ", ".join(f"{r.term}={r['count']}" for r in significant))
+                 + ", ".join(f"{term}={n}" for term, n in significant.items()))
 
-    optimal = spark.table("gold.doe_optimal_settings").where(F.col("experiment_id") == experiment).toPandas()
+    optimal = _read(config, "gold.doe_optimal_settings", filters=[("experiment_id", "=", experiment)])
     skipped = optimal[optimal["status"] != "ok"]
     lines.append(f"    combinations analysed: {len(optimal) - len(skipped)} of {len(optimal)}"
                  + "".join(f"; {r.machine_id}/{r.tool_id} {r.status}: {r.skip_reason}" for r in skipped.itertuples()))
     optimal = optimal[optimal["status"] == "ok"]
-    truth = simulation_truth(spark, experiment)
-    true_taylor = truth.taylor if truth is not None else []
+    truth = simulation_truth(config, experiment)
+    true_taylor = list(truth["taylor"]) if truth is not None else []
     lines.append("    Taylor exponents per machine x tool, fitted (median) vs the simulator's truth:")
     for param in ("n", "a", "b"):
         true_value = sum(t[param] for t in true_taylor) / max(len(true_taylor), 1)
@@ -173,26 +180,23 @@ def summarize(config: Mapping[str, Any], experiment: str) -> str:
     lines.append(f"    median predicted tool life at the best settings: {optimal['predicted_tool_life_min'].median():.1f} min")
     lines.append(f"    median cost-optimal cutting speed: {optimal['cost_optimal_cutting_speed'].median():.0f} m/min, "
                  f"saving {optimal['savings_per_part'].median():.3f} per part against the baseline settings")
-    lines += model_summary(spark, config, experiment)
-    lines += live_summary(spark)
-    lines += loop_summary(spark, experiment)
-    spark.stop()
+    lines += model_summary(config, experiment)
+    lines += live_summary(config)
+    lines += loop_summary(config, experiment)
     return "\n".join(lines)
 
 
-def simulation_truth(spark, experiment: str):
+def simulation_truth(config: Mapping[str, Any], experiment: str) -> pd.Series | None:
     """The newest meta.simulation_runs row of ``experiment`` (the follow-up has its own), or None."""
-    from pyspark.sql import functions as F
+    runs = _read(config, "meta.simulation_runs", filters=[("experiment_id", "=", experiment)])
+    if runs is None or runs.empty:
+        return None
+    return runs.sort_values("created_at").iloc[-1]
 
-    return (spark.table("meta.simulation_runs").where(F.col("experiment_id") == experiment)
-            .orderBy(F.col("created_at").desc()).first())
 
-
-def model_summary(spark, config: Mapping[str, Any], experiment: str) -> list[str]:
+def model_summary(config: Mapping[str, Any], experiment: str) -> list[str]:
     """Each champion's holdout figures beside the oracle and the physics baseline, the remaining
     life of the tools still cutting against the simulator's truth, and where to look."""
-    from pyspark.sql import functions as F
-
     from toollife.ml import datasets, tracking
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)   # the summary is for people, not a log
@@ -213,15 +217,14 @@ def model_summary(spark, config: Mapping[str, Any], experiment: str) -> list[str
                          f" / {m['holdout_mae_rul_min_at_50']:.2f} min; the tool_life champion"
                          f" {m['tool_life_champion_holdout_mae_rul_min_at_25']:.2f} / "
                          f"{m['tool_life_champion_holdout_mae_rul_min_at_50']:.2f} min")
-    promotions = spark.table("meta.model_promotions").groupBy("decision").count().collect()
-    lines.append("      alias changes in meta.model_promotions: "
-                 + ", ".join(f"{r.decision}={r['count']}" for r in sorted(promotions, key=lambda r: r.decision)))
-    live = (spark.table(datasets.PREDICTIONS.qualified)
-            .where((F.col("model_name") == "tool_rul") & (F.col("status") == "running"))
-            .orderBy("remaining_life_min").toPandas())
-    truth = simulation_truth(spark, experiment)
-    true_life = {(r.machine_id, r.tool_id, r.run_id, r.replicate): r.true_tool_life_min
-                 for r in (truth.runs if truth is not None else [])}
+    promotions = _read(config, "meta.model_promotions", columns=["decision"])
+    decisions = promotions["decision"].value_counts().sort_index() if promotions is not None else pd.Series(dtype=int)
+    lines.append("      alias changes in meta.model_promotions: " + ", ".join(f"{k}={n}" for k, n in decisions.items()))
+    live = _read(config, datasets.PREDICTIONS.qualified, filters=[("model_name", "=", "tool_rul"), ("status", "=", "running")])
+    live = live.sort_values("remaining_life_min") if live is not None else pd.DataFrame()
+    truth = simulation_truth(config, experiment)
+    true_life = {(r["machine_id"], r["tool_id"], r["run_id"], r["replicate"]): r["true_tool_life_min"]
+                 for r in (truth["runs"] if truth is not None else [])}
     lines.append(f"    tools cutting now ({len(live)}), remaining useful life by tool_rul against the truth:")
     for r in live.itertuples():
         true = true_life.get((r.machine_id, r.tool_id, r.run_id, r.replicate))
@@ -234,7 +237,7 @@ def model_summary(spark, config: Mapping[str, Any], experiment: str) -> list[str
     return lines
 
 
-def loop_summary(spark, experiment: str, shown: int = 2) -> list[str]:
+def loop_summary(config: Mapping[str, Any], experiment: str, shown: int = 2) -> list[str]:
     """The round of the experiment loop: what was recommended after ``experiment``, and for a few
     combinations (of different kinds where there are) the reason, what the follow-up resolved,
     and the recommendation after it."""
@@ -242,12 +245,13 @@ def loop_summary(spark, experiment: str, shown: int = 2) -> list[str]:
     from toollife.simulation.follow_up import follow_up_id
 
     follow_up = follow_up_id(experiment)
-    plan = spark.table(NEXT.qualified).where("run_no <= 1").toPandas()
+    plan = _read(config, NEXT.qualified, filters=[("run_no", "<=", 1)])
     first = plan[plan["experiment_id"] == experiment].sort_values(["machine_id", "tool_id"])
     kinds = first["kind"].value_counts()
     lines = [f"    experiment loop: after {experiment}, gold.doe_next_experiments recommends "
              + ", ".join(f"{k}={n}" for k, n in kinds.items()) + f"; the follow-up {follow_up} ran them"]
-    resolved = spark.table(FOLLOW_UP.qualified).where(f"experiment_id = '{follow_up}'").toPandas()
+    resolved = _read(config, FOLLOW_UP.qualified, filters=[("experiment_id", "=", follow_up)])
+    resolved = resolved if resolved is not None else pd.DataFrame(columns=["machine_id", "tool_id"])
     after = plan[plan["experiment_id"] == follow_up].set_index(["machine_id", "tool_id"])
     picks = first.drop_duplicates("kind").head(shown)
     picks = pd.concat([picks, first.drop(picks.index)]).head(shown)   # different kinds first
@@ -271,26 +275,25 @@ def loop_summary(spark, experiment: str, shown: int = 2) -> list[str]:
     return lines
 
 
-def live_summary(spark) -> list[str]:
+def live_summary(config: Mapping[str, Any]) -> list[str]:
     """The live scorer's view (gold.tool_life_live, gold.tool_alerts): remaining life of the tools cutting, alerts."""
-    from pyspark.sql import functions as F
-
-    if not spark.catalog.tableExists("gold.tool_life_live"):
+    live = _read(config, "gold.tool_life_live", filters=[("status", "=", "running")])
+    if live is None:
         return ["    live scorer: no gold.tool_life_live"]
-    live = spark.table("gold.tool_life_live").where(F.col("status") == "running").orderBy("remaining_life_min").toPandas()
+    live = live.sort_values("remaining_life_min")
     lines = [f"    live scorer (jobs/score_live.py): {len(live)} tool(s) cutting, remaining useful life now:"]
     for r in live.itertuples():
         told = ("no prediction: " + r.reason) if r.reason else (
             f"{r.remaining_life_min:5.1f} min left ({max(r.predicted_life_lower_min - r.minutes_cut, 0):.1f}"
             f"-{max(r.predicted_life_upper_min - r.minutes_cut, 0):.1f})")
         lines.append(f"      {r.machine_id}/{r.tool_id} run {r.run_id}.{r.replicate}: cut {r.minutes_cut:5.1f} min, {told}, "
-                     f"tool_rul v{r.model_version}, newest reading {r.last_reading_ts}")
-    alerts = spark.table("gold.tool_alerts").orderBy("raised_at").toPandas() if spark.catalog.tableExists(
-        "gold.tool_alerts") else []
+                     f"tool_rul v{r.model_version}, newest reading {pd.Timestamp(r.last_reading_ts):%Y-%m-%d %H:%M:%S}")
+    alerts = _read(config, "gold.tool_alerts")
+    alerts = alerts.sort_values("raised_at") if alerts is not None else pd.DataFrame()
     lines.append(f"    alerts raised (gold.tool_alerts, Kafka tool-alerts): {len(alerts)}")
-    for r in (alerts.itertuples() if len(alerts) else []):
+    for r in alerts.itertuples():
         lines.append(f"      {r.machine_id}/{r.tool_id} run {r.run_id}.{r.replicate}: below {r.threshold_min:g} min "
-                     f"({r.remaining_life_min:.1f} min left), {'published' if r.published_at == r.published_at else 'pending'}")
+                     f"({r.remaining_life_min:.1f} min left), {'published' if pd.notna(r.published_at) else 'pending'}")
     return lines
 
 

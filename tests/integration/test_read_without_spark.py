@@ -58,6 +58,9 @@ def test_deltalake_columns_filters_and_missing(filled_lakehouse, tmp_path):
     missing = reader.read({"lakehouse": {"root": str(tmp_path)}}, "gold.tool_life_predictions")
     assert missing.status == reader.MISSING and missing.frame is None
     assert "jobs/score_tool_life.py" in missing.message()
+    # the row count from the Delta log's statistics, without reading a data file
+    assert reader.count(config, "gold.doe_effects") == len(written["gold.doe_effects"])
+    assert reader.count({"lakehouse": {"root": str(tmp_path)}}, "gold.tool_life_predictions") is None
 
 
 @pytest.mark.parametrize("name", GOLD)

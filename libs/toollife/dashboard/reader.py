@@ -106,6 +106,23 @@ def version(config: Mapping[str, Any], qualified: str) -> int | None:
     return DeltaTable(location).version()
 
 
+def count(config: Mapping[str, Any], qualified: str) -> int | None:
+    """The table's row count (None if there is no Delta table): from the ``numRecords`` statistics
+    Spark writes in every add action, so no data file is read; a file without them is counted
+    by reading it."""
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+    uri = _uri(path(config, qualified))
+    if not DeltaTable.is_deltatable(uri):
+        return None
+    dt = DeltaTable(uri)
+    records = pa.table(dt.get_add_actions(flatten=True)).column("num_records").to_pylist()
+    if all(n is not None for n in records):
+        return int(sum(records))
+    return dt.to_pyarrow_dataset().count_rows()
+
+
 def read(
     config: Mapping[str, Any],
     qualified: str,
