@@ -1,12 +1,10 @@
 """Real Airflow DAG runs: `airflow dags test` in the Airflow venv executes every task of
-sensor_ingestion, doe_analysis and tool_life_model, i.e. real spark-submits of the jobs, against
-the test broker and one temp lakehouse shared by the runs (each DAG once). lakehouse_maintenance
-is not run here: its VACUUM of every table took 10 of this test's 24 minutes (a fresh clone,
-load 3 to 6); maintain_tables is run for real in test_maintenance (while the ingestion streams)
-and the DAG's structure in tests/unit/test_airflow_dags.py.
-Then a table broken on purpose makes doe_analysis stop at its validation: the effects task does
-not run, and the task log names the failed expectation and its table in one line. The jobs get
-their conf from TOOLLIFE__* variables, which SparkSubmitOperator passes through to spark-submit."""
+sensor_ingestion, doe_analysis, tool_life_model, tool_life_live and lakehouse_maintenance, i.e.
+real spark-submits of the jobs, against the test broker and one temp lakehouse shared by the runs
+(each DAG once). Then a table broken on purpose makes doe_analysis stop at its validation: the
+effects task does not run, and the task log names the failed expectation and its table in one
+line. The jobs get their conf from TOOLLIFE__* variables, which SparkSubmitOperator passes
+through to spark-submit."""
 
 from __future__ import annotations
 
@@ -20,6 +18,7 @@ from pyspark.sql import functions as F
 
 from toollife import tables
 from toollife.gold.experiment_runs import EXPERIMENT_RUNS
+from toollife.live.scorer import LIVE
 from toollife.quality.core import DATA_QUALITY
 from toollife.simulation import simulate
 from toollife.simulation.publisher import publish
@@ -45,6 +44,7 @@ def airflow_env(config, home: Path) -> dict[str, str]:
         TOOLLIFE__KAFKA__BOOTSTRAP_SERVERS=config["kafka"]["bootstrap_servers"],
         TOOLLIFE__KAFKA__TOPICS__SENSOR_READINGS=topics["sensor_readings"],
         TOOLLIFE__KAFKA__TOPICS__TOOL_EVENTS=topics["tool_events"],
+        TOOLLIFE__KAFKA__TOPICS__TOOL_ALERTS=topics["tool_alerts"],
         TOOLLIFE__QUALITY__GX_ROOT=str(home.parent / "gx"),
         TOOLLIFE__ML__STORE_DIR=str(home.parent / "mlflow"),
         TOOLLIFE__ML__SEARCH_TIME_S="2",
@@ -69,7 +69,7 @@ def quality_rows(spark, config):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(2700)  # 12 spark-submits in four DAG runs: past pytest.ini's 900 s per test on a loaded machine
+@pytest.mark.timeout(3000)  # 15 spark-submits in six DAG runs: past pytest.ini's 900 s per test on a loaded machine
 def test_the_dags_run_every_job_validate_each_layer_and_a_critical_failure_stops_its_dag(spark, kafka_config, tmp_path):
     result = simulate(kafka_config, overrides=SMALL)
     assert publish(result.messages, kafka_config, progress=False).ok
@@ -84,6 +84,7 @@ def test_the_dags_run_every_job_validate_each_layer_and_a_critical_failure_stops
                        "silver.tool_events", "silver.quarantine"}
     assert dq.where(~F.col("success") & (F.col("severity") == "critical")).count() == 0
     volume = dq.where(F.col("check") == "volume_reconciles").collect()
+    dq_readings = tables.read(spark, kafka_config, tables.Table("silver", "sensor_readings")).count()
     assert len(volume) == 2 and all(r.success for r in volume)
 
     ok(env, "doe_analysis")
@@ -102,10 +103,19 @@ def test_the_dags_run_every_job_validate_each_layer_and_a_critical_failure_stops
     assert predictions.count() > 0
     assert quality_rows(spark, kafka_config).where(F.col("table") == "gold.tool_life_predictions").count() >= 4
 
+    ok(env, "tool_life_live")      # the champion trained above scores every run silver holds
+    live = tables.read(spark, kafka_config, LIVE)
+    assert live.count() > 0 and live.where(F.col("model_version").isNull()).count() == 0
+    assert live.where(F.col("status") == "running").count() == 0       # every simulated run has ended
+
+    ok(env, "lakehouse_maintenance")
     job_runs = tables.read(spark, kafka_config, tables.Table("meta", "job_runs"))
     by_job = {r.job: r["count"] for r in job_runs.where(F.col("status") == "succeeded").groupBy("job").count().collect()}
     assert by_job == {"ingest_sensors": 1, "validate_tables": 4, "aggregate_experiments": 1, "compute_doe_effects": 1,
-                      "plan_next_experiments": 1, "train_tool_life": 1, "score_tool_life": 1}
+                      "plan_next_experiments": 1, "train_tool_life": 1, "score_tool_life": 1, "score_live": 1,
+                      "maintain_tables": 2}
+    optimized = tables.read(spark, kafka_config, tables.Table("silver", "sensor_readings"))
+    assert optimized.count() == dq_readings                             # compaction changes no data
     assert tables.read(spark, kafka_config, EXPERIMENT_RUNS).count() == result.counts["runs"]   # nothing lost
 
     # a run key stored twice: the validation after aggregate fails, the effects never run

@@ -20,6 +20,7 @@ SCHEDULES = {
     "doe_analysis": ("AssetTriggeredTimetable", "toollife_silver_validated"),
     "tool_life_model": ("CronTriggerTimetable", "'@weekly'"),
     "tool_life_scoring": ("CronTriggerTimetable", "'@daily'"),
+    "tool_life_live": ("AssetTriggeredTimetable", "toollife_silver_validated"),
     "lakehouse_maintenance": ("CronTriggerTimetable", "'@weekly'"),
 }
 ORDER = {
@@ -28,6 +29,7 @@ ORDER = {
                      "plan_next_experiments"],
     "tool_life_model": ["train_tool_life", "score_tool_life", "validate_predictions"],
     "tool_life_scoring": ["score_tool_life", "validate_predictions"],
+    "tool_life_live": ["score_live"],
     "lakehouse_maintenance": ["optimize_tables", "vacuum_tables"],
 }
 
