@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         tables.overwrite(df, config, SOURCES[key].silver)
     te, sr = er.read_silver(spark, config)
     er.merge_runs(spark, config, er.build_experiment_runs(te, sr, config))
-    manifest.write_table(spark, config, manifest.build_manifest(sim, target="benchmark"))
+    manifest.write_table(config, manifest.build_manifest(sim, target="benchmark"))
 
     trained = jobs.train(spark, config)
     scored = jobs.score(spark, config)

@@ -39,6 +39,13 @@ class Table:
     def path(self, config: Mapping[str, Any]) -> str:
         return f"{config['lakehouse']['root'].rstrip('/')}/{self.layer}/{self.name}"
 
+    def delta_rs_uri(self, config: Mapping[str, Any]) -> str:
+        """The location as delta-rs (``deltalake``) takes it: Spark's ``file:/x`` as a plain path."""
+        location = self.path(config)
+        if location.startswith("file:") and not location.startswith("file://"):
+            return location[len("file:"):]
+        return location
+
     def checkpoint(self, config: Mapping[str, Any], query: str | None = None) -> str:
         """Checkpoint location of the streaming query that writes this table."""
         suffix = f"/{query}" if query else ""

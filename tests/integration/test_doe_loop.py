@@ -57,7 +57,7 @@ def land(spark, config, results, new=None):
     te, sr = er.read_silver(spark, config)
     er.merge_runs(spark, config, er.build_experiment_runs(te, sr, config))
     for r in results if new is None else new:       # as `toollife simulate` writes them
-        mf.write_table(spark, config, mf.build_manifest(r, target="jsonl"))
+        mf.write_table(config, mf.build_manifest(r, target="jsonl"))
 
 
 def plan_table(spark, config):
@@ -223,5 +223,5 @@ def test_an_older_meta_simulation_runs_table_gains_the_parent_column(spark, lake
 
     fu = follow({"simulation": resolve_sim_config(config, cfg)}, plan, root.experiment_id)
     for r in (root, fu):
-        mf.write_table(spark, config, mf.build_manifest(r, target="jsonl"))
+        mf.write_table(config, mf.build_manifest(r, target="jsonl"))
     assert mf.parents(spark, config) == {fu.experiment_id: root.experiment_id}

@@ -59,7 +59,7 @@ def trained(spark, base_config, tmp_path_factory):
         tables.overwrite(df, config, SOURCES[key].silver)
     te, sr = er.read_silver(spark, config)
     er.merge_runs(spark, config, er.build_experiment_runs(te, sr, config))
-    manifest.write_table(spark, config, manifest.build_manifest(sim, target="test"))
+    manifest.write_table(config, manifest.build_manifest(sim, target="test"))
 
     mp = pytest.MonkeyPatch()
     cwd_mlruns = Path.cwd() / "mlruns"

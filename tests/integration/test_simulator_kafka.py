@@ -83,8 +83,8 @@ def test_manifest_row_in_meta_simulation_runs(spark, lakehouse_config, tmp_path)
     result = simulate(config, overrides={"machines": 2, "tools": 2, "replicates": 1, "seed": 8,
                                          "sensors": {"sample_interval_s": 3600.0}})
     doc = manifest.build_manifest(result, target="jsonl")
-    path = manifest.record(config, doc, spark=spark)
-    manifest.record(config, doc, spark=spark)  # idempotent: same simulation, same single row
+    path = manifest.record(config, doc)
+    manifest.record(config, doc)  # idempotent: same simulation, same single row
     assert path.exists()
     from toollife import tables
 

@@ -146,7 +146,7 @@ def add_arguments(parser: argparse.ArgumentParser, env: str | None = None) -> No
                    help="write the messages to a JSONL file (one {topic, key, value, kind} per line) instead of "
                         "Kafka; FILE defaults to <manifest_dir>/<simulation_id>.jsonl")
     g.add_argument("--manifest-dir", help=f"where the manifest JSON goes (config: {d['manifest_dir']})")
-    g.add_argument("--no-table", action="store_true", help="do not write the meta.simulation_runs row (no Spark)")
+    g.add_argument("--no-table", action="store_true", help="do not write the meta.simulation_runs row (only the manifest file)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar (it is shown only on a terminal anyway)")
 
 

@@ -1,5 +1,6 @@
 """The manifest of a simulation: a JSON file under ``simulation.manifest_dir`` and one row of the
-Delta table ``meta.simulation_runs`` (the only Spark in the simulator, imported lazily).
+Delta table ``meta.simulation_runs``, written with delta-rs: the simulator starts no JVM (a Spark
+session for this one row made `toollife simulate` take about 60 s instead of 4 here).
 
 Both hold the simulation id, seed, config hash, counts per topic / injected kind / anomaly, and
 the ground truth: the true Taylor parameters of every machine x tool combination (n, a, b, C with
@@ -175,33 +176,34 @@ def table_row(manifest: Mapping[str, Any], path: str | None) -> dict[str, Any]:
     }
 
 
-def write_table(spark, config: Mapping[str, Any], manifest: Mapping[str, Any], path: str | None = None) -> None:
-    """Upsert the manifest's row into meta.simulation_runs (MERGE on simulation_id: idempotent)."""
+COMMENT = "One row per simulation: counts and ground truth (toollife.simulation)"
+
+
+def write_table(config: Mapping[str, Any], manifest: Mapping[str, Any], path: str | None = None) -> None:
+    """Upsert the manifest's row into meta.simulation_runs (MERGE on simulation_id: idempotent),
+    with delta-rs. The schema is :func:`table_schema`'s (the Spark jobs read the table); a table
+    created before a column existed (parent_experiment_id) gains it (``merge_schema``)."""
+    import pyarrow as pa
+    from deltalake import DeltaTable, write_deltalake
+    from deltalake.exceptions import DeltaError
+    from pyspark.sql.pandas.types import to_arrow_schema   # a pure type mapping: no JVM
+
     from toollife import tables
 
     tbl = tables.Table(*TABLE)
-    schema = table_schema()
-    delta = tables.create_if_missing(spark, config, tbl, schema,
-                                     comment="One row per simulation: counts and ground truth (toollife.simulation)")
-    delta = _add_missing_columns(spark, config, delta, tbl, schema)
+    uri = tbl.delta_rs_uri(config)
+    schema = to_arrow_schema(table_schema(), timezone="UTC")
     row = table_row(manifest, path)
-    df = spark.createDataFrame([tuple(row[f.name] for f in schema.fields)], schema)
-    (delta.alias("t").merge(df.alias("s"), "t.simulation_id = s.simulation_id")
-     .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
-
-
-def _add_missing_columns(spark, config, delta, tbl, schema):
-    """A table created before a column existed (parent_experiment_id) gets it, nullable; returns
-    a handle on the table as it is now (a handle analysed before the ALTER cannot MERGE)."""
-    from delta.tables import DeltaTable
-
-    have = set(delta.toDF().columns)
-    missing = [f for f in schema.fields if f.name not in have]
-    if not missing:
-        return delta
-    cols = ", ".join(f"{f.name} {f.dataType.simpleString()}" for f in missing)
-    spark.sql(f"ALTER TABLE {tbl.qualified} ADD COLUMNS ({cols})")
-    return DeltaTable.forPath(spark, tbl.path(config))
+    data = pa.Table.from_pylist([row], schema=schema)
+    if not DeltaTable.is_deltatable(uri):
+        try:
+            write_deltalake(uri, data, mode="error", name=tbl.qualified, description=COMMENT)
+            return
+        except DeltaError:      # another simulation created it meanwhile: merge into it
+            pass
+    (DeltaTable(uri).merge(data, "t.simulation_id = s.simulation_id", source_alias="s", target_alias="t",
+                           merge_schema=True)
+     .when_matched_update_all().when_not_matched_insert_all().execute())
 
 
 def parents(spark, config: Mapping[str, Any]) -> dict[str, str]:
@@ -220,13 +222,9 @@ def parents(spark, config: Mapping[str, Any]) -> dict[str, str]:
     return {r[0]: r[1] for r in rows}
 
 
-def record(config: Mapping[str, Any], manifest: Mapping[str, Any], *, spark=None, table: bool = True) -> Path:
+def record(config: Mapping[str, Any], manifest: Mapping[str, Any], *, table: bool = True) -> Path:
     """Write the manifest file and (unless ``table=False``) its meta.simulation_runs row."""
     path = write_manifest(manifest, config)
     if table:
-        if spark is None:
-            from toollife.session import get_spark
-
-            spark = get_spark(config, app_name="toollife-simulate")
-        write_table(spark, config, manifest, str(path))
+        write_table(config, manifest, str(path))
     return path
