@@ -63,8 +63,10 @@ def test_alert_message_conforms_to_its_contract():
 
 
 def test_accuracy_takes_the_prediction_closest_to_the_fraction_of_true_life():
-    history = pd.DataFrame([{**RUN, "minutes_cut": m, "remaining_life_min": r}
-                            for m, r in [(4.0, 17.0), (9.5, 12.5), (11.0, 8.0), (19.0, np.nan)]])
+    # as the change feed of gold.tool_life_live gives them: true_life_min only on the closing version
+    history = pd.DataFrame([{**RUN, "minutes_cut": m, "remaining_life_min": r, "true_life_min": t}
+                            for m, r, t in [(4.0, 17.0, None), (9.5, 12.5, None), (11.0, 8.0, None),
+                                            (19.0, np.nan, 20.0)]])
     closed = pd.DataFrame([{**RUN, "true_life_min": 20.0}, {**RUN, "run_id": 9, "true_life_min": None}])
     out = frames.prediction_at(history, closed, 0.5)
     assert len(out) == 1 and out.iloc[0]["minutes_cut"] == 9.5            # the run without a true life is left out

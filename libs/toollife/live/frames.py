@@ -105,6 +105,8 @@ def prediction_at(history: pd.DataFrame, closed: pd.DataFrame, fraction: float) 
     of the run's row, run key + ``minutes_cut`` + ``remaining_life_min``), beside the true remaining
     life then and the absolute error."""
     done = closed[closed["true_life_min"].notna()]
+    # the change feed's versions carry true_life_min too (null until the run closed): the truth is closed's
+    history = history.drop(columns=["true_life_min"], errors="ignore")
     scored = history[history["remaining_life_min"].notna()].merge(done[[*feat.RUN_KEY, "true_life_min"]],
                                                                    on=feat.RUN_KEY)
     if scored.empty:
