@@ -44,6 +44,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from toollife.config import load_config
+from toollife.dashboard import reader
 from toollife.kafka_local import BrokerError, LocalKafkaBroker
 
 log = logging.getLogger("toollife.demo")
@@ -135,18 +136,9 @@ def quality_summary(config: Mapping[str, Any], quality: Mapping[str, Mapping[str
     return lines
 
 
-def _read(config: Mapping[str, Any], name: str, **kwargs) -> pd.DataFrame | None:
-    """A table as pandas through delta-rs (no JVM for the summary), None if it does not exist."""
-    from toollife.dashboard import reader
-
-    return reader.read_frame(config, name, **kwargs)
-
-
 def summarize(config: Mapping[str, Any], experiment: str) -> str:
     """Read the tables back (delta-rs, no Spark session) and compare the analysis with the
     simulator's truth."""
-    from toollife.dashboard import reader
-
     lines = ["", "==> summary (from the Delta tables)"]
     for name in ("bronze.sensor_readings_raw", "bronze.tool_events_raw", "silver.sensor_readings",
                  "silver.tool_events", "silver.quarantine", "gold.experiment_runs", "gold.doe_effects",
@@ -155,18 +147,18 @@ def summarize(config: Mapping[str, Any], experiment: str) -> str:
         count = reader.count(config, name)
         lines.append(f"    {name:32s} {'missing' if count is None else count}")
 
-    quarantine = _read(config, "silver.quarantine", columns=["reason_code"])
+    quarantine = reader.read_frame(config, "silver.quarantine", columns=["reason_code"])
     if quarantine is not None:
         reasons = quarantine["reason_code"].value_counts().sort_index()
         lines.append("    quarantined by reason: " + ", ".join(f"{k}={n}" for k, n in reasons.items()))
 
-    effects = _read(config, "gold.doe_effects", columns=["machine_id", "tool_id", "term", "significant"])
+    effects = reader.read_frame(config, "gold.doe_effects", columns=["machine_id", "tool_id", "term", "significant"])
     significant = effects[effects["significant"].fillna(False).astype(bool)]["term"].value_counts()
     combos = len(effects[["machine_id", "tool_id"]].drop_duplicates())
     lines.append(f"    terms significant (of {combos} machine x tool combinations): "
                  + ", ".join(f"{term}={n}" for term, n in significant.items()))
 
-    optimal = _read(config, "gold.doe_optimal_settings", filters=[("experiment_id", "=", experiment)])
+    optimal = reader.read_frame(config, "gold.doe_optimal_settings", filters=[("experiment_id", "=", experiment)])
     skipped = optimal[optimal["status"] != "ok"]
     lines.append(f"    combinations analysed: {len(optimal) - len(skipped)} of {len(optimal)}"
                  + "".join(f"; {r.machine_id}/{r.tool_id} {r.status}: {r.skip_reason}" for r in skipped.itertuples()))
@@ -180,7 +172,7 @@ def summarize(config: Mapping[str, Any], experiment: str) -> str:
     lines.append(f"    median predicted tool life at the best settings: {optimal['predicted_tool_life_min'].median():.1f} min")
     lines.append(f"    median cost-optimal cutting speed: {optimal['cost_optimal_cutting_speed'].median():.0f} m/min, "
                  f"saving {optimal['savings_per_part'].median():.3f} per part against the baseline settings")
-    lines += model_summary(config, experiment)
+    lines += model_summary(config, truth)
     lines += live_summary(config)
     lines += loop_summary(config, experiment)
     return "\n".join(lines)
@@ -188,15 +180,16 @@ def summarize(config: Mapping[str, Any], experiment: str) -> str:
 
 def simulation_truth(config: Mapping[str, Any], experiment: str) -> pd.Series | None:
     """The newest meta.simulation_runs row of ``experiment`` (the follow-up has its own), or None."""
-    runs = _read(config, "meta.simulation_runs", filters=[("experiment_id", "=", experiment)])
+    runs = reader.read_frame(config, "meta.simulation_runs", filters=[("experiment_id", "=", experiment)])
     if runs is None or runs.empty:
         return None
     return runs.sort_values("created_at").iloc[-1]
 
 
-def model_summary(config: Mapping[str, Any], experiment: str) -> list[str]:
+def model_summary(config: Mapping[str, Any], truth: pd.Series | None) -> list[str]:
     """Each champion's holdout figures beside the oracle and the physics baseline, the remaining
-    life of the tools still cutting against the simulator's truth, and where to look."""
+    life of the tools still cutting against the simulator's truth (:func:`simulation_truth`),
+    and where to look."""
     from toollife.ml import datasets, tracking
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)   # the summary is for people, not a log
@@ -217,12 +210,11 @@ def model_summary(config: Mapping[str, Any], experiment: str) -> list[str]:
                          f" / {m['holdout_mae_rul_min_at_50']:.2f} min; the tool_life champion"
                          f" {m['tool_life_champion_holdout_mae_rul_min_at_25']:.2f} / "
                          f"{m['tool_life_champion_holdout_mae_rul_min_at_50']:.2f} min")
-    promotions = _read(config, "meta.model_promotions", columns=["decision"])
+    promotions = reader.read_frame(config, "meta.model_promotions", columns=["decision"])
     decisions = promotions["decision"].value_counts().sort_index() if promotions is not None else pd.Series(dtype=int)
     lines.append("      alias changes in meta.model_promotions: " + ", ".join(f"{k}={n}" for k, n in decisions.items()))
-    live = _read(config, datasets.PREDICTIONS.qualified, filters=[("model_name", "=", "tool_rul"), ("status", "=", "running")])
+    live = reader.read_frame(config, datasets.PREDICTIONS.qualified, filters=[("model_name", "=", "tool_rul"), ("status", "=", "running")])
     live = live.sort_values("remaining_life_min") if live is not None else pd.DataFrame()
-    truth = simulation_truth(config, experiment)
     true_life = {(r["machine_id"], r["tool_id"], r["run_id"], r["replicate"]): r["true_tool_life_min"]
                  for r in (truth["runs"] if truth is not None else [])}
     lines.append(f"    tools cutting now ({len(live)}), remaining useful life by tool_rul against the truth:")
@@ -245,12 +237,12 @@ def loop_summary(config: Mapping[str, Any], experiment: str, shown: int = 2) -> 
     from toollife.simulation.follow_up import follow_up_id
 
     follow_up = follow_up_id(experiment)
-    plan = _read(config, NEXT.qualified, filters=[("run_no", "<=", 1)])
+    plan = reader.read_frame(config, NEXT.qualified, filters=[("run_no", "<=", 1)])
     first = plan[plan["experiment_id"] == experiment].sort_values(["machine_id", "tool_id"])
     kinds = first["kind"].value_counts()
     lines = [f"    experiment loop: after {experiment}, gold.doe_next_experiments recommends "
              + ", ".join(f"{k}={n}" for k, n in kinds.items()) + f"; the follow-up {follow_up} ran them"]
-    resolved = _read(config, FOLLOW_UP.qualified, filters=[("experiment_id", "=", follow_up)])
+    resolved = reader.read_frame(config, FOLLOW_UP.qualified, filters=[("experiment_id", "=", follow_up)])
     resolved = resolved if resolved is not None else pd.DataFrame(columns=["machine_id", "tool_id"])
     after = plan[plan["experiment_id"] == follow_up].set_index(["machine_id", "tool_id"])
     picks = first.drop_duplicates("kind").head(shown)
@@ -277,7 +269,7 @@ def loop_summary(config: Mapping[str, Any], experiment: str, shown: int = 2) -> 
 
 def live_summary(config: Mapping[str, Any]) -> list[str]:
     """The live scorer's view (gold.tool_life_live, gold.tool_alerts): remaining life of the tools cutting, alerts."""
-    live = _read(config, "gold.tool_life_live", filters=[("status", "=", "running")])
+    live = reader.read_frame(config, "gold.tool_life_live", filters=[("status", "=", "running")])
     if live is None:
         return ["    live scorer: no gold.tool_life_live"]
     live = live.sort_values("remaining_life_min")
@@ -288,7 +280,7 @@ def live_summary(config: Mapping[str, Any]) -> list[str]:
             f"-{max(r.predicted_life_upper_min - r.minutes_cut, 0):.1f})")
         lines.append(f"      {r.machine_id}/{r.tool_id} run {r.run_id}.{r.replicate}: cut {r.minutes_cut:5.1f} min, {told}, "
                      f"tool_rul v{r.model_version}, newest reading {pd.Timestamp(r.last_reading_ts):%Y-%m-%d %H:%M:%S}")
-    alerts = _read(config, "gold.tool_alerts")
+    alerts = reader.read_frame(config, "gold.tool_alerts")
     alerts = alerts.sort_values("raised_at") if alerts is not None else pd.DataFrame()
     lines.append(f"    alerts raised (gold.tool_alerts, Kafka tool-alerts): {len(alerts)}")
     for r in alerts.itertuples():

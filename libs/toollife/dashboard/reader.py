@@ -54,17 +54,17 @@ def filled_by(qualified: str) -> str:
     return FILLED_BY.get(qualified, "the job that writes it")
 
 
+def _table(qualified: str | Table) -> Table:
+    return qualified if isinstance(qualified, Table) else table(qualified)
+
+
 def path(config: Mapping[str, Any], qualified: str | Table) -> str:
     """The table's location (``<lakehouse.root>/<layer>/<name>``), as the Spark jobs use it."""
-    tbl = qualified if isinstance(qualified, Table) else table(qualified)
-    return tbl.path(config)
+    return _table(qualified).path(config)
 
 
-def _uri(location: str) -> str:
-    # Spark-style "file:/x" roots; delta-rs takes plain paths and "scheme://" URIs
-    if location.startswith("file:") and not location.startswith("file://"):
-        return location[len("file:"):]
-    return location
+def _uri(config: Mapping[str, Any], qualified: str | Table) -> str:
+    return _table(qualified).delta_rs_uri(config)
 
 
 @dataclass
@@ -100,7 +100,7 @@ def version(config: Mapping[str, Any], qualified: str) -> int | None:
     """The table's current Delta version, or None if there is no Delta table there."""
     from deltalake import DeltaTable
 
-    location = _uri(path(config, qualified))
+    location = _uri(config, qualified)
     if not DeltaTable.is_deltatable(location):
         return None
     return DeltaTable(location).version()
@@ -113,7 +113,7 @@ def count(config: Mapping[str, Any], qualified: str) -> int | None:
     import pyarrow as pa
     from deltalake import DeltaTable
 
-    uri = _uri(path(config, qualified))
+    uri = _uri(config, qualified)
     if not DeltaTable.is_deltatable(uri):
         return None
     dt = DeltaTable(uri)
@@ -138,7 +138,7 @@ def read(
     from deltalake import DeltaTable
 
     location = path(config, qualified)
-    uri = _uri(location)
+    uri = _uri(config, qualified)
     if not DeltaTable.is_deltatable(uri):
         return TableRead(qualified, location, MISSING)
     dt = DeltaTable(uri, version=as_of)
@@ -185,7 +185,7 @@ def duckdb_connect(config: Mapping[str, Any], database: str = ":memory:"):
     con = duckdb.connect(database)
     con.execute(f"LOAD '{duckdb_delta_extension()}'")
     for tbl in existing_tables(config):
-        location = _uri(tbl.path(config)).replace("'", "''")
+        location = _uri(config, tbl).replace("'", "''")
         con.execute(f'CREATE SCHEMA IF NOT EXISTS "{tbl.layer}"')
         con.execute(f'CREATE OR REPLACE VIEW "{tbl.layer}"."{tbl.name}" AS SELECT * FROM delta_scan(\'{location}\')')
     return con

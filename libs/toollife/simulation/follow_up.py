@@ -67,18 +67,18 @@ def read_plan(source: str, config: Mapping[str, Any] | None = None, *, spark=Non
     from toollife.tables import table
 
     config = config or load_config()
-    location = table(source).path(config)
+    tbl = table(source)
     try:
         from deltalake import DeltaTable  # type: ignore
 
-        return DeltaTable(location.removeprefix("file:")).to_pandas()
+        return DeltaTable(tbl.delta_rs_uri(config)).to_pandas()
     except ImportError:
         pass
     if spark is None:
         from toollife.session import get_spark
 
         spark = get_spark(config, app_name="toollife-simulate-plan")
-    return spark.read.format("delta").load(location).toPandas()
+    return spark.read.format("delta").load(tbl.path(config)).toPandas()
 
 
 def _parents(plan: pd.DataFrame) -> list[str]:
