@@ -134,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-offsets-per-trigger", type=int, default=250_000)
     p.add_argument("--floor", action="store_true",
                    help="also time the bronze stage alone and the silver Delta write alone (the bound)")
+    p.add_argument("--exact-only", action="store_true",
+                   help="ingestion.silver.fast_path=false: every row through the exact rule engine (the baseline)")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (lakehouse, broker logs)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -165,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         ing_config["ingestion"]["sources"] = ["sensor_readings"]
         ing_config["ingestion"]["trigger"]["mode"] = "available_now"
         ing_config["ingestion"]["kafka"]["max_offsets_per_trigger"] = args.max_offsets_per_trigger
+        ing_config["ingestion"]["silver"]["fast_path"] = not args.exact_only
 
         run_noop(spark, ing_config, topic, 10_000, "noop-warmup")  # warm-up: JIT, connector classes, broker page cache
         warm_up_ingest(spark, ing_config, broker, work)
@@ -175,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             "messages": n,
             "kafka_partitions": args.partitions,
             "max_offsets_per_trigger": args.max_offsets_per_trigger,
+            "fast_path": not args.exact_only,
             "noop_seconds": round(noop_s, 2),
             "noop_rows_per_s": round(n / noop_s),
             "silver_seconds": round(ingest_s, 2),

@@ -144,6 +144,38 @@ def test_typed_values_agree_with_the_json_types_checked(spark, allow_dup_keys):
     assert [(r.reason_code, r.value, r.machine_id) for r in rows] == [(None, 7.25, "M01"), (None, 20.5, "M01")]
 
 
+_OBJ = json.dumps(READING)
+FAST_PATH_TRAPS = [  # what from_json alone would misread: the fast path must leave each to the exact rules
+    {**READING, "unit": 5}, {**READING, "unit": True}, {**READING, "unit": None}, {**READING, "unit": {"u": 1}},
+    {**READING, "unit": [1]}, {**READING, "event_id": 5}, {**READING, "experiment_id": False},
+    {**READING, "replicate": None}, {**READING, "replicate": "2"}, {**READING, "value": "20.5"},
+    (_OBJ + '{"a": 1}').encode(), (_OBJ + ', {"a": 1}').encode(), (_OBJ[:-1] + '}, "x": {}}').encode(),
+    (_OBJ + "}").encode(), (_OBJ[:-1] + ', "\\u0075nit": null}').encode(), (_OBJ[:-1] + ', "unit": "kW", "unit": 5}').encode(),
+    {**READING, "unit": "5"}, {**READING, "experiment_id": "true"}, {**READING, "event_id": "[1]"},  # valid, only look alike
+]
+FAST_PATH_READS = [  # the fast path reads these exactly (last duplicate wins, the payload's own "_tag" is just a key)
+    READING, (_OBJ[:-1] + ', "unit": 5, "unit": "kW"}').encode(), (_OBJ[:-1] + ', "_tag": 1}').encode(),
+]
+
+
+def test_fast_path_decides_only_what_it_reads_exactly(spark, allow_dup_keys):
+    schema = contracts.load_schema(contracts.SENSOR_READING)
+    fields = V._fields(schema["properties"])
+    payloads = FAST_PATH_READS + FAST_PATH_TRAPS
+    fast, _ = V.fast_parse(V.decode(bronze(spark, payloads)), fields, schema["required"], V.Rules())
+    flags = [r._fast_ok for r in fast.orderBy("offset").collect()]
+    assert flags == [True] * len(FAST_PATH_READS) + [False] * len(FAST_PATH_TRAPS)
+
+
+def test_fast_path_gives_exactly_what_the_exact_rules_give(spark, allow_dup_keys):
+    payloads = [p for p, _ in BAD] + EDGE + FAST_PATH_TRAPS + FAST_PATH_READS
+    def run(rules):
+        return V.validate_sensor_readings(bronze(spark, payloads), rules).orderBy("offset").collect()
+    fast, exact = run(V.Rules()), run(V.Rules(fast_path=False))
+    assert fast == exact
+    assert [r.reason_code for r in fast[-7:]] == ["wrong_type", None, None, None, None, None, None]
+
+
 def test_tool_event_rules(spark, allow_dup_keys):
     worn = {**EVENT, "event": "tool_worn_out", "tool_life_min": 20, "flank_wear_mm": 0.3}
     worn.pop("factors")

@@ -21,6 +21,15 @@ Input: bronze-shaped rows (``key``, ``value`` binary, ``topic``, ``partition``, 
 silver columns, ``reason_code``/``reason`` (null when valid) and, for rejected rows only, the raw
 payload; :func:`split` returns (valid silver rows, quarantine rows).
 The first failing rule wins, in the order of :data:`REASON_CODES`.
+
+Fast path (flat contracts, i.e. sensor readings; ``ingestion.silver.fast_path``): most rows are
+valid, and for them one strict ``from_json`` already gives every typed value. :func:`fast_parse`
+marks the rows whose fields it read exactly (one object and nothing after it, number fields were
+JSON numbers, no free-text string that could be a re-serialised non-string, no optional field
+that might be a JSON null), the same rules are checked over those values, and a row that passes
+takes them and skips the Variant parse and the rule engine. Every other row, valid or not, goes
+through the exact path above, so each reason and value is what the exact rules alone give
+(tests/unit/test_ingestion_validate.py compares both on every bad and edge case).
 """
 
 from __future__ import annotations
@@ -68,11 +77,16 @@ class Rules:
 
     max_payload_bytes: int = 65536
     max_future_skew: str = "5 minutes"
+    # must match spark.sql.variant.allowDuplicateKeys (the application sets both from conf): the fast
+    # path reads duplicate keys like from_json (last wins), so it is only used when that is the rule
+    allow_duplicate_keys: bool = True
+    fast_path: bool = True
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Rules":
         silver = config["ingestion"]["silver"]
-        return cls(int(silver["max_payload_bytes"]), str(silver["max_future_skew"]))
+        return cls(int(silver["max_payload_bytes"]), str(silver["max_future_skew"]),
+                   bool(silver["allow_duplicate_json_keys"]), bool(silver.get("fast_path", True)))
 
 
 def _lit(value: Any) -> str:
@@ -89,6 +103,10 @@ class _Field:
     col: str  # column prefix used for the extracted pieces
     spec: dict
     obj: str = "_o"  # column holding this field's object level as a struct of Variants
+    typed: str = ""  # the typed column of a date-time field (default: the field's name)
+
+    def __post_init__(self):
+        self.typed = self.typed or self.name
 
     @property
     def parent(self) -> str:  # JSON path of the object holding the field
@@ -234,8 +252,8 @@ def _property_checks(fields: list[_Field], required: list[str], *, code_override
 
     for f in fields:
         if f.spec.get("format") == "date-time":
-            # the typed column (named like the field, see _typed_common) is null unless it is RFC 3339
-            checks.append(("invalid_timestamp", f"{_present(f)} AND {f.name} IS NULL",
+            # the typed column (see _typed_common) is null unless it is RFC 3339
+            checks.append(("invalid_timestamp", f"{_present(f)} AND {f.typed} IS NULL",
                            f"concat({_lit(f.name + ' must be an RFC 3339 date-time with offset, got ')}, {f.raw()})"))
 
     nums = [f for f in fields if f.jtype in ("number", "integer")]
@@ -271,26 +289,93 @@ def _reason_columns(checks: list[tuple[str, str, str]]) -> tuple[Column, Column,
     return rule, code, message
 
 
-def prepare(df: DataFrame, rules: Rules) -> DataFrame:
-    """Decode and parse: renames key/value to ``_key``/``_raw``; adds ``_json`` (text), ``_size`` (bytes), ``_utf8``, ``_v`` (Variant or null)."""
+def decode(df: DataFrame) -> DataFrame:
+    """Renames key/value to ``_key``/``_raw``; adds ``_json`` (text), ``_size`` (bytes), ``_utf8``, ``kafka_key``."""
     return (
         df.withColumnRenamed("value", "_raw").withColumnRenamed("key", "_key")
         .withColumn("_size", F.expr("octet_length(_raw)"))
         .withColumn("_json", F.expr("cast(_raw AS STRING)"))
         .withColumn("_utf8", F.expr("is_valid_utf8(_json)"))
+        .withColumn("kafka_key", F.expr("cast(_key AS STRING)"))
+    )
+
+
+def prepare(df: DataFrame, rules: Rules, skip: str = "false") -> DataFrame:
+    """Decode (unless done) and parse: + ``_v`` (Variant or null), not parsed where ``skip`` holds."""
+    if "_json" not in df.columns:
+        df = decode(df)
+    return (
+        df
         # try_parse_json stops after the first JSON value and ignores what follows ('{..} junk'), so
         # the payload is parsed as the first element of [payload, <its own xxhash64>]: the parser
         # reaches that tag as the second and last element only when the payload is one value and
         # nothing else (a payload cannot contain its own hash).
         .withColumn("_tag", F.expr("xxhash64(_json)"))
         .withColumn("_tagged", F.expr(
-            f"CASE WHEN _size BETWEEN 1 AND {int(rules.max_payload_bytes)} AND _utf8 "
+            f"CASE WHEN NOT ({skip}) AND _size BETWEEN 1 AND {int(rules.max_payload_bytes)} AND _utf8 "
             f"AND rlike(_json, '^\\\\s*\\\\{{') THEN try_parse_json(concat('[', _json, ',', _tag, ']')) END"))
         .withColumn("_v", F.expr(
             "CASE WHEN try_variant_get(_tagged, '$[1]', 'bigint') = _tag "
             "AND variant_get(_tagged, '$[2]', 'variant') IS NULL THEN variant_get(_tagged, '$[0]', 'variant') END"))
         .drop("_tag", "_tagged")
     )
+
+
+# strict JSON, as the Variant parser reads it: no 'single quotes', no NaN/Infinity tokens
+_STRICT_JSON = "map('allowSingleQuotes', 'false', 'allowNonNumericNumbers', 'false')"
+
+
+def fast_path_possible(fields: list[_Field], rules: Rules) -> bool:
+    """Flat contracts only (an object field needs the Variant for its JSON), and last-wins duplicates."""
+    return rules.fast_path and rules.allow_duplicate_keys and all(
+        f.jtype in ("string", "enum", "number", "integer") for f in fields)
+
+
+def fast_parse(df: DataFrame, fields: list[_Field], required: list[str],
+               rules: Rules) -> tuple[DataFrame, list[_Field]]:
+    """+ the fast path's columns: one ``from_json`` into typed values, and ``_fast_ok`` where they
+    are exactly what the rule engine would see. Returns (frame, the fields bound to those columns).
+
+    ``from_json`` ignores text after the first value, so a payload ending in ``}`` is parsed with
+    that brace replaced by ``,"_tag": <its own xxhash64>}``: the tag can only be read back as a
+    member of the top-level object when that object ends exactly where the payload ends (the
+    payload cannot contain its own hash, see :func:`prepare`). A number field's value that is not a
+    JSON number marks the record corrupt (``_bad``). What ``from_json`` cannot tell apart is
+    left to the exact path: a free-text string field (no pattern, enum or format) whose text could be
+    a number, ``true``/``false``, an object or an array re-serialised; an optional field that is
+    null (absent, or JSON null?) while the payload names it or holds a ``\\u`` escape.
+    """
+    fast = [_Field(f.name, f.path, f"_q_{f.name}", f.spec, typed=f"_q_{f.name}") for f in fields]
+    elements = ", ".join(f"`{f.name}`: {'double' if f.jtype in ('number', 'integer') else 'string'}" for f in fast)
+    schema = f"struct<{elements}, `_tag`: bigint, `_bad`: string>"
+    options = _STRICT_JSON.replace("map(", "map('columnNameOfCorruptRecord', '_bad', ")
+    parsed = F.expr(
+        f"CASE WHEN _size BETWEEN 1 AND {int(rules.max_payload_bytes)} AND _utf8 AND endswith(_json, '}}') "
+        f"""THEN from_json(concat(substring(_json, 1, char_length(_json) - 1), ',"_tag":', xxhash64(_json), '}}'), """
+        f"{_lit(schema)}, {options}) END")
+    out = df.withColumn("_q", parsed).withColumn(
+        "_q_one", F.expr("coalesce(_q._tag = xxhash64(_json) AND _q._bad IS NULL, false)"))
+    values, guards = [], ["_q_one"]
+    for f in fast:
+        value = f"_q.`{f.name}`"
+        number = f.jtype in ("number", "integer")
+        values.append(F.expr(value).alias(f.d if number else f.s))
+        values.append(F.expr(f"CASE WHEN {value} IS NOT NULL THEN '{'DOUBLE' if number else 'STRING'}' END").alias(f.t))
+        if f.jtype == "string" and not {"pattern", "format"} & set(f.spec):
+            starts = ", ".join(_lit(c) for c in "-0123456789{[")
+            guards.append(f"{value} IS NULL OR NOT (substr({value}, 1, 1) IN ({starts}) OR {value} IN ('true', 'false'))")
+        if f.name not in required:
+            guards.append(f"({value} IS NOT NULL OR NOT (contains(_json, {_lit(chr(34) + f.name + chr(34))}) "
+                          "OR contains(_json, '\\\\u')))")
+    out = out.select("*", *values)
+    by_name = {f.name: f for f in fast}
+    out = out.withColumn(by_name["ts"].typed, _timestamp(by_name["ts"]))
+    return out.withColumn("_fast_ok", F.expr(" AND ".join(f"coalesce({g}, false)" for g in guards))), fast
+
+
+def _passes(checks: list[tuple[str, str, str]]) -> str:
+    """No check holds (a check that is null, e.g. on a missing value, counts as failing)."""
+    return " AND ".join(f"NOT coalesce({c}, true)" for _, c, _m in checks)
 
 
 def _envelope_checks(rules: Rules) -> list[tuple[str, str, str]]:
@@ -306,23 +391,28 @@ def _envelope_checks(rules: Rules) -> list[tuple[str, str, str]]:
     ]
 
 
-def _key_and_time_checks(rules: Rules) -> list[tuple[str, str, str]]:
+def _key_and_time_checks(rules: Rules, fields: dict[str, _Field]) -> list[tuple[str, str, str]]:
+    ts, machine = fields["ts"], fields["machine_id"]
     return [
-        ("timestamp_in_future", f"ts > ingest_time + INTERVAL {rules.max_future_skew}",
-         f"concat('ts ', _f_ts__s, ' is more than {rules.max_future_skew} after the ingest time ', "
+        ("timestamp_in_future", f"{ts.typed} > ingest_time + INTERVAL {rules.max_future_skew}",
+         f"concat('ts ', {ts.s}, ' is more than {rules.max_future_skew} after the ingest time ', "
          "cast(ingest_time AS STRING))"),
-        ("key_mismatch", "kafka_key IS NULL OR kafka_key <> machine_id",
+        ("key_mismatch", f"kafka_key IS NULL OR kafka_key <> {machine.s}",
          "concat('Kafka key ', coalesce(concat('\"', kafka_key, '\"'), 'null'), "
-         "' differs from machine_id \"', machine_id, '\"')"),
+         f"' differs from machine_id \"', {machine.s}, '\"')"),
     ]
 
 
+def _timestamp(ts: _Field) -> Column:
+    """The typed ts: null unless the string is an RFC 3339 date-time with offset."""
+    return F.expr(f"CASE WHEN rlike(upper({ts.s}), {_lit(_RFC3339)}) AND NOT startswith({ts.s}, '0000') "
+                  f"THEN try_cast(upper({ts.s}) AS TIMESTAMP) END")
+
+
 def _typed_common(fields: dict[str, _Field]) -> list[Column]:
-    ts = fields["ts"]
     return [
         F.col(fields["event_id"].s).alias("event_id"),
-        F.expr(f"CASE WHEN rlike(upper({ts.s}), {_lit(_RFC3339)}) AND NOT startswith({ts.s}, '0000') "
-               f"THEN try_cast(upper({ts.s}) AS TIMESTAMP) END").alias("ts"),
+        _timestamp(fields["ts"]).alias("ts"),
         F.col(fields["machine_id"].s).alias("machine_id"),
         F.col(fields["tool_id"].s).alias("tool_id"),
         F.col(fields["experiment_id"].s).alias("experiment_id"),
@@ -334,13 +424,22 @@ def _typed_common(fields: dict[str, _Field]) -> list[Column]:
 OUTPUT_COMMON = ["topic", "partition", "offset", "kafka_timestamp", "ingest_time"]
 
 
-def _finish(df: DataFrame, checks: list[tuple[str, str, str]], typed: list[Column]) -> DataFrame:
+def _finish(df: DataFrame, checks: list[tuple[str, str, str]], typed: list[Column],
+            fast_typed: list[Column] | None = None) -> DataFrame:
     """Typed columns first (later checks use them), then the reason columns; the result keeps only
-    what silver and quarantine need (the raw payload only for rejected rows), so caching it is cheap."""
-    with_typed = df.select("*", F.expr("cast(_key AS STRING)").alias("kafka_key"), *typed)
+    what silver and quarantine need (the raw payload only for rejected rows), so caching it is cheap.
+    With ``fast_typed`` (same names as ``typed``), rows of ``_fast`` take those and pass."""
+    if fast_typed is not None:
+        exact = df.select("*", *typed).columns[len(df.columns):]
+        typed = [F.when(F.col("_fast"), fast).otherwise(col) for fast, col in zip(fast_typed, typed)]
+        typed = [c.alias(name) for c, name in zip(typed, exact)]
+        checks = [("", "_fast", "NULL")] + checks  # index 0: never a reason, see below
+    with_typed = df.select("*", *typed)
     rule, code, message = _reason_columns(checks)
     ruled = with_typed.withColumn("_rule", rule)
-    typed_names = [c for c in with_typed.columns if c not in df.columns]
+    if fast_typed is not None:
+        ruled = ruled.withColumn("_rule", F.expr("nullif(_rule, 0)"))
+    typed_names = ["kafka_key"] + [c for c in with_typed.columns if c not in df.columns]
     return ruled.select(
         *OUTPUT_COMMON, *typed_names,
         code.alias("reason_code"),
@@ -357,25 +456,37 @@ def validate_sensor_readings(df: DataFrame, rules: Rules = Rules()) -> DataFrame
     """Bronze rows of `sensor-readings` -> + reason_code/reason + typed silver columns."""
     schema = contracts.load_schema(contracts.SENSOR_READING)
     fields = _fields(schema["properties"])
-    by_name = {f.name: f for f in fields}
-    checks = _envelope_checks(rules) + _property_checks(fields, schema["required"])
-    value, sensor = by_name["value"], by_name["sensor"]
-    in_range = " ".join(
-        f"WHEN {_lit(name)} THEN {value.d} BETWEEN {r['min']} AND {r['max']}"
-        for name, r in contracts.sensor_ranges().items())
-    bounds = " ".join(f"WHEN {_lit(name)} THEN '[{r['min']}, {r['max']}] {r['unit']}'"
-                      for name, r in contracts.sensor_ranges().items())
-    checks.append(("out_of_range", f"NOT coalesce(CASE {sensor.s} {in_range} END, false)",
-                   f"concat('value ', {value.raw()}, ' of ', {sensor.s}, ' is outside its physical range ', "
-                   f"CASE {sensor.s} {bounds} END)"))
-    checks += _key_and_time_checks(rules)
-    parsed = _extract(prepare(df, rules), fields)
-    typed = _typed_common(by_name) + [
-        F.col(sensor.s).alias("sensor"),
-        F.col(value.d).alias("value"),
-        F.col(by_name["unit"].s).alias("unit"),
-    ]
-    return _finish(parsed, checks, typed)
+
+    def rules_and_typed(fields: list[_Field]) -> tuple[list[tuple[str, str, str]], list[Column]]:
+        by_name = {f.name: f for f in fields}
+        checks = _property_checks(fields, schema["required"])
+        value, sensor = by_name["value"], by_name["sensor"]
+        in_range = " ".join(
+            f"WHEN {_lit(name)} THEN {value.d} BETWEEN {r['min']} AND {r['max']}"
+            for name, r in contracts.sensor_ranges().items())
+        bounds = " ".join(f"WHEN {_lit(name)} THEN '[{r['min']}, {r['max']}] {r['unit']}'"
+                          for name, r in contracts.sensor_ranges().items())
+        checks.append(("out_of_range", f"NOT coalesce(CASE {sensor.s} {in_range} END, false)",
+                       f"concat('value ', {value.raw()}, ' of ', {sensor.s}, ' is outside its physical range ', "
+                       f"CASE {sensor.s} {bounds} END)"))
+        checks += _key_and_time_checks(rules, by_name)
+        typed = _typed_common(by_name) + [
+            F.col(sensor.s).alias("sensor"),
+            F.col(value.d).alias("value"),
+            F.col(by_name["unit"].s).alias("unit"),
+        ]
+        return checks, typed
+
+    checks, typed = rules_and_typed(fields)
+    checks = _envelope_checks(rules) + checks
+    decoded = decode(df)
+    if not fast_path_possible(fields, rules):
+        return _finish(_extract(prepare(decoded, rules), fields), checks, typed)
+    fast_frame, fast_fields = fast_parse(decoded, fields, schema["required"], rules)
+    fast_checks, fast_typed = rules_and_typed(fast_fields)
+    fast_frame = fast_frame.withColumn("_fast", F.expr(f"_fast_ok AND {_passes(fast_checks)}"))
+    parsed = _extract(prepare(fast_frame, rules, skip="_fast"), fields)
+    return _finish(parsed, checks, typed, fast_typed)
 
 
 def validate_tool_events(df: DataFrame, rules: Rules = Rules()) -> DataFrame:
@@ -393,7 +504,7 @@ def validate_tool_events(df: DataFrame, rules: Rules = Rules()) -> DataFrame:
                                                        what="factor")]
     checks.append(("missing_tool_life", f"{event.s} = 'tool_worn_out' AND {life.t} IS NULL",
                    "'tool_worn_out must carry tool_life_min'"))
-    checks += _key_and_time_checks(rules)
+    checks += _key_and_time_checks(rules, by_name)
     parsed = _extract(prepare(df, rules), fields + factor_fields)
     fb = {f.name: f for f in factor_fields}
     typed = _typed_common(by_name) + [
