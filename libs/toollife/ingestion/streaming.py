@@ -183,9 +183,9 @@ class IngestionApp:
         conf.set("spark.sql.redaction.options.regex", kafka_options.REDACTION_REGEX)
         conf.set("spark.sql.variant.allowDuplicateKeys",
                  str(bool(self.config["ingestion"]["silver"]["allow_duplicate_json_keys"])).lower())
-        # The validation compiles to one generated method above HotSpot's 8000-byte JIT limit, which
-        # then runs interpreted (~1.5x slower); at this limit Spark splits it into compiled pieces.
-        conf.set("spark.sql.codegen.hugeMethodLimit", "8000")
+        # No spark.sql.codegen.hugeMethodLimit=8000 here: with spark.java_options' -XX:-DontCompileHugeMethods
+        # the JIT compiles the validation's huge method, and falling back from whole-stage code made
+        # validating 1M rows 1.6x slower warm and 1.4x slower on the first pass (docs/ingestion.md).
         for src in self.sources:
             bronze.ensure_table(self.spark, self.config, src)
             silver.ensure_tables(self.spark, self.config, src)
