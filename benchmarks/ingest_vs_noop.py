@@ -33,19 +33,19 @@ from pathlib import Path
 log = logging.getLogger("bench.ingest_vs_noop")
 
 
-def produce(spark, bootstrap: str, topic: str, n: int) -> float:
-    """N contract-v1 readings written by Spark's Kafka sink; returns seconds taken."""
+def readings(spark, n: int):
+    """N contract-v1 readings (unique event_ids, 8 machines, 5 sensors): ``key`` and ``value`` as strings."""
     from pyspark.sql import functions as F
 
-    start = time.perf_counter()
     sensors = ["spindle_power", "vibration_rms", "temperature", "acoustic_emission", "flank_wear"]
-    df = spark.range(n, numPartitions=4).select(
-        F.format_string("M%02d", (F.col("id") % 8) + 1).alias("machine_id"),
+    machine = F.format_string("M%02d", (F.col("id") % 8) + 1)
+    return spark.range(n, numPartitions=4).select(
+        machine.alias("key"),
         F.to_json(F.struct(
             F.concat(F.lit("bench-"), F.col("id").cast("string")).alias("event_id"),
             F.date_format(F.expr("timestamp'2026-11-21 08:00:00' + make_interval(0,0,0,0,0,0, id / 100.0)"),
                           "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'").alias("ts"),
-            F.format_string("M%02d", (F.col("id") % 8) + 1).alias("machine_id"),
+            machine.alias("machine_id"),
             F.format_string("T%02d", (F.col("id") % 5) + 1).alias("tool_id"),
             F.lit("bench-exp").alias("experiment_id"),
             ((F.col("id") % 16) + 1).alias("run_id"),
@@ -53,8 +53,13 @@ def produce(spark, bootstrap: str, topic: str, n: int) -> float:
             F.element_at(F.array(*[F.lit(s) for s in sensors]), (F.col("id") % 5 + 1).cast("int")).alias("sensor"),
             F.round((F.col("id") % 1000) / 1000.0, 3).alias("value"),
         )).alias("value"),
-    ).select(F.col("machine_id").alias("key"), "value")
-    (df.write.format("kafka").option("kafka.bootstrap.servers", bootstrap).option("topic", topic)
+    )
+
+
+def produce(spark, bootstrap: str, topic: str, n: int) -> float:
+    """N readings (:func:`readings`) written by Spark's Kafka sink; returns seconds taken."""
+    start = time.perf_counter()
+    (readings(spark, n).write.format("kafka").option("kafka.bootstrap.servers", bootstrap).option("topic", topic)
      .option("kafka.linger.ms", "50").option("kafka.batch.size", "262144").option("kafka.compression.type", "lz4")
      .save())
     return time.perf_counter() - start

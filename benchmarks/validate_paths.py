@@ -2,9 +2,9 @@
 
     .venv/bin/python -m benchmarks.validate_paths [--rows 1000000] [--huge-method-limit 8000]
 
-Builds N valid contract-v1 sensor readings as bronze-shaped rows in memory (cached), then in one
-session writes ``validate(...)`` into the ``noop`` sink three times per variant and prints the
-first pass and the best warm pass: ``from_json`` (one strict parse into the silver types, the
+Builds N valid contract-v1 sensor readings (those of ``benchmarks.ingest_vs_noop``) as
+bronze-shaped rows in memory (cached), then in one session writes ``validate(...)`` into the
+``noop`` sink three times per variant and prints the first pass and the best warm pass: ``from_json`` (one strict parse into the silver types, the
 floor any validation pays), ``exact`` (``ingestion.silver.fast_path=false``) and ``fast``.
 No Kafka and no Delta: only what validation costs. Ratios within one run are what count.
 """
@@ -16,29 +16,16 @@ import json
 import sys
 import time
 
-SENSORS = ["spindle_power", "vibration_rms", "temperature", "acoustic_emission", "flank_wear"]
-
 
 def bronze_rows(spark, n: int):
+    """The readings the ingest benchmark sends through Kafka, shaped like bronze rows."""
     from pyspark.sql import functions as F
 
-    machine = F.format_string("M%02d", (F.col("id") % 8) + 1)
-    payload = F.to_json(F.struct(
-        F.concat(F.lit("bench-"), F.col("id").cast("string")).alias("event_id"),
-        F.date_format(F.expr("timestamp'2026-11-21 08:00:00' + make_interval(0,0,0,0,0,0, id / 100.0)"),
-                      "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'").alias("ts"),
-        machine.alias("machine_id"),
-        F.format_string("T%02d", (F.col("id") % 5) + 1).alias("tool_id"),
-        F.lit("bench-exp").alias("experiment_id"),
-        ((F.col("id") % 16) + 1).alias("run_id"),
-        F.lit(1).alias("replicate"),
-        F.element_at(F.array(*[F.lit(s) for s in SENSORS]), (F.col("id") % 5 + 1).cast("int")).alias("sensor"),
-        F.round((F.col("id") % 1000) / 1000.0, 3).alias("value"),
-        F.lit("kW").alias("unit"),
-    ))
-    return spark.range(n, numPartitions=2).select(
-        machine.cast("binary").alias("key"), payload.cast("binary").alias("value"),
-        F.lit("bench").alias("topic"), (F.col("id") % 3).cast("int").alias("partition"), F.col("id").alias("offset"),
+    from benchmarks.ingest_vs_noop import readings
+
+    return readings(spark, n).select(
+        F.col("key").cast("binary").alias("key"), F.col("value").cast("binary").alias("value"),
+        F.lit("bench").alias("topic"), F.lit(0).alias("partition"), F.monotonically_increasing_id().alias("offset"),
         F.current_timestamp().alias("kafka_timestamp"), F.current_timestamp().alias("ingest_time"))
 
 

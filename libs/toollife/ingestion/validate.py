@@ -280,23 +280,26 @@ def _property_checks(fields: list[_Field], required: list[str], *, code_override
     return checks
 
 
-def _reason_columns(checks: list[tuple[str, str, str]]) -> tuple[Column, Column, Column]:
+def _reason_columns(checks: list[tuple[str, str, str]],
+                    passed: str | None = None) -> tuple[Column, Column, Column]:
     """(rule index, reason_code, reason): each condition is evaluated once per row (first failing
-    rule wins); the message is only built for rejected rows."""
-    rule = F.expr("CASE " + " ".join(f"WHEN {c} THEN {i}" for i, (_, c, _m) in enumerate(checks)) + " END")
+    rule wins); the message is only built for rejected rows. Rows where ``passed`` holds skip them."""
+    rule = F.expr("CASE " + (f"WHEN {passed} THEN NULL " if passed else "") + " ".join(f"WHEN {c} THEN {i}" for i, (_, c, _m) in enumerate(checks)) + " END")
     code = F.expr("CASE _rule " + " ".join(f"WHEN {i} THEN {_lit(c)}" for i, (c, _, _m) in enumerate(checks)) + " END")
     message = F.expr("CASE _rule " + " ".join(f"WHEN {i} THEN {m}" for i, (_, _c, m) in enumerate(checks)) + " END")
     return rule, code, message
 
 
 def decode(df: DataFrame) -> DataFrame:
-    """Renames key/value to ``_key``/``_raw``; adds ``_json`` (text), ``_size`` (bytes), ``_utf8``, ``kafka_key``."""
+    """Renames key/value to ``_key``/``_raw``; adds ``_json`` (text), ``_size`` (bytes), ``_utf8``, ``kafka_key``,
+    ``_tag`` (the payload's xxhash64)."""
     return (
         df.withColumnRenamed("value", "_raw").withColumnRenamed("key", "_key")
         .withColumn("_size", F.expr("octet_length(_raw)"))
         .withColumn("_json", F.expr("cast(_raw AS STRING)"))
         .withColumn("_utf8", F.expr("is_valid_utf8(_json)"))
         .withColumn("kafka_key", F.expr("cast(_key AS STRING)"))
+        .withColumn("_tag", F.expr("xxhash64(_json)"))  # see prepare and fast_parse
     )
 
 
@@ -310,19 +313,20 @@ def prepare(df: DataFrame, rules: Rules, skip: str = "false") -> DataFrame:
         # the payload is parsed as the first element of [payload, <its own xxhash64>]: the parser
         # reaches that tag as the second and last element only when the payload is one value and
         # nothing else (a payload cannot contain its own hash).
-        .withColumn("_tag", F.expr("xxhash64(_json)"))
         .withColumn("_tagged", F.expr(
             f"CASE WHEN NOT ({skip}) AND _size BETWEEN 1 AND {int(rules.max_payload_bytes)} AND _utf8 "
             f"AND rlike(_json, '^\\\\s*\\\\{{') THEN try_parse_json(concat('[', _json, ',', _tag, ']')) END"))
         .withColumn("_v", F.expr(
             "CASE WHEN try_variant_get(_tagged, '$[1]', 'bigint') = _tag "
             "AND variant_get(_tagged, '$[2]', 'variant') IS NULL THEN variant_get(_tagged, '$[0]', 'variant') END"))
-        .drop("_tag", "_tagged")
+        .drop("_tagged")
     )
 
 
-# strict JSON, as the Variant parser reads it: no 'single quotes', no NaN/Infinity tokens
-_STRICT_JSON = "map('allowSingleQuotes', 'false', 'allowNonNumericNumbers', 'false')"
+# strict JSON, as the Variant parser reads it (no 'single quotes', no NaN/Infinity tokens), and a
+# corrupt-record column that is set when any field fails to convert
+_FAST_JSON_OPTIONS = ("map('allowSingleQuotes', 'false', 'allowNonNumericNumbers', 'false', "
+                      "'columnNameOfCorruptRecord', '_bad')")
 
 
 def fast_path_possible(fields: list[_Field], rules: Rules) -> bool:
@@ -348,13 +352,12 @@ def fast_parse(df: DataFrame, fields: list[_Field], required: list[str],
     fast = [_Field(f.name, f.path, f"_q_{f.name}", f.spec, typed=f"_q_{f.name}") for f in fields]
     elements = ", ".join(f"`{f.name}`: {'double' if f.jtype in ('number', 'integer') else 'string'}" for f in fast)
     schema = f"struct<{elements}, `_tag`: bigint, `_bad`: string>"
-    options = _STRICT_JSON.replace("map(", "map('columnNameOfCorruptRecord', '_bad', ")
     parsed = F.expr(
         f"CASE WHEN _size BETWEEN 1 AND {int(rules.max_payload_bytes)} AND _utf8 AND endswith(_json, '}}') "
-        f"""THEN from_json(concat(substring(_json, 1, char_length(_json) - 1), ',"_tag":', xxhash64(_json), '}}'), """
-        f"{_lit(schema)}, {options}) END")
+        f"""THEN from_json(concat(substring(_json, 1, char_length(_json) - 1), ',"_tag":', _tag, '}}'), """
+        f"{_lit(schema)}, {_FAST_JSON_OPTIONS}) END")
     out = df.withColumn("_q", parsed).withColumn(
-        "_q_one", F.expr("coalesce(_q._tag = xxhash64(_json) AND _q._bad IS NULL, false)"))
+        "_q_one", F.expr("coalesce(_q._tag = _tag AND _q._bad IS NULL, false)"))
     values, guards = [], ["_q_one"]
     for f in fast:
         value = f"_q.`{f.name}`"
@@ -410,9 +413,11 @@ def _timestamp(ts: _Field) -> Column:
 
 
 def _typed_common(fields: dict[str, _Field]) -> list[Column]:
+    ts = fields["ts"]
     return [
         F.col(fields["event_id"].s).alias("event_id"),
-        _timestamp(fields["ts"]).alias("ts"),
+        # the fast path's typed ts is made up front by fast_parse, for its checks
+        (_timestamp(ts) if ts.typed == ts.name else F.col(ts.typed)).alias("ts"),
         F.col(fields["machine_id"].s).alias("machine_id"),
         F.col(fields["tool_id"].s).alias("tool_id"),
         F.col(fields["experiment_id"].s).alias("experiment_id"),
@@ -433,12 +438,9 @@ def _finish(df: DataFrame, checks: list[tuple[str, str, str]], typed: list[Colum
         exact = df.select("*", *typed).columns[len(df.columns):]
         typed = [F.when(F.col("_fast"), fast).otherwise(col) for fast, col in zip(fast_typed, typed)]
         typed = [c.alias(name) for c, name in zip(typed, exact)]
-        checks = [("", "_fast", "NULL")] + checks  # index 0: never a reason, see below
     with_typed = df.select("*", *typed)
-    rule, code, message = _reason_columns(checks)
+    rule, code, message = _reason_columns(checks, passed="_fast" if fast_typed is not None else None)
     ruled = with_typed.withColumn("_rule", rule)
-    if fast_typed is not None:
-        ruled = ruled.withColumn("_rule", F.expr("nullif(_rule, 0)"))
     typed_names = ["kafka_key"] + [c for c in with_typed.columns if c not in df.columns]
     return ruled.select(
         *OUTPUT_COMMON, *typed_names,
