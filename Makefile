@@ -17,7 +17,7 @@ PYTEST_ARGS  ?=
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
 
-setup: $(VENV)/.installed $(JARS)/.resolved  ## Python venv (.venv) from the lock + JVM jars from Maven Central
+setup: $(VENV)/.installed $(JARS)/.resolved $(JARS)/driver-classes.jsa  ## Python venv (.venv) from the lock + JVM jars from Maven Central
 
 $(VENV)/.installed: requirements/jobs.lock setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ $(JARS)/.resolved: conf/maven/spark-jars.pom.xml conf/maven/kafka-broker.pom.xml
                    conf/maven/resolve-jars.sh $(VENV)/.installed
 	conf/maven/resolve-jars.sh $(PY) $(JARS)
 	touch $@
+
+# The driver JVM's class-data-sharing archive (toollife.class_archive): rebuilt with the jars or the venv.
+$(JARS)/driver-classes.jsa: $(JARS)/.resolved $(VENV)/.installed libs/toollife/class_archive.py
+	$(PY) -m toollife.class_archive
 
 jars: $(JARS)/.resolved  ## only the JVM jars
 

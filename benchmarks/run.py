@@ -7,6 +7,7 @@ a baseline measured in the same run, on the same 2 cores). Pick some with BENCH=
   doe        DOE effects job vs vectorised pandas and groupby.apply, 20k/200k   (goals in the module)
   models     tool_life / tool_rul champions vs the oracle and the tool_life champion (docs/models.md)
   live       live scorer + ingestion together: Kafka -> gold.tool_life_live latency, live RUL error, alerts
+  start      a spark-submit's driver start with the class archive / without it
 
 ingest and doe run with --floor: they also print the best ratio any design could reach here.
 """
@@ -24,6 +25,7 @@ BENCHMARKS = {
     "doe": "benchmarks.doe_effects_scaling",
     "models": "benchmarks.model_goals",
     "live": "benchmarks.live_goals",
+    "start": "benchmarks.driver_start",
 }
 ARGS = {"ingest": ["--floor"], "doe": ["--floor"]}
 

@@ -41,12 +41,19 @@ START = datetime(2026, 11, 1)
 # sensor_ingestion emits it when bronze and silver are ingested and validated; doe_analysis runs on it
 SILVER_VALIDATED = Asset(name="toollife_silver_validated", uri="toollife://lakehouse/silver")
 
+# toollife.class_archive: the driver maps its classes from this archive when `make setup` built it
+CLASS_ARCHIVE = HOME / "var" / "jars" / "driver-classes.jsa"
+DRIVER_JAVA_OPTIONS = " ".join([
+    "-XX:-DontCompileHugeMethods",
+    *([f"-XX:SharedArchiveFile={CLASS_ARCHIVE}", "-Xlog:cds=off", "-Xlog:cds+dynamic=off"] if CLASS_ARCHIVE.is_file() else []),
+])
+
 DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
     "spark.pyspark.python": str(Path(SPARK_SUBMIT).parent / "python"),
     # as spark.java_options in conf: JIT-compile the large generated methods (toollife.session)
-    "spark.driver.extraJavaOptions": "-XX:-DontCompileHugeMethods",
+    "spark.driver.extraJavaOptions": DRIVER_JAVA_OPTIONS,
     "spark.executor.extraJavaOptions": "-XX:-DontCompileHugeMethods",
 }
 JOB_ENV = {

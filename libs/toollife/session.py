@@ -63,10 +63,15 @@ def spark_conf(config: Mapping[str, Any], app_name: str | None = None) -> dict[s
         conf["spark.driver.host"] = spark_cfg["local_ip"]
         conf["spark.driver.bindAddress"] = spark_cfg["local_ip"]
         conf["spark.ui.showConsoleProgress"] = "false"
+    # Under spark-submit (client mode) the driver JVM is already up: these reach it only through
+    # submit_args' --conf; the executors get java_options either way. The class archive is the
+    # driver's alone: an executor on a cluster node has another JVM and no such file.
+    from toollife import class_archive
+
+    driver_options = " ".join(o for o in (spark_cfg["java_options"], class_archive.driver_options(config)) if o)
+    if driver_options:
+        conf["spark.driver.extraJavaOptions"] = driver_options
     if spark_cfg["java_options"]:
-        # Under spark-submit (client mode) the driver JVM is already up: this reaches it only
-        # through submit_args' --conf; the executors get it either way.
-        conf["spark.driver.extraJavaOptions"] = spark_cfg["java_options"]
         conf["spark.executor.extraJavaOptions"] = spark_cfg["java_options"]
     if log4j_option(config):  # the same way; Spark prepends the default options to the extra ones
         conf["spark.driver.defaultJavaOptions"] = log4j_option(config)

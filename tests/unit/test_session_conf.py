@@ -14,7 +14,8 @@ def config(tmp_path):
     jars.mkdir()
     (jars / "delta-spark_4.2_2.13-4.4.0.jar").write_bytes(b"")
     (jars / "kafka-clients-3.9.2.jar").write_bytes(b"")
-    return load_config(environ={}, overrides={"spark": {"jars_dir": str(jars)}})
+    return load_config(environ={}, overrides={"spark": {"jars_dir": str(jars),
+                                                        "class_archive_path": str(tmp_path / "not-built.jsa")}})
 
 
 def test_delta_local_master_and_worker_python(config):
@@ -31,8 +32,20 @@ def test_delta_local_master_and_worker_python(config):
     assert conf["spark.executor.extraJavaOptions"] == "-XX:-DontCompileHugeMethods"
 
 
+def test_a_built_class_archive_reaches_the_driver_only(config, tmp_path):
+    (tmp_path / "not-built.jsa").write_bytes(b"")      # now built
+    conf = spark_conf(config)
+    driver = conf["spark.driver.extraJavaOptions"].split()
+    assert driver[:2] == ["-XX:-DontCompileHugeMethods", f"-XX:SharedArchiveFile={tmp_path / 'not-built.jsa'}"]
+    assert "-Xlog:cds=off" in driver          # a JVM it does not match starts without it, silently
+    assert conf["spark.executor.extraJavaOptions"] == "-XX:-DontCompileHugeMethods"   # other machines' JVMs
+    args = submit_args(config)
+    assert f"spark.driver.extraJavaOptions={conf['spark.driver.extraJavaOptions']}" in args
+
+
 def test_no_java_options_leaves_the_jvm_defaults(tmp_path):
-    conf = spark_conf(load_config(environ={}, overrides={"spark": {"jars_dir": None, "java_options": None}}))
+    conf = spark_conf(load_config(environ={}, overrides={"spark": {"jars_dir": None, "java_options": None,
+                                                                   "class_archive_path": None}}))
     assert "spark.driver.extraJavaOptions" not in conf and "spark.executor.extraJavaOptions" not in conf
 
 
