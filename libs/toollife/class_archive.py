@@ -1,10 +1,11 @@
 """A class-data-sharing (AppCDS) archive of the Spark driver's classes, so a new JVM starts faster.
 
 Every spark-submit, every scheduled ``availableNow`` run and every demo step starts a driver JVM
-that loads, parses and verifies some 20,000 classes of Spark, Delta and the Kafka connector from
+that loads, parses and verifies some 17,000 classes of Spark, Delta and the Kafka connector from
 their jars before doing any work. HotSpot can map them from an archive instead (JDK 13+,
-``-XX:ArchiveClassesAtExit`` then ``-XX:SharedArchiveFile``). Measured here (docs/ingestion.md):
-a session start 15-16 s -> 7-8 s, a trivial spark-submit 26 s -> 13 s.
+``-XX:ArchiveClassesAtExit`` then ``-XX:SharedArchiveFile``). Measured here
+(``benchmarks.driver_start``, docs/ingestion.md): a spark-submit of jobs/init_lakehouse.py takes
+0.67 of the wall time and 0.70 of the CPU time it takes without the archive.
 
 ``make setup`` builds it (``python -m toollife.class_archive``) by running a small workload of the
 kind the jobs run (Delta write, MERGE, read, a Delta stream, JSON, a pandas UDF) in a JVM that
