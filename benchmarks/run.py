@@ -8,6 +8,7 @@ a baseline measured in the same run, on the same 2 cores). Pick some with BENCH=
   models     tool_life / tool_rul champions vs the oracle and the tool_life champion (docs/models.md)
   live       live scorer + ingestion together: Kafka -> gold.tool_life_live latency, live RUL error, alerts
   start      a spark-submit's driver start with the class archive / without it
+  dedupe     the silver dedupe of one batch into a 10M-row silver / an empty one (goal <= 1.3)
 
 ingest and doe run with --floor: they also print the best ratio any design could reach here.
 """
@@ -26,6 +27,7 @@ BENCHMARKS = {
     "models": "benchmarks.model_goals",
     "live": "benchmarks.live_goals",
     "start": "benchmarks.driver_start",
+    "dedupe": "benchmarks.dedupe_vs_table_size",
 }
 ARGS = {"ingest": ["--floor"], "doe": ["--floor"]}
 
