@@ -39,7 +39,8 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
         return super()._get_help_string(action)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, object]:
+    """(the parsed arguments, the chosen sub-command's module); argparse exits 2 on a mistake."""
     parser = argparse.ArgumentParser(prog="toollife", description="Tool-life DOE platform tools.")
     parser.add_argument("--env", default=None, help="conf/<env>.yaml to read (default: TOOLLIFE_ENV or local)")
     parser.add_argument("--log-level", default="INFO", help="Python log level (default: INFO)")
@@ -57,9 +58,14 @@ def main(argv: list[str] | None = None) -> int:
             modules[name] = importlib.import_module(module_name)
             modules[name].add_arguments(sub_parser, env)
     args = parser.parse_args(argv)
+    return args, modules[args.command]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, module = parse(argv)
     setup_logging(args.log_level)
     try:
-        return modules[args.command].run(args)
+        return module.run(args)
     except UserError as exc:
         return report(f"toollife {args.command}", exc)
 

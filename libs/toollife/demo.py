@@ -11,15 +11,16 @@
    (gold.tool_life_predictions), score_live (availableNow: gold.tool_life_live, gold.tool_alerts,
    Kafka tool-alerts), validate_tables (predictions), plan_next_experiments
    (gold.doe_next_experiments),
-4. one round of the experiment loop: `toollife simulate --plan-from gold.doe_next_experiments`
-   runs the recommendation as the follow-up experiment <id>-F1, then ingest_sensors,
-   aggregate_experiments and plan_next_experiments (one application again) analyse it with its
-   parent (gold.doe_follow_up) and recommend the round after,
-5. a summary read back from the tables with delta-rs (no third JVM), checked against the
+4. in the same application, one round of the experiment loop: `toollife simulate --plan-from
+   gold.doe_next_experiments` (a step of the chain, run between two jobs) runs the recommendation
+   as the follow-up experiment <id>-F1, then ingest_sensors, aggregate_experiments and
+   plan_next_experiments analyse it with its parent (gold.doe_follow_up) and recommend the round
+   after; they reuse the warm JVM instead of paying a second start and warm-up,
+5. a summary read back from the tables with delta-rs (no second JVM), checked against the
    simulator's ground truth.
 
-Each job runs exactly as its own spark-submit would (jobs/run_jobs.py); one application per group
-pays the JVM start and warm-up once instead of once per job. `python -m toollife.demo --separate`
+Each job runs exactly as its own spark-submit would (jobs/run_jobs.py); one application pays the JVM
+start and warm-up once instead of once per job. `python -m toollife.demo --separate`
 runs every job as its own spark-submit instead, as the Airflow DAGs do. Running the demo again
 gives the same tables: the simulator re-sends identical messages (same seed), the ingestion drops
 them as duplicates, and the gold jobs MERGE / replace by experiment. Training again registers new
@@ -59,6 +60,10 @@ DEMO_BAD_MESSAGES = ["malformed_json=3", "missing_field=3", "unknown_sensor=2", 
                      "non_finite=2", "bad_timestamp=2", "wrong_type=2", "oversize=1", "duplicate=20"]
 
 
+# a chain's step that runs `toollife simulate` between its jobs (toollife.job.CommandStep)
+SIMULATE = "toollife simulate"
+
+
 def _toollife(*args: str) -> list[str]:
     return [sys.executable, "-m", "toollife.cli", *args]
 
@@ -84,12 +89,13 @@ def run_step(name: str, cmd: list[str], env: Mapping[str, str]) -> dict[str, Any
 def run_jobs_step(title: str, steps: list[tuple[str, list[str], str]], env: Mapping[str, str], jobs: Path,
                   separate: bool = False) -> list[dict[str, Any]]:
     """Jobs of jobs/ in order, each ``(job, its options, what it does)``: one Spark application
-    (jobs/run_jobs.py), or one spark-submit each with ``separate``. Prints a line per job as it
-    ends; returns the jobs' summary lines."""
+    (jobs/run_jobs.py), or one spark-submit each with ``separate``; a job :data:`SIMULATE` is that
+    command. Prints a line per job as it ends; returns the jobs' summary lines."""
     if separate:
-        return [run_step(f"{what} ({job})", _toollife("submit", str(jobs / f"{job}.py"), *args), env)
+        return [run_step(f"{what} ({job})", _toollife(*job.split()[1:], *args) if job == SIMULATE
+                         else _toollife("submit", str(jobs / f"{job}.py"), *args), env)
                 for job, args, what in steps]
-    cmd = _toollife("submit", str(jobs / "run_jobs.py"), *[shlex.join([job, *args]) for job, args, _ in steps])
+    cmd = _toollife("submit", str(jobs / "run_jobs.py"), *[shlex.join([*job.split(), *args]) for job, args, _ in steps])
     print(f"\n==> {title}\n    $ {shlex.join(cmd)}", flush=True)
     what = [text for _, _, text in steps]       # the i-th summary line is the i-th job's
     summaries, stdout = [], []
@@ -325,7 +331,11 @@ def main(argv: list[str] | None = None) -> int:
                                        *DEMO_SIZE, *[arg for bad in DEMO_BAD_MESSAGES for arg in ("--bad", bad)]), env)
         experiment = simulated["experiment_id"]
         quality: dict[str, dict[str, int]] = {}
-        add_quality(run_jobs_step("the jobs, one Spark application", [
+        # --parent names the round: a second demo run re-sends the same follow-up, deduplicated
+        follow_up = ["--no-progress", "--bootstrap-servers", broker.bootstrap_servers,
+                     "--plan-from", "gold.doe_next_experiments", "--parent", experiment,
+                     "--sample-interval", DEMO_SIZE[DEMO_SIZE.index("--sample-interval") + 1]]
+        add_quality(run_jobs_step("the jobs and one round of the experiment loop, one Spark application", [
             ("ingest_sensors", ["--trigger", "available_now"], "Kafka -> bronze -> silver / quarantine"),
             ("validate_tables", ["--layer", "bronze", "--layer", "silver"], "Great Expectations: bronze, silver"),
             ("aggregate_experiments", [], "gold.experiment_runs"),
@@ -337,17 +347,12 @@ def main(argv: list[str] | None = None) -> int:
             ("score_live", ["--trigger", "available_now"], "the tools cutting, scored live: gold.tool_life_live"),
             ("validate_tables", ["--table", "gold.tool_life_predictions"], "Great Expectations: predictions"),
             ("plan_next_experiments", [], "the next experiment of every machine x tool"),
-        ], env, jobs, separate), quality)
-        # --parent names the round: a second demo run re-sends the same follow-up, deduplicated
-        run_step("run the recommended follow-up experiment (simulator -> Kafka)",
-                 _toollife("simulate", "--no-progress", "--bootstrap-servers", broker.bootstrap_servers,
-                           "--plan-from", "gold.doe_next_experiments", "--parent", experiment,
-                           "--sample-interval", DEMO_SIZE[DEMO_SIZE.index("--sample-interval") + 1]), env)
-        run_jobs_step("the follow-up, one Spark application", [
+            # the loop: the recommendation runs as the follow-up experiment <id>-F1, in the same JVM
+            (SIMULATE, follow_up, "the recommended follow-up experiment -> Kafka"),
             ("ingest_sensors", ["--trigger", "available_now"], "the follow-up's messages"),
             ("aggregate_experiments", [], "its runs"),
             ("plan_next_experiments", [], "analysed with its parent; the next round"),
-        ], env, jobs, separate)
+        ], env, jobs, separate), quality)
         print(summarize(config, experiment), flush=True)
         print("\n".join(quality_summary(config, quality)), flush=True)
         print(where_to_look(config), flush=True)

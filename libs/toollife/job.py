@@ -222,11 +222,58 @@ def load_job(path: Path) -> JobSpec:
     return JobSpec(path.stem, ns["main"], ns.get("__doc__"), ns.get("add_arguments"), ns.get("preflight"))
 
 
+# `toollife` commands a chain may run between its jobs: the ones that end by themselves and read or
+# feed the tables the jobs use (a follow-up experiment published from the plan a job just wrote)
+CHAIN_COMMANDS = ("simulate",)
+
+
+@dataclass(frozen=True)
+class CommandStep:
+    """A ``toollife COMMAND [OPTIONS]`` step of a chain, run as its own process between two jobs."""
+
+    command: str
+    argv: list[str]     # the console script's arguments, the command's name among them
+
+    @property
+    def name(self) -> str:
+        return f"toollife {self.command}"
+
+
+def command_step(words: list[str], env: str | None) -> CommandStep:
+    """``["toollife", "simulate", ...]`` -> its step, its options checked now (argparse says what is
+    wrong and exits 2); only :data:`CHAIN_COMMANDS`, which end by themselves."""
+    from toollife import cli
+
+    if len(words) < 2 or words[1] not in CHAIN_COMMANDS:
+        raise UsageError(f"'{shlex.join(words)}': a chain runs only these toollife commands between its jobs: "
+                         + ", ".join(f"toollife {c}" for c in CHAIN_COMMANDS))
+    argv = [*(["--env", env] if env else []), *words[1:]]
+    cli.parse(argv)
+    return CommandStep(words[1], argv)
+
+
+def run_command(step: CommandStep) -> int:
+    """Run the command as a child process (same Python, same environment; its output goes to ours) and
+    print a summary line like a job's. The application's JVM waits meanwhile: what the chain gains is
+    that the jobs after it reuse the warm session."""
+    import os
+    import subprocess
+
+    started = time.monotonic()
+    sys.stdout.flush()
+    code = subprocess.run([sys.executable, "-m", "toollife.cli", *step.argv], env=dict(os.environ)).returncode
+    print(json.dumps({"job": step.name, "status": "succeeded" if code == EXIT_OK else "failed",
+                      "exit_code": code, "duration_s": round(time.monotonic() - started, 3)}), flush=True)
+    return code
+
+
 def run_jobs(jobs_dir: Path, *, argv: list[str] | None = None, description: str | None = None) -> int:
     """``run_jobs.py [--env E] [--set K=V ...] 'JOB [OPTIONS]' ...``: several jobs, in order, in one
     Spark application. Each runs as its own spark-submit would (options, preflight, meta.job_runs
     row, summary line); the first one that fails stops the chain with its exit code. Every job's
-    options are checked before the session starts, so a typo in the last one costs no JVM."""
+    options are checked before the session starts, so a typo in the last one costs no JVM.
+    A step ``'toollife simulate [OPTIONS]'`` runs that command between two jobs (:class:`CommandStep`;
+    it gets its own options, ``--env`` and the environment, not the chain's ``--set``)."""
     parser = base_parser("run_jobs", description)
     parser.add_argument("steps", nargs="+", metavar="'JOB [OPTIONS]'",
                         help="a job file's name in jobs/ (without .py) and its own options, as one argument")
@@ -241,6 +288,12 @@ def run_jobs(jobs_dir: Path, *, argv: list[str] | None = None, description: str 
             words = shlex.split(text)
             if not words:
                 raise UsageError("an empty step: name a job of jobs/")
+            if words[0] == "toollife":
+                try:
+                    steps.append((command_step(words, args.env), None, None))
+                except SystemExit as exc:  # argparse said what is wrong with the command's options
+                    return int(exc.code or EXIT_OK)
+                continue
             spec = load_job(jobs_dir / f"{words[0].removesuffix('.py')}.py")
             step_sets = [w for i, w in enumerate(words) if i and words[i - 1] == "--set"]
             if any(pair.startswith("spark.") for pair in step_sets):
@@ -260,6 +313,11 @@ def run_jobs(jobs_dir: Path, *, argv: list[str] | None = None, description: str 
     if spark is None:
         return 1
     for spec, step_args, step_config in steps:
+        if isinstance(spec, CommandStep):
+            code = run_command(spec)
+            if code != EXIT_OK:
+                return code
+            continue
         try:
             if spec.preflight is not None:
                 spec.preflight(step_config, step_args)

@@ -1,8 +1,8 @@
-"""The whole flow as `make demo` runs it: a real broker, every step a separate process
-(simulate, spark-submit ingest / aggregate / effects / train / score), then the summary read from
-the tables. Once: re-running each step is tested where the step is (test_ingest_dedupe_late for
-re-sent messages, test_doe_jobs for the gold jobs through spark-submit, test_models for scoring),
-and a second demo run would double the suite's longest test (about 7 minutes here)."""
+"""The whole flow as `make demo` runs it: a real broker, the simulator, the jobs (and the experiment
+loop's follow-up simulation between them) in one spark-submit'd Spark application, then the summary
+read from the tables. Once: re-running each step is tested where the step is (test_ingest_dedupe_late
+for re-sent messages, test_doe_jobs for the gold jobs through spark-submit, test_models for scoring),
+and a second demo run would double the suite's longest test."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def test_demo_runs_the_whole_flow(tmp_path):
     first = run_demo(env)
     done = re.search(r"^==> demo done in (\d+)s$", first, re.M)
     assert done, first[-2000:]
-    sys.__stderr__.write(f"\n[e2e] make demo took {done[1]} s here (every capability; jobs in two Spark applications)\n")
+    sys.__stderr__.write(f"\n[e2e] make demo took {done[1]} s here (every capability; the jobs in one Spark application)\n")
     counts = table_counts(first)
 
     # 17 injected bad messages, each quarantined once; 20 re-sent duplicates dropped, not stored

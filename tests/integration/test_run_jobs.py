@@ -37,3 +37,34 @@ def test_a_chain_runs_each_job_as_its_own_submit_would_and_stops_at_the_first_fa
     runs = spark.read.format("delta").load(str(Path(root["root"], "meta", "job_runs"))).collect()
     assert [(r.job, r.status, r.spark_app_id) for r in runs] == [
         ("init_lakehouse", "succeeded", spark.sparkContext.applicationId)]
+
+
+def test_a_toollife_simulate_step_runs_between_jobs_and_its_mistakes_stop_the_chain_before_spark(
+        spark, lakehouse_config, tmp_path, capsys):
+    root = lakehouse_config["lakehouse"]
+    common = ["--set", f"lakehouse.root={root['root']}", "--set", f"lakehouse.checkpoint_root={root['checkpoint_root']}"]
+    simulate = (f"toollife simulate --machines 1 --tools 1 --replicates 1 --no-table --no-progress "
+                f"--manifest-dir {tmp_path} --dry-run {tmp_path / 'messages.jsonl'}")
+
+    # only commands that end by themselves; a wrong option is argparse's exit 2; nothing runs either way
+    assert run_jobs(JOBS, argv=[*common, "init_lakehouse", "toollife dashboard"]) == EXIT_CONFIG
+    assert run_jobs(JOBS, argv=[*common, "init_lakehouse", "toollife simulate --machines many"]) == 2
+    err = capsys.readouterr().err
+    assert "only these toollife commands between its jobs: toollife simulate" in err
+    assert "--machines: invalid int value: 'many'" in err
+    assert not Path(root["root"], "meta", "job_runs").exists() and not (tmp_path / "messages.jsonl").exists()
+
+    # the command runs where it stands in the chain, with a summary line like a job's
+    assert run_jobs(JOBS, argv=[*common, "init_lakehouse", simulate, "init_lakehouse"]) == 0
+    out = capsys.readouterr().out
+    summaries = [json.loads(line) for line in out.splitlines() if line.startswith("{") and '"job"' in line]
+    assert [(s["job"], s["status"]) for s in summaries] == [
+        ("init_lakehouse", "succeeded"), ("toollife simulate", "succeeded"), ("init_lakehouse", "succeeded")]
+    assert len((tmp_path / "messages.jsonl").read_text().splitlines()) > 16   # 16 runs' readings and events
+
+    # a failing command stops the chain with its exit code, before the jobs after it
+    failing = simulate.replace("--machines 1", "--machines 0")
+    assert run_jobs(JOBS, argv=[*common, failing, "init_lakehouse"]) != 0
+    out = capsys.readouterr().out
+    assert [json.loads(line)["job"] for line in out.splitlines() if line.startswith("{") and '"job"' in line] == [
+        "toollife simulate"]
