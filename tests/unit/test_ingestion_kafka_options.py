@@ -82,3 +82,31 @@ def test_env_overrides_reach_ingestion_options():
     assert cfg["ingestion"]["kafka"]["max_offsets_per_trigger"] == 500
     assert cfg["ingestion"]["trigger"]["mode"] == "available_now"
     assert cfg["ingestion"]["sources"] == ["tool_events"]
+
+
+def test_outage_options_let_the_source_outlast_the_tolerance(config):
+    from toollife.ingestion.kafka_options import outage_options
+
+    for tolerance_s in (20, 60, 300, 1800):
+        opts = outage_options(tolerance_s)
+        api_ms, interval_ms = int(opts["kafka.default.api.timeout.ms"]), int(opts["fetchOffset.retryIntervalMs"])
+        # with no broker every driver attempt blocks one API timeout: all of them last longer than the tolerance
+        assert int(opts["fetchOffset.numRetries"]) * (api_ms + interval_ms) > tolerance_s * 1000
+        assert int(opts["fetchOffset.numRetries"]) >= 3                    # never fewer than Spark's default
+        assert int(opts["kafkaConsumer.pollTimeoutMs"]) > tolerance_s * 1000  # an executor's fetch waits too
+    assert int(outage_options(0)["kafkaConsumer.pollTimeoutMs"]) == 120_000  # Spark's default, not less
+    opts = source_options(config, "t", environ={})
+    assert opts["fetchOffset.numRetries"] == outage_options(config["ingestion"]["kafka"]["outage_tolerance_s"])[
+        "fetchOffset.numRetries"]
+
+
+def test_bootstrap_servers_are_parsed_and_shown_as_written(config):
+    from toollife.ingestion.kafka_options import bootstrap_addresses, servers_text
+
+    cfg = copy.deepcopy(config)
+    cfg["kafka"]["bootstrap_servers"] = "b1:9092, [::1]:9093,"
+    assert bootstrap_addresses(cfg) == [("b1", 9092), ("::1", 9093)]
+    assert servers_text(cfg) == "b1:9092,[::1]:9093"
+    cfg["kafka"]["bootstrap_servers"] = "b1"
+    with pytest.raises(KafkaConfigError, match="not host:port"):
+        bootstrap_addresses(cfg)
