@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
+from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
 
@@ -347,7 +348,13 @@ class IngestionApp:
                 return
             if kafka:
                 self._watch_kafka(time.monotonic())
-            queries[0].awaitTermination(0.5) if queries[0].isActive else time.sleep(0.5)
+            if queries[0].isActive:
+                try:
+                    queries[0].awaitTermination(0.5)
+                except StreamingQueryException:
+                    pass  # it failed: the check above reports it, naming the query (and Kafka when it is the cause)
+            else:
+                time.sleep(0.5)
             self._flush_progress(force=False, every=flush_every)
 
     def _watch_kafka(self, now: float) -> None:
