@@ -91,31 +91,26 @@ def check_reachable(config: Mapping[str, Any], timeout_s: float | None = None) -
         "(TOOLLIFE__KAFKA__BOOTSTRAP_SERVERS)")
 
 
-# Kafka's own default for the blocking client calls (admin offset look-ups on the driver, position and
-# offset look-ups of the executors' consumers); set explicitly because the retry count below is built on it.
-API_TIMEOUT_MS = 60_000
-RETRY_INTERVAL_MS = 1_000
+KAFKA_API_TIMEOUT_MS = 60_000      # Kafka's default.api.timeout.ms
+SPARK_POLL_TIMEOUT_MS = 120_000    # Spark's kafkaConsumer.pollTimeoutMs (spark.network.timeout)
 
 
 def outage_options(tolerance_s: float) -> dict[str, str]:
-    """Spark Kafka source options under which the source itself waits out a broker outage of
-    ``tolerance_s`` (``ingestion.kafka.outage_tolerance_s``) instead of failing the query first.
+    """Spark Kafka source options under which no Kafka client call gives up during a broker outage
+    of ``tolerance_s`` (``ingestion.kafka.outage_tolerance_s``): the application's own watchdog
+    (:mod:`toollife.ingestion.streaming`) decides when an outage is too long, with a message that
+    names the broker.
 
-    With the broker gone the driver's offset look-up blocks for ``kafka.default.api.timeout.ms``
-    per attempt and the source makes ``fetchOffset.numRetries`` attempts (Spark's default, 3 x 60 s,
-    would fail a query after about three minutes); an executor task fetching records when the
-    broker goes waits up to ``kafkaConsumer.pollTimeoutMs`` (default ``spark.network.timeout``,
-    120 s), then fails, which in local mode fails the query. Both are set to outlast the
-    tolerance, so the application's own watchdog (:mod:`toollife.ingestion.streaming`) decides
-    when an outage is too long, with a message that names the broker.
+    With the broker gone every blocking client call waits ``kafka.default.api.timeout.ms`` (60 s):
+    the driver's offset look-up (Spark retries it ``fetchOffset.numRetries``, 3, times, then fails
+    the query), and an executor's consumer looking up its position or the partition's offsets
+    (the task fails at once, and under local[N] the query with it). A record fetch waits up to
+    ``kafkaConsumer.pollTimeoutMs`` (120 s). Both become the tolerance plus a minute.
     """
-    tolerance_ms = max(0, int(tolerance_s * 1000))
-    attempts = -(-tolerance_ms // (API_TIMEOUT_MS + RETRY_INTERVAL_MS)) + 1  # ceil, plus one
+    timeout_ms = max(0, int(tolerance_s * 1000)) + KAFKA_API_TIMEOUT_MS
     return {
-        "kafka.default.api.timeout.ms": str(API_TIMEOUT_MS),
-        "fetchOffset.numRetries": str(max(3, attempts)),
-        "fetchOffset.retryIntervalMs": str(RETRY_INTERVAL_MS),
-        "kafkaConsumer.pollTimeoutMs": str(max(120_000, tolerance_ms + API_TIMEOUT_MS)),
+        "kafka.default.api.timeout.ms": str(timeout_ms),
+        "kafkaConsumer.pollTimeoutMs": str(max(SPARK_POLL_TIMEOUT_MS, timeout_ms)),
     }
 
 
