@@ -3,9 +3,11 @@
 Kafka (sensor-readings, tool-events) -> bronze -> silver + quarantine, one Structured Streaming
 application. Options given here override conf (conf/<env>.yaml, TOOLLIFE__INGESTION__* env
 vars, --set ingestion.key=value). Before anything is created the Kafka bootstrap servers must
-answer (within ingestion.kafka.connect_timeout_s). Exit code 0 when drained (available_now) or
-stopped by SIGTERM/SIGINT after the running micro-batches; 1 when Kafka cannot be reached or a
-query fails; 2 on invalid options or conf. The run is recorded in meta.job_runs when it ends.
+answer (within ingestion.kafka.connect_timeout_s); a broker that goes away later is waited for
+up to ingestion.kafka.outage_tolerance_s. Exit code 0 when drained (available_now) or stopped by
+SIGTERM/SIGINT after the running micro-batches; 1 when Kafka cannot be reached (at the start, or
+for longer than the tolerance) or a query fails; 2 on invalid options or conf. The run is
+recorded in meta.job_runs when it ends.
 """
 
 import sys

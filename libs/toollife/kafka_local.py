@@ -12,6 +12,10 @@ A broker the library starts for a run (``LocalKafkaBroker(...).start()``: tests,
 benchmarks) is tied to the process that started it: a small watchdog between that process and
 the JVM stops the broker when the process ends, however it ends (SIGTERM, SIGKILL, a crash), so
 no broker is left running with nobody to stop it.
+
+``stop()`` then ``start()`` on the same object restarts the broker on the same ports and data
+dir: same cluster id, topics and offsets, as a broker restarted by its operators (the ports of
+``port=0`` are chosen once, when the object is made).
 """
 
 from __future__ import annotations
@@ -176,6 +180,9 @@ class LocalKafkaBroker:
     def _require_free(self, port: int) -> None:
         # Otherwise the new JVM dies on bind while wait_ready happily talks to whatever holds the port.
         with socket.socket() as sock:
+            # As the JVM's listener does: connections of a broker just stopped, lingering in TIME_WAIT,
+            # do not keep it from binding again (a restart on the same port); a live listener still does.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((self.host, port))
             except OSError as exc:

@@ -82,3 +82,29 @@ def test_env_overrides_reach_ingestion_options():
     assert cfg["ingestion"]["kafka"]["max_offsets_per_trigger"] == 500
     assert cfg["ingestion"]["trigger"]["mode"] == "available_now"
     assert cfg["ingestion"]["sources"] == ["tool_events"]
+
+
+def test_outage_options_let_every_kafka_call_outlast_the_tolerance(config):
+    from toollife.ingestion.kafka_options import outage_options
+
+    for tolerance_s in (0, 20, 300, 1800):
+        opts = outage_options(tolerance_s)
+        # the driver's offset look-ups and the executors' position look-ups: one call outlasts it
+        assert int(opts["kafka.default.api.timeout.ms"]) >= tolerance_s * 1000 + 60_000
+        assert int(opts["kafkaConsumer.pollTimeoutMs"]) >= tolerance_s * 1000 + 60_000   # a record fetch too
+        assert "fetchOffset.numRetries" not in opts     # Spark's 3 stay, for its other transient errors
+    assert outage_options(0) == {"kafka.default.api.timeout.ms": "60000", "kafkaConsumer.pollTimeoutMs": "120000"}
+    opts = source_options(config, "t", environ={})
+    assert opts["kafka.default.api.timeout.ms"] == str((config["ingestion"]["kafka"]["outage_tolerance_s"] + 60) * 1000)
+
+
+def test_bootstrap_servers_are_parsed_and_shown_as_written(config):
+    from toollife.ingestion.kafka_options import bootstrap_addresses, servers_text
+
+    cfg = copy.deepcopy(config)
+    cfg["kafka"]["bootstrap_servers"] = "b1:9092, [::1]:9093,"
+    assert bootstrap_addresses(cfg) == [("b1", 9092), ("::1", 9093)]
+    assert servers_text(cfg) == "b1:9092,[::1]:9093"
+    cfg["kafka"]["bootstrap_servers"] = "b1"
+    with pytest.raises(KafkaConfigError, match="not host:port"):
+        bootstrap_addresses(cfg)

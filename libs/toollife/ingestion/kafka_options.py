@@ -41,6 +41,32 @@ def _host_port(server: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def bootstrap_addresses(config: Mapping[str, Any]) -> list[tuple[str, int]]:
+    """``kafka.bootstrap_servers`` as (host, port) pairs; a one-line conf error when malformed."""
+    servers = [s for s in str(config["kafka"]["bootstrap_servers"]).split(",") if s.strip()]
+    if not servers:
+        raise KafkaConfigError("kafka.bootstrap_servers is empty")
+    return [_host_port(s) for s in servers]
+
+
+def servers_text(config: Mapping[str, Any]) -> str:
+    """The bootstrap servers as the user wrote them, for messages."""
+    return ",".join(s.strip() for s in str(config["kafka"]["bootstrap_servers"]).split(",") if s.strip())
+
+
+def probe(addresses: list[tuple[str, int]], timeout_s: float = 2.0) -> tuple[str | None, str]:
+    """One TCP connect per bootstrap server: (the first that accepted, "") or (None, why the last
+    one did not). Only a connection, whatever the security protocol: cheap enough to repeat."""
+    reason = ""
+    for host, port in addresses:
+        try:
+            with socket.create_connection((host, port), timeout=timeout_s):
+                return f"{host}:{port}", ""
+        except OSError as exc:
+            reason = getattr(exc, "strerror", None) or type(exc).__name__
+    return None, reason
+
+
 def check_reachable(config: Mapping[str, Any], timeout_s: float | None = None) -> str:
     """Fail fast, in one line, when no bootstrap server accepts a connection.
 
@@ -49,28 +75,43 @@ def check_reachable(config: Mapping[str, Any], timeout_s: float | None = None) -
     and its error (``Timed out waiting for a node assignment``) never says the broker is down.
     Returns the server that answered.
     """
-    servers = [s for s in str(config["kafka"]["bootstrap_servers"]).split(",") if s.strip()]
-    if not servers:
-        raise KafkaConfigError("kafka.bootstrap_servers is empty")
-    addresses = [_host_port(s) for s in servers]
+    addresses = bootstrap_addresses(config)
     timeout_s = float(config["ingestion"]["kafka"]["connect_timeout_s"] if timeout_s is None else timeout_s)
     deadline = time.monotonic() + timeout_s
     while True:
-        last: OSError | None = None
-        for host, port in addresses:
-            try:
-                with socket.create_connection((host, port), timeout=min(2.0, max(timeout_s, 0.1))):
-                    return f"{host}:{port}"
-            except OSError as exc:
-                last = exc
+        server, reason = probe(addresses, timeout_s=min(2.0, max(timeout_s, 0.1)))
+        if server is not None:
+            return server
         if time.monotonic() >= deadline:
             break
         time.sleep(0.5)
-    reason = getattr(last, "strerror", None) or type(last).__name__
     raise UnreachableError(
-        f"cannot reach Kafka at {','.join(s.strip() for s in servers)} ({reason}, for {timeout_s:g} s); "
+        f"cannot reach Kafka at {servers_text(config)} ({reason}, for {timeout_s:g} s); "
         "is the broker running? `toollife kafka up` starts the local one, or set kafka.bootstrap_servers "
         "(TOOLLIFE__KAFKA__BOOTSTRAP_SERVERS)")
+
+
+KAFKA_API_TIMEOUT_MS = 60_000      # Kafka's default.api.timeout.ms
+SPARK_POLL_TIMEOUT_MS = 120_000    # Spark's kafkaConsumer.pollTimeoutMs (spark.network.timeout)
+
+
+def outage_options(tolerance_s: float) -> dict[str, str]:
+    """Spark Kafka source options under which no Kafka client call gives up during a broker outage
+    of ``tolerance_s`` (``ingestion.kafka.outage_tolerance_s``): the application's own watchdog
+    (:mod:`toollife.ingestion.streaming`) decides when an outage is too long, with a message that
+    names the broker.
+
+    With the broker gone every blocking client call waits ``kafka.default.api.timeout.ms`` (60 s):
+    the driver's offset look-up (Spark retries it ``fetchOffset.numRetries``, 3, times, then fails
+    the query), and an executor's consumer looking up its position or the partition's offsets
+    (the task fails at once, and under local[N] the query with it). A record fetch waits up to
+    ``kafkaConsumer.pollTimeoutMs`` (120 s). Both become the tolerance plus a minute.
+    """
+    timeout_ms = max(0, int(tolerance_s * 1000)) + KAFKA_API_TIMEOUT_MS
+    return {
+        "kafka.default.api.timeout.ms": str(timeout_ms),
+        "kafkaConsumer.pollTimeoutMs": str(max(SPARK_POLL_TIMEOUT_MS, timeout_ms)),
+    }
 
 
 class KafkaOptions(dict):
@@ -156,5 +197,6 @@ def source_options(
         opts["maxOffsetsPerTrigger"] = str(int(limit))
     if ing["min_partitions"]:
         opts["minPartitions"] = str(int(ing["min_partitions"]))
+    opts.update(outage_options(float(ing["outage_tolerance_s"])))
     opts.update(security_options(config, environ))
     return opts

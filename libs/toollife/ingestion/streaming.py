@@ -25,6 +25,13 @@ On SIGTERM the application lets the running micro-batch of every query finish, t
 Before any table or checkpoint is created, the Kafka bootstrap servers must accept a connection
 (:func:`toollife.ingestion.kafka_options.check_reachable`): a broker that is down fails the run in
 seconds, in one line, leaving nothing behind.
+
+A broker that goes away while the queries run is waited for, up to ``ingestion.kafka.outage_tolerance_s``:
+the Kafka source's own timeouts are set to outlast it (:func:`kafka_options.outage_options`), and a
+watchdog probes the bootstrap servers every few seconds, says once that Kafka is unreachable and
+once that it is back, and past the tolerance stops the queries and fails the run with one line
+naming the broker (:class:`toollife.errors.UnreachableError`, exit 1). A query that fails on a
+Kafka error anyway is reported the same way. The next run resumes from the checkpoints.
 """
 
 from __future__ import annotations
@@ -32,16 +39,20 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import re
 import signal
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
+from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
 
 from toollife import tables
+from toollife.errors import UnreachableError
 from toollife.ingestion import bronze, kafka_options, schemas, silver
 from toollife.metrics import SPARK_PATH as SPARK_METRICS_PATH
 from toollife.metrics import enabled as metrics_enabled
@@ -53,6 +64,54 @@ TRIGGER_MODES = ("processing_time", "available_now")
 
 class IngestionError(RuntimeError):
     """A streaming query failed; the message names it and Spark's error."""
+
+
+PROBE_INTERVAL_S = 5.0  # how often the running application checks that a bootstrap server answers
+
+# What Kafka's clients and Spark's Kafka source throw when no broker answers: the driver's offset
+# look-ups ("Timed out waiting for a node assignment. Call: listNodes"), an executor's fetch
+# ("Cannot fetch record for offset ... in ... milliseconds"), a connection dropped mid-request.
+_KAFKA_UNREACHABLE = re.compile(
+    r"org\.apache\.kafka\.common\.errors\.(?:TimeoutException|DisconnectException|NetworkException)[^\n]*"
+    r"|Timed out waiting for a node assignment[^\n]*|Cannot fetch record for offset[^\n]*")
+
+
+def kafka_unreachable_cause(error: str) -> str | None:
+    """The line of a failed query's error that says Kafka did not answer, or None for other failures."""
+    match = _KAFKA_UNREACHABLE.search(error or "")
+    return match.group(0).strip() if match else None
+
+
+@dataclass
+class OutageClock:
+    """When Kafka went away, for how long, and when that is longer than the tolerance.
+
+    Pure bookkeeping over the caller's probes: :meth:`observe` returns ``"down"`` on the first
+    failed probe, ``"up"`` on the first good one after it, ``"exceeded"`` while a probe fails more
+    than ``tolerance_s`` after the first failed one, else None."""
+
+    tolerance_s: float
+    down_since: float | None = None
+    outages: int = 0
+    unreachable_s: float = 0.0    # all outages that ended
+    last_outage_s: float = 0.0
+
+    def observe(self, reachable: bool, now: float) -> str | None:
+        if reachable:
+            if self.down_since is None:
+                return None
+            self.last_outage_s = now - self.down_since
+            self.unreachable_s += self.last_outage_s
+            self.down_since = None
+            return "up"
+        if self.down_since is None:
+            self.down_since = now
+            self.outages += 1
+            return "down"
+        return "exceeded" if now - self.down_since > self.tolerance_s else None
+
+    def down_for(self, now: float) -> float:
+        return 0.0 if self.down_since is None else now - self.down_since
 
 
 def _ts(value: str | None) -> datetime | None:
@@ -168,6 +227,8 @@ class IngestionApp:
         self._recorded: set[tuple] = set()  # progress_key() of the rows already in meta.stream_progress
         self._batches: dict[str, int] = {n: 0 for n in sorted(names)}
         self._input_rows: dict[str, int] = {n: 0 for n in sorted(names)}
+        self.outage = OutageClock(float(ing["kafka"]["outage_tolerance_s"]))
+        self._next_probe = 0.0
 
     # -- set-up ----------------------------------------------------------------------------------
 
@@ -234,7 +295,8 @@ class IngestionApp:
 
     def run(self) -> int:
         """Run until drained (available_now) or stopped (processing_time). Raises IngestionError,
-        or :class:`toollife.errors.UnreachableError` before creating anything."""
+        or :class:`toollife.errors.UnreachableError` (before creating anything, or after Kafka has
+        been unreachable for longer than ``ingestion.kafka.outage_tolerance_s``)."""
         self.check_brokers()
         self.prepare()
         self.spark.streams.addListener(self.listener)
@@ -242,42 +304,91 @@ class IngestionApp:
             self.spark.conf.set("spark.sql.streaming.metricsEnabled", "true")  # Spark's gauges per query
             log.info("metrics: %s (and Spark's at its UI port, %s)", self.metrics.start(), SPARK_METRICS_PATH)
         try:
-            log.info("ingestion starting: sources=%s mode=%s", [s.key for s in self.sources], self.mode)
-            if self.mode == "available_now":
-                self._wait([self._start_bronze(s) for s in self.sources])
-                if not self.stopping:
-                    self._wait([self._start_silver(s) for s in self.sources])
-            else:
-                self._wait([self._start_bronze(s) for s in self.sources]
-                           + [self._start_silver(s) for s in self.sources])
-        finally:
-            self._stop_all()
-            self.spark.streams.removeListener(self.listener)
-            if self.metrics is not None:
-                self.metrics.stop()
-            self._flush_progress(force=True, final=True)
+            try:
+                log.info("ingestion starting: sources=%s mode=%s", [s.key for s in self.sources], self.mode)
+                if self.mode == "available_now":
+                    self._wait([self._start_bronze(s) for s in self.sources], kafka=True)
+                    if not self.stopping:
+                        self._wait([self._start_silver(s) for s in self.sources], kafka=False)
+                else:
+                    self._wait([self._start_bronze(s) for s in self.sources]
+                               + [self._start_silver(s) for s in self.sources], kafka=True)
+            finally:
+                self._stop_all()
+                self.spark.streams.removeListener(self.listener)
+                if self.metrics is not None:
+                    self.metrics.stop()
+                self._flush_progress(force=True, final=True)
+        except UnreachableError as exc:
+            exc.metrics = self.summary()  # what was ingested before Kafka went away, for meta.job_runs
+            raise
         log.info("ingestion stopped cleanly")
         return 0
 
     def summary(self) -> dict[str, Any]:
         """What this run did, per query (the metrics of its meta.job_runs row)."""
         return {"mode": self.mode, "sources": [s.key for s in self.sources], "stopped_by_signal": self.stopping,
-                "micro_batches": dict(self._batches), "input_rows": dict(self._input_rows)}
+                "micro_batches": dict(self._batches), "input_rows": dict(self._input_rows),
+                "kafka_outages": self.outage.outages,
+                "kafka_unreachable_s": round(self.outage.unreachable_s + self.outage.down_for(time.monotonic()), 1)}
 
-    def _wait(self, queries: list[StreamingQuery]) -> None:
+    def _wait(self, queries: list[StreamingQuery], *, kafka: bool) -> None:
+        """Until the queries end or a stop is requested; ``kafka``: they read Kafka, so watch the broker."""
         flush_every = float(self.config["ingestion"]["progress"]["flush_interval_s"])
         while True:
             failed = [q for q in queries if not q.isActive and q.exception() is not None]
             if failed:
                 q = failed[0]
+                self._raise_if_kafka_failure(q)
                 raise IngestionError(f"query {q.name} failed: {q.exception()}")
             if self.stopping:
                 self._graceful_stop(queries)
                 return
             if not any(q.isActive for q in queries):
                 return
-            queries[0].awaitTermination(0.5) if queries[0].isActive else time.sleep(0.5)
+            if kafka:
+                self._watch_kafka(time.monotonic())
+            if queries[0].isActive:
+                try:
+                    queries[0].awaitTermination(0.5)
+                except StreamingQueryException:
+                    pass  # it failed: the check above reports it, naming the query (and Kafka when it is the cause)
+            else:
+                time.sleep(0.5)
             self._flush_progress(force=False, every=flush_every)
+
+    def _watch_kafka(self, now: float) -> None:
+        """Probe the bootstrap servers every PROBE_INTERVAL_S: one line when Kafka goes away and one
+        when it is back; UnreachableError once it has been away for longer than the tolerance."""
+        if now < self._next_probe:
+            return
+        self._next_probe = now + PROBE_INTERVAL_S
+        server, reason = kafka_options.probe(kafka_options.bootstrap_addresses(self.config))
+        servers = kafka_options.servers_text(self.config)
+        event = self.outage.observe(server is not None, now)
+        if event == "down":
+            log.warning("Kafka at %s is unreachable (%s); the queries wait for it up to %g s "
+                        "(ingestion.kafka.outage_tolerance_s)", servers, reason, self.outage.tolerance_s)
+        elif event == "up":
+            log.warning("Kafka at %s is reachable again after %.0f s; the queries go on where they stopped",
+                        servers, self.outage.last_outage_s)
+        elif event == "exceeded":
+            raise UnreachableError(
+                f"cannot reach Kafka at {servers} ({reason}) for {self.outage.down_for(now):.0f} s while ingesting, "
+                f"longer than ingestion.kafka.outage_tolerance_s ({self.outage.tolerance_s:g} s); "
+                "is the broker running? once it is, start the ingestion again: it resumes from its checkpoints")
+
+    def _raise_if_kafka_failure(self, q: StreamingQuery) -> None:
+        """A query that failed because Kafka did not answer: one line naming the broker, exit 1."""
+        cause = kafka_unreachable_cause(str(q.exception()))
+        if cause is None:
+            return
+        servers = kafka_options.servers_text(self.config)
+        server, reason = kafka_options.probe(kafka_options.bootstrap_addresses(self.config))
+        state = f"unreachable now: {reason}" if server is None else "it accepts connections now"
+        raise UnreachableError(
+            f"query {q.name} failed because Kafka at {servers} did not answer ({cause}; {state}); "
+            "is the broker running and healthy? once it is, start the ingestion again: it resumes from its checkpoints")
 
     def _graceful_stop(self, queries: list[StreamingQuery]) -> None:
         deadline = time.monotonic() + float(self.config["ingestion"]["stop"]["graceful_timeout_s"])
