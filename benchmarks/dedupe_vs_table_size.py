@@ -19,8 +19,9 @@ batch into an empty silver:
   date holds some).
 
 ``--baseline`` also times the lookup as it was before issue 13 (a shuffle join with every silver
-row of the batch's dates) on the seeded silver. Runs alternate within each pass, after a warm-up
-pass. The load average is printed at the start and the end: compare ratios, not seconds.
+row of the batch's dates), into both tables. Runs alternate within each pass, after a warm-up
+pass. The load average is printed at the start and the end: compare ratios, not seconds; the CPU
+seconds (the JVM with its Python workers, and this driver) swing less with other load than wall time.
 
   python -m benchmarks.dedupe_vs_table_size [--seed-rows 10000000] [--batch-rows 100000] [--passes 3]
       [--rows-per-file 100000] [--layout appends|zordered] [--replay-minutes 60]
@@ -108,14 +109,17 @@ def before_classify(valid, silver_table, dates):
             .drop("_s_topic", "_s_partition", "_s_offset"))
 
 
-def one_batch(spark, batch, silver_path: str, out_path: str, lookup: str) -> tuple[float, int, int, int]:
-    """The writer's dedupe phase for one batch: (seconds, new, duplicates, silver files the lookup read)."""
+def one_batch(spark, batch, silver_path: str, out_path: str, lookup: str) -> tuple[float, float, int, int, int]:
+    """The writer's dedupe phase for one batch: (seconds, CPU seconds of the JVM, its Python workers and this
+    driver, new, duplicates, silver files the lookup read)."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
+    from benchmarks.cputime import spark_cpu_seconds
     from toollife.ingestion.silver import classify, lookup_bounds, lookup_filter
 
     silver = spark.read.format("delta").load(silver_path)
+    cpu0, py0 = spark_cpu_seconds(spark), time.process_time()
     start = time.perf_counter()
     if lookup == "before":
         dates, ranges = lookup_bounds(batch, "event_date")
@@ -129,8 +133,10 @@ def one_batch(spark, batch, silver_path: str, out_path: str, lookup: str) -> tup
     classified.where(F.col("_class") == "new").drop("_class").write.format("delta").mode("overwrite").save(out_path)
     classified.unpersist()
     elapsed = time.perf_counter() - start
+    cpu1, py1 = spark_cpu_seconds(spark), time.process_time()
+    cpu = (cpu1 - cpu0 + py1 - py0) if cpu0 is not None and cpu1 is not None else float("nan")
     files = len(silver.where(lookup_filter(dates, ranges)).inputFiles())
-    return elapsed, counts.new, counts.dup, files
+    return elapsed, cpu, counts.new, counts.dup, files
 
 
 def load() -> str:
@@ -179,31 +185,30 @@ def main(argv: list[str] | None = None) -> int:
         kinds = batches(spark, args.seed_rows, args.batch_rows, args.replay_minutes)
         for df in kinds.values():
             df.persist(StorageLevel.MEMORY_ONLY).count()
-        runs = [(kind, table, lookup) for kind in kinds
-                for table, lookup in [("empty", args.lookup), ("seeded", args.lookup)]
-                + ([("seeded", "before")] if args.baseline else [])]
+        lookups = [args.lookup] + (["before"] if args.baseline else [])
+        runs = [(kind, table, lookup) for kind in kinds for lookup in lookups for table in ("empty", "seeded")]
         paths = {"empty": empty, "seeded": seeded}
         times: dict[tuple, list[float]] = {run: [] for run in runs}
+        cpus: dict[tuple, list[float]] = {run: [] for run in runs}
         read: dict[tuple, int] = {}
         for n in range(args.passes + 1):                        # pass 0 warms everything up
             for run in runs[:: 1 if n % 2 else -1]:
                 kind, table, lookup = run
-                elapsed, new, dup, read[run] = one_batch(spark, kinds[kind], paths[table],
-                                                         f"{scratch}/out_{kind}_{table}_{lookup}", lookup)
-                print(f"  pass {n} {kind:6s} {table:6s} {lookup:10s} {elapsed:5.1f} s  new {new:,} "
+                elapsed, cpu, new, dup, read[run] = one_batch(spark, kinds[kind], paths[table],
+                                                              f"{scratch}/out_{kind}_{table}_{lookup}", lookup)
+                print(f"  pass {n} {kind:6s} {table:6s} {lookup:10s} {elapsed:5.1f} s {cpu:5.1f} CPU-s  new {new:,} "
                       f"duplicates {dup:,}  silver files read {read[run]}", flush=True)
                 if n:
                     times[run].append(elapsed)
+                    cpus[run].append(cpu)
         print(f"end: {load()}")
-        for kind in kinds:
-            e = statistics.median(times[(kind, "empty", args.lookup)])
-            for run in runs:
-                if run[0] == kind and run[1] == "seeded":
-                    s = statistics.median(times[run])
-                    print(f"{kind} re-sends, lookup {run[2]}: dedupe of a {args.batch_rows:,}-row batch, median of "
-                          f"{args.passes}: {s:.1f} s into silver with {args.seed_rows:,} rows on its date "
-                          f"({read[run]} of {seeded_files} files read) vs {e:.1f} s into an empty silver: "
-                          f"ratio {s / e:.2f} (goal <= 1.3)")
+        for kind, lookup in [(k, lk) for k in kinds for lk in lookups]:
+            e, s = (statistics.median(times[(kind, table, lookup)]) for table in ("empty", "seeded"))
+            ce, cs = (statistics.median(cpus[(kind, table, lookup)]) for table in ("empty", "seeded"))
+            print(f"{kind} re-sends, lookup {lookup}: dedupe of a {args.batch_rows:,}-row batch, median of "
+                  f"{args.passes}: {s:.1f} s into silver with {args.seed_rows:,} rows on its date "
+                  f"({read[(kind, 'seeded', lookup)]} of {seeded_files} files read) vs {e:.1f} s into an empty "
+                  f"silver: ratio {s / e:.2f} (goal <= 1.3); CPU {cs:.1f} vs {ce:.1f} CPU-s, ratio {cs / ce:.2f}")
         spark.stop()
     return 0
 
