@@ -5,10 +5,11 @@ Per micro-batch (the bronze rows a Delta stream hands over):
 1. validate every row (:mod:`.validate`) once and cache the result;
 2. append the rejected rows to ``silver.quarantine``;
 3. keep one row per event_id inside the batch (the first by Kafka coordinates), then look every
-   event_id up in silver (only the partitions of the batch's event dates: a re-sent message keeps
-   its ts, so its date) and append only the absent ones: global insert-if-absent dedupe, the
+   event_id up in silver and append only the absent ones: global insert-if-absent dedupe, the
    MERGE ``WHEN NOT MATCHED THEN INSERT`` semantics, done as anti-join + append because this query
-   is silver's only writer;
+   is silver's only writer. A re-sent message keeps its ts, so the lookup reads only the batch's
+   event dates and, within them, only the files whose ts min/max meets the batch's event times
+   (``ingestion.silver.dedupe_lookup``), cut to the batch's event_ids before any shuffle;
 4. append one counter row to ``meta.ingest_batch_stats`` (rows in, silver rows, quarantined,
    duplicates dropped, late rows, watermark).
 
