@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import date, datetime, timezone
 
+import pytest
 from chispa import assert_df_equality
 from pyspark.sql import types as T
 
+from toollife.config import ConfigError
 from toollife.ingestion import schemas
-from toollife.ingestion.silver import classify, event_time_spans, lookup_filter, lookup_ranges
+from toollife.ingestion.silver import (SilverBatchWriter, classify, event_time_spans, lookup_bounds, lookup_filter,
+                                       lookup_ranges)
 
 DAY = date(2026, 11, 21)
 INGEST = datetime(2026, 11, 21, 9, 0, 0)
@@ -37,6 +41,10 @@ def test_event_time_spans_one_row_per_date_and_minute(spark):
                       T.StructField("hi", T.LongType())]))
     assert_df_equality(event_time_spans(batch, 60), expected,
                        ignore_row_order=True, ignore_nullable=True, ignore_metadata=True)
+    # the writer's bounds: minutes 08:00 and 08:01 join, 23:59 stays apart
+    assert lookup_bounds(batch, "event_time") == (
+        [DAY], [(micros(8, 0, 5), micros(8, 1)), (micros(23, 59, 30), micros(23, 59, 30))])
+    assert lookup_bounds(batch, "event_date") == ([DAY], None)
 
 
 def test_lookup_ranges_join_near_spans_and_keep_the_widest_gaps():
@@ -87,3 +95,10 @@ def test_lookup_filter_skips_silver_files_outside_the_ranges(spark, tmp_path):
     hit = spark.read.format("delta").load(path).where(
         lookup_filter([DAY], [(micros(12, 0, 0, 999), micros(12, 0, 0, 999))]))
     assert [r.event_id for r in hit.collect()] == ["u"]
+
+
+def test_dedupe_lookup_conf_is_checked(base_config):
+    cfg = copy.deepcopy(base_config)
+    cfg["ingestion"]["silver"]["dedupe_lookup"] = "event_id"
+    with pytest.raises(ConfigError, match="dedupe_lookup"):
+        SilverBatchWriter(cfg, schemas.SOURCES["sensor_readings"])
