@@ -6,7 +6,10 @@ Layout choices per table (:data:`LAYOUT`; a table not listed is compacted only):
 * ``silver.sensor_readings``: Z-order by ``machine_id, tool_id``. The largest table; the
   aggregation, the model features and the dashboard read one machine x tool's readings. It is
   partitioned by ``event_date`` (the ingestion's dedupe lookup prunes by it), and liquid
-  clustering cannot be combined with partitioning, so Z-order within each date partition.
+  clustering cannot be combined with partitioning, so Z-order within each date partition. The
+  dedupe lookup also skips files by their ts range, which the streaming appends keep narrow; the
+  rewritten files each span the period they compacted, so a batch whose events lie in it reads
+  all of them (docs/ingestion.md, issue 13: measured, and left so).
 * ``silver.tool_events``: compaction only: two to four events per run, a small table read whole.
 * ``bronze.*``: compaction only: read by the silver stream in commit order, never filtered by
   machine; Z-order would only rewrite raw bytes.

@@ -5,10 +5,11 @@ Per micro-batch (the bronze rows a Delta stream hands over):
 1. validate every row (:mod:`.validate`) once and cache the result;
 2. append the rejected rows to ``silver.quarantine``;
 3. keep one row per event_id inside the batch (the first by Kafka coordinates), then look every
-   event_id up in silver (only the partitions of the batch's event dates: a re-sent message keeps
-   its ts, so its date) and append only the absent ones: global insert-if-absent dedupe, the
+   event_id up in silver and append only the absent ones: global insert-if-absent dedupe, the
    MERGE ``WHEN NOT MATCHED THEN INSERT`` semantics, done as anti-join + append because this query
-   is silver's only writer;
+   is silver's only writer. A re-sent message keeps its ts, so the lookup reads only the batch's
+   event dates and, within them, only the files whose ts min/max meets the batch's event times
+   (``ingestion.silver.dedupe_lookup``), cut to the batch's event_ids before any shuffle;
 4. append one counter row to ``meta.ingest_batch_stats`` (rows in, silver rows, quarantined,
    duplicates dropped, late rows, watermark).
 
@@ -24,13 +25,15 @@ import logging
 import threading
 import time
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from functools import reduce
+from typing import Any, Iterable, Mapping
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from toollife import tables
+from toollife.config import ConfigError
 from toollife.ingestion import schemas, validate
 
 log = logging.getLogger(__name__)
@@ -60,22 +63,90 @@ def parse_interval(text: str) -> timedelta:
     return timedelta(seconds=float(parts[0]) * _UNITS[parts[1].lower().rstrip("s")])
 
 
-def classify(valid: DataFrame, silver_table: DataFrame, dates: list) -> DataFrame:
+# ingestion.silver.dedupe_lookup: which silver rows a batch's event_ids are looked up in
+LOOKUPS = ("event_time", "event_date")
+LOOKUP_BUCKET_S = 60      # the batch's event times are bucketed by the minute before they become ranges
+MAX_LOOKUP_RANGES = 16    # a few ORed ranges: Delta's skipping and the row filter stay cheap
+
+
+def event_time_spans(valid: DataFrame, bucket_seconds: int = 60) -> DataFrame:
+    """The batch's event times, coarsely (pure): one row per event date and ``bucket_seconds``
+    bucket of ``ts`` with ``lo`` / ``hi``, the bucket's earliest and latest ts in epoch
+    microseconds (as longs: a timestamp collected to Python becomes a naive local datetime, which a
+    daylight-saving change makes ambiguous)."""
+    micros = F.unix_micros("ts")
+    return (valid.groupBy("event_date", F.floor(micros / (bucket_seconds * 1_000_000)).alias("_bucket"))
+            .agg(F.min(micros).alias("lo"), F.max(micros).alias("hi"))
+            .drop("_bucket"))
+
+
+def lookup_ranges(spans: Iterable[tuple[int, int]], join_gap: int, max_ranges: int) -> list[tuple[int, int]]:
+    """(lo, hi) spans -> at most ``max_ranges`` sorted, disjoint (lo, hi) ranges that cover them all.
+
+    Spans at most ``join_gap`` apart are joined; then, while there are too many ranges, the
+    smallest gaps are closed (a range may cover time without events: the lookup reads a little
+    more, never less).
+    """
+    merged: list[list[int]] = []
+    for lo, hi in sorted(spans):
+        if merged and lo - merged[-1][1] <= join_gap:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    if len(merged) > max_ranges:
+        # the (max_ranges - 1) widest gaps stay as cuts between ranges; the others are closed
+        widest = sorted(range(1, len(merged)), key=lambda j: merged[j][0] - merged[j - 1][1], reverse=True)
+        bounds = [0, *sorted(widest[:max_ranges - 1]), len(merged)]
+        merged = [[merged[a][0], merged[b - 1][1]] for a, b in zip(bounds, bounds[1:])]
+    return [(lo, hi) for lo, hi in merged]
+
+
+def lookup_bounds(valid: DataFrame, lookup: str) -> tuple[list, list[tuple[int, int]] | None]:
+    """(the batch's event dates, its ts ranges or None for ``event_date``): what :func:`classify`
+    looks up in silver. One hash aggregate of the batch; the ranges are built on the driver."""
+    spans = event_time_spans(valid, LOOKUP_BUCKET_S).collect()
+    dates = sorted({r.event_date for r in spans})
+    if lookup == "event_date":
+        return dates, None
+    return dates, lookup_ranges([(r.lo, r.hi) for r in spans], LOOKUP_BUCKET_S * 1_000_000, MAX_LOOKUP_RANGES)
+
+
+def lookup_filter(dates: list, ts_ranges: list[tuple[int, int]] | None) -> Column:
+    """The silver rows a batch is looked up in: its event dates (partition pruning) and, unless
+    None, its ts ranges, as literal comparisons that Delta's data skipping turns into a test on each
+    file's ts min/max (it widens the max stat by the 1 ms its JSON stats truncate)."""
+    lookup = F.col("event_date").isin(dates)
+    if ts_ranges is None:
+        return lookup
+    ts = F.col("ts")
+    in_ranges = [ts.between(F.timestamp_micros(F.lit(lo)), F.timestamp_micros(F.lit(hi))) for lo, hi in ts_ranges]
+    return lookup & (reduce(lambda a, b: a | b, in_ranges) if in_ranges else F.lit(False))
+
+
+def classify(valid: DataFrame, silver_table: DataFrame, dates: list,
+             ts_ranges: list[tuple[int, int]] | None = None) -> DataFrame:
     """Valid silver-shaped batch rows + ``_class``: new | own | duplicate (pure).
 
     One row per event_id is kept inside the batch (the first by Kafka coordinates); it is ``new``
     when silver lacks the event_id, ``own`` when silver holds it with this row's own coordinates
-    (this batch already committed it: a re-run), otherwise a ``duplicate``. The lookup reads only
-    the silver partitions of the batch's event dates (a re-sent message keeps its ts). The window
-    runs on the join's partitioning by event_id, so one shuffle does both.
+    (this batch already committed it: a re-run), otherwise a ``duplicate``.
+
+    The lookup reads only the silver partitions of the batch's event ``dates`` and, with
+    ``ts_ranges`` ((lo, hi) epoch microseconds, :func:`lookup_ranges`), only silver rows whose ts
+    lies in one of them: a re-sent message keeps its ts, and Delta skips every file whose ts
+    min/max misses all ranges, so a time-clustered silver is read only where the batch's events
+    lie. What is read is cut to the batch's event_ids by a semi-join with the broadcast ids before
+    any shuffle; the window runs on the join's partitioning by event_id, so one shuffle of the
+    batch does both.
     """
     from pyspark.sql import Window
 
-    existing = (silver_table.where(F.col("event_date").isin(dates))
+    existing = (silver_table.where(lookup_filter(dates, ts_ranges))
                 .select("event_id",
                         F.col("kafka_topic").alias("_s_topic"),
                         F.col("kafka_partition").alias("_s_partition"),
-                        F.col("kafka_offset").alias("_s_offset")))
+                        F.col("kafka_offset").alias("_s_offset"))
+                .join(F.broadcast(valid.select("event_id")), "event_id", "left_semi"))
     own = ((F.col("_s_topic") == F.col("kafka_topic"))
            & (F.col("_s_partition") == F.col("kafka_partition"))
            & (F.col("_s_offset") == F.col("kafka_offset")))
@@ -117,6 +188,10 @@ class SilverBatchWriter:
         self.source = source
         self.rules = validate.Rules.from_config(config)
         self.watermark_delay = parse_interval(config["ingestion"]["silver"]["watermark_delay"])
+        self.lookup = config["ingestion"]["silver"]["dedupe_lookup"]
+        if self.lookup not in LOOKUPS:
+            raise ConfigError(f"ingestion.silver.dedupe_lookup {self.lookup!r} is not one of {', '.join(LOOKUPS)}",
+                              key="ingestion.silver.dedupe_lookup")
         self.log_batches = config["ingestion"]["progress"]["log_batches"]
         self._query_id: str | None = None
         self._ready = threading.Event()
@@ -172,10 +247,10 @@ class SilverBatchWriter:
 
             silver_rows = late_rows = 0
             if head.valid:
-                # a hash distinct over the cache: collect_set in the agg above was an object aggregate
+                # a hash aggregate over the cache: collect_set in the agg above was an object aggregate
                 # (0.1-1.4 CPU-s per 1M rows warm, more under load)
-                dates = [r.event_date for r in valid.select("event_date").distinct().collect()]
-                classified = classify(valid, tables.read(spark, cfg, src.silver), dates).persist(
+                dates, ts_ranges = lookup_bounds(valid, self.lookup)
+                classified = classify(valid, tables.read(spark, cfg, src.silver), dates, ts_ranges).persist(
                     StorageLevel.MEMORY_AND_DISK)
                 try:
                     counts = classified.agg(
