@@ -87,9 +87,17 @@ def reset_peak_rss(pid: int) -> bool:
         return False
 
 
+def _is_python(pid: int) -> bool:
+    try:
+        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0]
+    except OSError:
+        return False
+    return b"python" in argv0.rsplit(b"/", 1)[-1]
+
+
 class PeakMemory:
-    """Peak resident memory of a Spark JVM and of the processes it started (the Python daemon and
-    workers) while a block runs, from /proc.
+    """Peak resident memory of a Spark JVM and of the Python processes it started (the daemon and
+    the workers) while a block runs, from /proc.
 
     The JVM's figure is the kernel's own high-water mark (VmHWM, reset on entry), so nothing is
     missed between samples. Python workers come and go (one per task slot, reused, ended when
@@ -105,6 +113,7 @@ class PeakMemory:
         self.worker_peak_kb: dict[int, int] = {}
         self.workers_sum_kb = 0
         self.jvm_peak_kb = 0
+        self._python: set[int] = set()
 
     @classmethod
     def of_spark(cls, spark, interval: float = 0.25) -> "PeakMemory":
@@ -114,6 +123,9 @@ class PeakMemory:
     def _sample(self) -> None:
         total = 0
         for pid in descendants(self.root):
+            if pid not in self._python and not _is_python(pid):
+                continue          # e.g. a short-lived command the JVM forked: it starts with the JVM's RSS
+            self._python.add(pid)
             st = _status_kb(pid, "VmHWM", "VmRSS")
             if st:
                 self.worker_peak_kb[pid] = max(self.worker_peak_kb.get(pid, 0), st.get("VmHWM", 0))
