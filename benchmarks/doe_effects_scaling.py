@@ -13,7 +13,7 @@ For each size N (machine x tool combinations of a replicated 2^4 design, 32 runs
    no Delta write); **spark_job**: the whole job (``doe_effects.run``: effects + optimal settings
    with the Taylor fit and cost optimum, both tables written); while these run, the peak memory
    of the driver JVM and of its Python workers is recorded (:class:`benchmarks.cputime.PeakMemory`:
-   the kernel's VmHWM of each process; plus the JVM heap pools' peak use);
+   the kernel's VmHWM of each process; plus the most the JVM heap held after a GC);
 3. **pandas_vectorised**: ``toollife.doe.analyze_factorial_groups`` on the whole pandas frame
    (one process, the frame already in memory: the goal's baseline); **pandas_vectorised_io**:
    the same with the rows read from Parquet and the effects written to Parquet, like the job;
@@ -122,24 +122,40 @@ def median_of(repeat: int, measure) -> tuple[float, float]:
 
 
 class HeapPeak:
-    """Peak use of the driver JVM's heap while a block runs: the heap memory pools' peak use
-    (reset on entry), summed. The pools peak at different moments, so the sum is an upper bound
-    of the heap in use at one time; ``max_mb`` is the heap limit (spark.driver.memory)."""
+    """The driver JVM's heap while a block runs: ``after_gc_mb``, the most it held right after a
+    collection (the heap pools' use after the latest GC, sampled every ``interval`` s: what the
+    work really kept alive), and ``max_mb``, its limit (spark.driver.memory). The heap's plain
+    peak says little: G1 lets the young generation fill whatever the limit allows before it
+    collects, so it sits at the limit whatever the job needs."""
 
-    def __init__(self, spark):
+    def __init__(self, spark, interval: float = 1.0):
         jvm = spark.sparkContext._jvm
         self.pools = [p for p in jvm.java.lang.management.ManagementFactory.getMemoryPoolMXBeans()
                       if p.getType().name() == "HEAP"]
         self.max_mb = jvm.java.lang.Runtime.getRuntime().maxMemory() / 2 ** 20
-        self.peak_mb = float("nan")
+        self.interval = interval
+        self.after_gc_mb = 0.0
+
+    def _sample(self) -> None:
+        used = [p.getCollectionUsage() for p in self.pools]
+        self.after_gc_mb = max(self.after_gc_mb, sum(u.getUsed() for u in used if u is not None) / 2 ** 20)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
 
     def __enter__(self) -> "HeapPeak":
-        for pool in self.pools:
-            pool.resetPeakUsage()
+        import threading
+
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="heap-after-gc", daemon=True)
+        self._thread.start()
         return self
 
     def __exit__(self, *exc) -> bool:
-        self.peak_mb = sum(pool.getPeakUsage().getUsed() for pool in self.pools) / 2 ** 20
+        self._stop.set()
+        self._thread.join()
+        self._sample()
         return False
 
 
@@ -212,7 +228,7 @@ def run_size(spark, config, n: int, sample_groups: int, root: Path, repeat: int 
         out["spark_effects"], out["spark_effects_cpu"] = median_of(repeat, lambda: timed_spark(spark, effects_delta))
         out["spark_job"], out["spark_job_cpu"] = timed_spark(spark, job)
     peaks = mem.result()
-    out["mem_jvm_mb"], out["mem_jvm_heap_mb"], out["mem_jvm_heap_max_mb"] = peaks["jvm"], heap.peak_mb, heap.max_mb
+    out["mem_jvm_mb"], out["mem_jvm_heap_mb"], out["mem_jvm_heap_max_mb"] = peaks["jvm"], heap.after_gc_mb, heap.max_mb
     out["mem_python_worker_mb"], out["mem_python_workers_sum_mb"] = peaks["python_worker"], peaks["python_workers_sum"]
     out["python_processes"] = peaks["python_processes"]
     n_effect_rows = tables.read(spark, config, de.EFFECTS).where(f"experiment_id = '{exp}'").count()
@@ -323,7 +339,7 @@ def report(results: list[dict], spark_cores: int) -> None:
     print(f"CPU seconds (JVM + Python workers, {spark_cores} cores) per combination, in microseconds; "
           f"x = ratio to {base['combos']} combinations")
     print(f"{'combos':>8} " + " ".join(f"{label:>22}" for _, label in measures)
-          + f" {'generate input':>15} {'JVM peak MB':>12} {'heap peak MB':>13} {'py worker MB':>13} {'py sum MB':>10}")
+          + f" {'generate input':>15} {'JVM peak MB':>12} {'heap afterGC MB':>16} {'py worker MB':>13} {'py sum MB':>10}")
     for r in results:
         cells = []
         for key, _ in measures:
@@ -331,9 +347,10 @@ def report(results: list[dict], spark_cores: int) -> None:
             cells.append(f"{us:>12.1f} (x{us / us0:.2f})")
         print(f"{r['combos']:>8} " + " ".join(f"{c:>22}" for c in cells)
               + f" {r['generate_cpu'] / r['combos'] * 1e6:>15.1f} {r['mem_jvm_mb']:>12.0f} "
-              f"{r['mem_jvm_heap_mb']:>13.0f} {r['mem_python_worker_mb']:>13.0f} {r['mem_python_workers_sum_mb']:>10.0f}")
+              f"{r['mem_jvm_heap_mb']:>16.0f} {r['mem_python_worker_mb']:>13.0f} {r['mem_python_workers_sum_mb']:>10.0f}")
     print(f"peak memory while the Spark measures ran: the driver JVM's VmHWM (heap limit "
-          f"{base['mem_jvm_heap_max_mb']:.0f} MB; heap peak = the heap pools' peaks summed), the largest VmHWM "
+          f"{base['mem_jvm_heap_max_mb']:.0f} MB; heap after GC: the most it held right after a collection), "
+          "the largest VmHWM "
           "of one Python worker and the largest sum of their RSS at one time")
     if len(results) >= 2:
         a, b = results[0], results[-1]
