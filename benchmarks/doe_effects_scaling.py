@@ -1,6 +1,7 @@
 """DOE effects at scale: the Spark job's vectorised map over batches of combinations vs single-process pandas.
 
     .venv/bin/python -m benchmarks.doe_effects_scaling [--combos 20000 200000] [--sample-groups 2000]
+    .venv/bin/python -m benchmarks.doe_effects_scaling --combos 200000 2000000   # Spark only above 200k
 
 For each size N (machine x tool combinations of a replicated 2^4 design, 32 runs each):
 
@@ -10,7 +11,9 @@ For each size N (machine x tool combinations of a replicated 2^4 design, 32 runs
    to gold.doe_effects (Delta, replaceWhere on the experiment) -- end to end, write included;
    **spark_effects_noop**: the same transform into the ``noop`` sink (all results materialised,
    no Delta write); **spark_job**: the whole job (``doe_effects.run``: effects + optimal settings
-   with the Taylor fit and cost optimum, both tables written);
+   with the Taylor fit and cost optimum, both tables written); while these run, the peak memory
+   of the driver JVM and of its Python workers is recorded (:class:`benchmarks.cputime.PeakMemory`:
+   the kernel's VmHWM of each process; plus the most the JVM heap held after a GC);
 3. **pandas_vectorised**: ``toollife.doe.analyze_factorial_groups`` on the whole pandas frame
    (one process, the frame already in memory: the goal's baseline); **pandas_vectorised_io**:
    the same with the rows read from Parquet and the effects written to Parquet, like the job;
@@ -21,6 +24,11 @@ For each size N (machine x tool combinations of a replicated 2^4 design, 32 runs
    (already computed and cached in memory: Delta minus ``noop`` from the same cache). With the
    maths costing at least what pandas spends, the best any Spark job could do on this machine is
    (read + write + pandas CPU) / cores; that bound is printed as a ratio against pandas.
+
+Steps 3 and 4 (and the Parquet copy for pandas) run only up to ``--spark-only-above`` combinations
+(default 200,000): beyond that single-process pandas is not the question, the Spark job's scaling
+is. For every size the CPU seconds per combination of each Spark measure are printed, with their
+ratio to the first size (issue 13: 2M combinations within 1.3x of the 200k figure).
 
 Spark effects (both sinks) and vectorised pandas are each timed ``--repeat`` times (default 3)
 and the medians reported. Wall times decide the goals; CPU seconds (JVM + Python workers for
@@ -113,6 +121,44 @@ def median_of(repeat: int, measure) -> tuple[float, float]:
     return statistics.median(walls), statistics.median(cpus)
 
 
+class HeapPeak:
+    """The driver JVM's heap while a block runs: ``after_gc_mb``, the most it held right after a
+    collection (the heap pools' use after the latest GC, sampled every ``interval`` s: what the
+    work really kept alive), and ``max_mb``, its limit (spark.driver.memory). The heap's plain
+    peak says little: G1 lets the young generation fill whatever the limit allows before it
+    collects, so it sits at the limit whatever the job needs."""
+
+    def __init__(self, spark, interval: float = 1.0):
+        jvm = spark.sparkContext._jvm
+        self.pools = [p for p in jvm.java.lang.management.ManagementFactory.getMemoryPoolMXBeans()
+                      if p.getType().name() == "HEAP"]
+        self.max_mb = jvm.java.lang.Runtime.getRuntime().maxMemory() / 2 ** 20
+        self.interval = interval
+        self.after_gc_mb = 0.0
+
+    def _sample(self) -> None:
+        used = [p.getCollectionUsage() for p in self.pools]
+        self.after_gc_mb = max(self.after_gc_mb, sum(u.getUsed() for u in used if u is not None) / 2 ** 20)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def __enter__(self) -> "HeapPeak":
+        import threading
+
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="heap-after-gc", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        return False
+
+
 def floor_parts(spark, config, runs, params, now, exp: str, repeat: int) -> dict:
     """CPU seconds of the unavoidable parts alone: the read of the needed columns and the Delta
     write of the finished effect rows (Delta sink minus noop sink, both from one in-memory cache)."""
@@ -134,26 +180,34 @@ def floor_parts(spark, config, runs, params, now, exp: str, repeat: int) -> dict
     return {"floor_read_cpu": read_cpu, "floor_write_cpu": delta_cpu - cached_cpu}
 
 
-def run_size(spark, config, n: int, sample_groups: int, root: Path, repeat: int = 1, floor: bool = False) -> dict:
+def run_size(spark, config, n: int, sample_groups: int, root: Path, repeat: int = 1, floor: bool = False,
+             with_pandas: bool = True) -> dict:
     import pandas as pd
 
+    from benchmarks.cputime import PeakMemory
     from toollife import tables
     from toollife.doe import analyze_factorial, analyze_factorial_groups
     from toollife.gold import doe_effects as de
     from toollife.gold.experiment_runs import EXPERIMENT_RUNS
 
     exp = f"BENCH-{n}"
-    tables.overwrite(synthetic_runs(spark, n, exp), config, EXPERIMENT_RUNS, partition_by=["experiment_id"])
+    rows = n * RUNS_PER_COMBO
+    batch = int(config["doe"]["combinations_per_batch"])
+    out = {"combos": n, "rows": rows, "combos_per_batch": batch}
+    # the input is not the job's work, but its cost and memory are shown: at 64M rows it is the
+    # largest single step of the benchmark
+    with PeakMemory.of_spark(spark) as gen_mem:
+        out["generate"], out["generate_cpu"] = timed_spark(spark, lambda: tables.overwrite(
+            synthetic_runs(spark, n, exp), config, EXPERIMENT_RUNS, partition_by=["experiment_id"]))
+    out["generate_mem_jvm_mb"] = gen_mem.result()["jvm"]
     runs = tables.read(spark, config, EXPERIMENT_RUNS).where(f"experiment_id = '{exp}'")
     pandas_input = str(root / f"pandas_input_{n}")      # the same rows for pandas, read without Spark
-    runs.select("experiment_id", "machine_id", "tool_id", *[f"coded_{f}" for f in FACTORS],
-                "tool_life_min").write.mode("overwrite").parquet(pandas_input)
-    rows = n * RUNS_PER_COMBO
+    if with_pandas:
+        runs.select("experiment_id", "machine_id", "tool_id", *[f"coded_{f}" for f in FACTORS],
+                    "tool_life_min").write.mode("overwrite").parquet(pandas_input)
     params = de.DoeParams.from_config(config)
     de.ensure_tables(spark, config, params)
-    batch = int(config["doe"]["combinations_per_batch"])
     now = datetime(2026, 1, 1)
-    out = {"combos": n, "rows": rows, "combos_per_batch": batch}
 
     def effects_delta():
         with de.arrow_batch_size(spark, batch):
@@ -163,15 +217,27 @@ def run_size(spark, config, n: int, sample_groups: int, root: Path, repeat: int 
         with de.arrow_batch_size(spark, batch):
             de.compute_effects(runs, params, now).write.format("noop").mode("overwrite").save()
 
+    metrics = {}
+
+    def job():
+        metrics.update(de.run(spark, config, experiments=[exp], computed_at=now))
+
     out["repeat"] = repeat
-    out["spark_effects_noop"], out["spark_effects_noop_cpu"] = median_of(repeat, lambda: timed_spark(spark, effects_noop))
-    out["spark_effects"], out["spark_effects_cpu"] = median_of(repeat, lambda: timed_spark(spark, effects_delta))
-    out["spark_job"], metrics = timed(lambda: de.run(spark, config, experiments=[exp], computed_at=now))
+    with PeakMemory.of_spark(spark) as mem, HeapPeak(spark) as heap:
+        out["spark_effects_noop"], out["spark_effects_noop_cpu"] = median_of(repeat, lambda: timed_spark(spark, effects_noop))
+        out["spark_effects"], out["spark_effects_cpu"] = median_of(repeat, lambda: timed_spark(spark, effects_delta))
+        out["spark_job"], out["spark_job_cpu"] = timed_spark(spark, job)
+    peaks = mem.result()
+    out["mem_jvm_mb"], out["mem_jvm_heap_mb"], out["mem_jvm_heap_max_mb"] = peaks["jvm"], heap.after_gc_mb, heap.max_mb
+    out["mem_python_worker_mb"], out["mem_python_workers_sum_mb"] = peaks["python_worker"], peaks["python_workers_sum"]
+    out["python_processes"] = peaks["python_processes"]
     n_effect_rows = tables.read(spark, config, de.EFFECTS).where(f"experiment_id = '{exp}'").count()
     assert n_effect_rows == n * 15, n_effect_rows
     assert metrics["combinations_ok"] == n, metrics
     if floor:
         out.update(floor_parts(spark, config, runs, params, now, exp, repeat))
+    if not with_pandas:
+        return out
 
     def load():
         frame = pd.read_parquet(pandas_input)
@@ -216,8 +282,11 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=3,
                         help="time Spark effects and vectorised pandas this many times each; report the medians")
     parser.add_argument("--warmup", type=int, default=2000, help="combos of an untimed warm-up run (0: none)")
+    parser.add_argument("--spark-only-above", type=int, default=200000, metavar="N",
+                        help="sizes above N combinations time Spark only (no pandas baselines)")
     parser.add_argument("--floor", action="store_true",
-                        help="at the largest N, also time the read and the Delta write alone (the lower bound)")
+                        help="at the largest N with pandas, also time the read and the Delta write alone "
+                             "(the lower bound)")
     parser.add_argument("--keep", action="store_true", help="keep the temp lakehouse")
     args = parser.parse_args(argv)
 
@@ -229,41 +298,83 @@ def main(argv=None) -> int:
     spark_cores = spark.sparkContext.defaultParallelism
     print(f"spark {spark.version}, master {spark.sparkContext.master}, "
           f"default parallelism {spark_cores}, lakehouse {root}", flush=True)
+    with_pandas = [n for n in args.combos if n <= args.spark_only_above]
     results = []
     try:
         if args.warmup:
             run_size(spark, config, args.warmup, min(args.sample_groups, args.warmup), root)   # JIT, Python workers
         for n in args.combos:
             r = run_size(spark, config, n, args.sample_groups, root, args.repeat,
-                         floor=args.floor and n == max(args.combos))
+                         floor=args.floor and bool(with_pandas) and n == max(with_pandas),
+                         with_pandas=n <= args.spark_only_above)
             results.append(r)
             print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()}), flush=True)
     finally:
         spark.stop()
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
+    report(results, spark_cores)
+    return 0
 
+
+def report(results: list[dict], spark_cores: int) -> None:
     print()
     print(f"{'combos':>8} {'rows':>9} {'spark eff':>10} {'eff noop':>9} {'spark job':>10} "
           f"{'pd vector':>10} {'pd groupby.apply*':>18} {'spark/vec':>9} {'apply/spark':>11}")
     for r in results:
+        pandas = "pandas_vectorised" in r
         print(f"{r['combos']:>8} {r['rows']:>9} {r['spark_effects']:>10.2f} "
-              f"{r['spark_effects_noop']:>9.2f} {r['spark_job']:>10.2f} {r['pandas_vectorised']:>10.2f} "
-              f"{r['pandas_groupby_apply']:>18.1f} {r['spark_effects'] / r['pandas_vectorised']:>9.2f} "
-              f"{r['pandas_groupby_apply'] / r['spark_effects']:>11.1f}")
-    print(f"CPU seconds at {results[-1]['combos']}: spark effects {results[-1]['spark_effects_cpu']:.1f} "
-          f"(noop sink {results[-1]['spark_effects_noop_cpu']:.1f}, JVM + Python workers, 2 cores), "
-          f"pandas vectorised {results[-1]['pandas_vectorised_cpu']:.1f} (one core)")
-    print(f"* groupby.apply timed on {results[0]['groupby_apply_sample_groups']} combinations per size and "
-          "extrapolated linearly to all combinations")
+              f"{r['spark_effects_noop']:>9.2f} {r['spark_job']:>10.2f} "
+              + (f"{r['pandas_vectorised']:>10.2f} {r['pandas_groupby_apply']:>18.1f} "
+                 f"{r['spark_effects'] / r['pandas_vectorised']:>9.2f} "
+                 f"{r['pandas_groupby_apply'] / r['spark_effects']:>11.1f}" if pandas else
+                 f"{'-':>10} {'-':>18} {'-':>9} {'-':>11}"))
+    print("(wall seconds, medians; '-': Spark only at this size)")
+
+    # CPU per combination: steadier than wall time on a shared machine; the scaling goal
+    measures = [("spark_effects_cpu", "effects, Delta"), ("spark_effects_noop_cpu", "effects, noop"),
+                ("spark_job_cpu", "whole job")]
+    base = results[0]
+    print()
+    print(f"CPU seconds (JVM + Python workers, {spark_cores} cores) per combination, in microseconds; "
+          f"x = ratio to {base['combos']} combinations")
+    print(f"{'combos':>8} " + " ".join(f"{label:>22}" for _, label in measures)
+          + f" {'generate input':>15} {'JVM peak MB':>12} {'heap afterGC MB':>16} {'py worker MB':>13} {'py sum MB':>10}")
+    for r in results:
+        cells = []
+        for key, _ in measures:
+            us, us0 = r[key] / r["combos"] * 1e6, base[key] / base["combos"] * 1e6
+            cells.append(f"{us:>12.1f} (x{us / us0:.2f})")
+        print(f"{r['combos']:>8} " + " ".join(f"{c:>22}" for c in cells)
+              + f" {r['generate_cpu'] / r['combos'] * 1e6:>15.1f} {r['mem_jvm_mb']:>12.0f} "
+              f"{r['mem_jvm_heap_mb']:>16.0f} {r['mem_python_worker_mb']:>13.0f} {r['mem_python_workers_sum_mb']:>10.0f}")
+    print(f"peak memory while the Spark measures ran: the driver JVM's VmHWM (heap limit "
+          f"{base['mem_jvm_heap_max_mb']:.0f} MB; heap after GC: the most it held right after a collection), "
+          "the largest VmHWM "
+          "of one Python worker and the largest sum of their RSS at one time")
     if len(results) >= 2:
         a, b = results[0], results[-1]
-        size = b["combos"] / a["combos"]
-        print(f"growth {a['combos']} -> {b['combos']} (x{size:g}): spark effects x{b['spark_effects'] / a['spark_effects']:.2f}, "
-              f"effects noop x{b['spark_effects_noop'] / a['spark_effects_noop']:.2f}, "
-              f"spark job x{b['spark_job'] / a['spark_job']:.2f}, pandas vectorised "
-              f"x{b['pandas_vectorised'] / a['pandas_vectorised']:.2f}")
-    big = results[-1]
+        print(f"goal: CPU per combination at {b['combos']} / at {a['combos']}: effects (Delta) "
+              f"x{(b['spark_effects_cpu'] / b['combos']) / (a['spark_effects_cpu'] / a['combos']):.2f}, whole job "
+              f"x{(b['spark_job_cpu'] / b['combos']) / (a['spark_job_cpu'] / a['combos']):.2f} (goal <= 1.3)")
+
+    with_pandas = [r for r in results if "pandas_vectorised" in r]
+    if not with_pandas:
+        return
+    print(f"* groupby.apply timed on {with_pandas[0]['groupby_apply_sample_groups']} combinations per size and "
+          "extrapolated linearly to all combinations")
+    big = with_pandas[-1]
+    print(f"CPU seconds at {big['combos']}: spark effects {big['spark_effects_cpu']:.1f} "
+          f"(noop sink {big['spark_effects_noop_cpu']:.1f}, JVM + Python workers, {spark_cores} cores), "
+          f"pandas vectorised {big['pandas_vectorised_cpu']:.1f} (one core)")
+    if len(with_pandas) >= 2:
+        a = with_pandas[0]
+        size = big["combos"] / a["combos"]
+        print(f"growth {a['combos']} -> {big['combos']} (x{size:g}): spark effects "
+              f"x{big['spark_effects'] / a['spark_effects']:.2f}, "
+              f"effects noop x{big['spark_effects_noop'] / a['spark_effects_noop']:.2f}, "
+              f"spark job x{big['spark_job'] / a['spark_job']:.2f}, pandas vectorised "
+              f"x{big['pandas_vectorised'] / a['pandas_vectorised']:.2f}")
     print(f"like for like at {big['combos']} (pandas also reads the rows from Parquet and writes its effects "
           f"to Parquet): {big['pandas_vectorised_io']:.2f} s; spark effects / that = "
           f"{big['spark_effects'] / big['pandas_vectorised_io']:.2f}")
@@ -277,7 +388,6 @@ def main(argv=None) -> int:
               f"{big['floor_write_cpu']:.1f} + the maths at pandas' {big['pandas_vectorised_cpu']:.1f} CPU-s, "
               f"on {spark_cores} cores = {bound:.2f} s wall at best; / vectorised pandas = "
               f"{bound / big['pandas_vectorised']:.2f}")
-    return 0
 
 
 if __name__ == "__main__":
