@@ -159,7 +159,7 @@ class SilverBatchWriter:
         spark.conf.set("spark.sql.inMemoryColumnarStorage.compressed", "false")
         parsed = validate.parse(src.key, batch, self.rules).persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            validated = validate.finish(src.key, parsed, self.rules)
+            validated = validate.finish(src.key, parsed, self.rules, exact=validate.needs_exact(parsed))
             valid = validate.to_silver(validated, src.key)
             head = validated.agg(
                 F.count(F.lit(1)).alias("rows_in"),

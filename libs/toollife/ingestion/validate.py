@@ -505,20 +505,21 @@ def parse_sensor_readings(df: DataFrame, rules: Rules = Rules()) -> DataFrame:
         *[F.when(~F.col("_fast"), F.col(c)).alias(c) for c, _ in _RAW_FOR_EXACT])
 
 
-def finish_sensor_readings(parsed: DataFrame, rules: Rules = Rules()) -> DataFrame:
+def finish_sensor_readings(parsed: DataFrame, rules: Rules = Rules(), exact: bool = True) -> DataFrame:
     """:func:`parse_sensor_readings`' frame -> the validated rows. The fast rows pass as they are;
     the others go through the exact rule engine in a plan of their own (a union child is its own
-    generated code, so the fast rows' code carries none of the engine's)."""
+    generated code, so the fast rows' code carries none of the engine's). ``exact=False`` when no
+    row needs the engine (:func:`needs_exact`): then it is not even planned or compiled."""
     if "_fast" not in parsed.columns:
         return parsed
-    exact = _exact_sensor_readings(
+    exact_rows = _exact_sensor_readings(
         parsed.where(~F.col("_fast")).select(*[F.col(c).alias(b) for c, b in _RAW_FOR_EXACT], *OUTPUT_COMMON), rules)
     none = F.lit(None).cast("string")
     fast = parsed.where(F.col("_fast")).select(
-        *[c for c in exact.columns if c in parsed.columns],
+        *[c for c in exact_rows.columns if c in parsed.columns],
         none.alias("reason_code"), none.alias("reason"), none.alias("raw_value"),
         F.col("_size").alias("payload_bytes"), none.alias("payload_event_id"))
-    return fast.unionByName(exact)
+    return fast.unionByName(exact_rows) if exact else fast
 
 
 def validate_sensor_readings(df: DataFrame, rules: Rules = Rules()) -> DataFrame:
@@ -564,7 +565,7 @@ def validate_tool_events(df: DataFrame, rules: Rules = Rules()) -> DataFrame:
 VALIDATORS = {"sensor_readings": validate_sensor_readings, "tool_events": validate_tool_events}
 # (the one pass over the bronze rows, what turns its cached result into the validated rows)
 STAGES = {"sensor_readings": (parse_sensor_readings, finish_sensor_readings),
-          "tool_events": (validate_tool_events, lambda parsed, rules: parsed)}
+          "tool_events": (validate_tool_events, lambda parsed, rules, exact=True: parsed)}
 
 
 def validate(source: str, df: DataFrame, rules: Rules = Rules()) -> DataFrame:
@@ -576,9 +577,18 @@ def parse(source: str, df: DataFrame, rules: Rules = Rules()) -> DataFrame:
     return STAGES[source][0](df, rules)
 
 
-def finish(source: str, parsed: DataFrame, rules: Rules = Rules()) -> DataFrame:
-    """:func:`parse`'s (cached) frame -> what :func:`validate` returns; cheap to compute again."""
-    return STAGES[source][1](parsed, rules)
+def finish(source: str, parsed: DataFrame, rules: Rules = Rules(), exact: bool = True) -> DataFrame:
+    """:func:`parse`'s (cached) frame -> what :func:`validate` returns; cheap to compute again.
+    ``exact=False`` only when :func:`needs_exact` said no row needs the exact engine."""
+    return STAGES[source][1](parsed, rules, exact)
+
+
+def needs_exact(parsed: DataFrame) -> bool:
+    """Whether any row of :func:`parse`'s frame is left to the exact engine (an action: run it on
+    the cached frame). A batch of valid readings usually has none: its validation then never plans
+    or compiles the engine, which is most of a new JVM's first-batch cost."""
+    # a count, not limit(1): that would compute (and cache) the first partition alone, on one core
+    return "_fast" not in parsed.columns or parsed.where(~F.col("_fast")).count() > 0
 
 
 def to_silver(validated: DataFrame, source: str) -> DataFrame:
