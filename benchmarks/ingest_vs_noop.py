@@ -179,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("toollife.ingestion.streaming").setLevel(logging.WARNING)
 
+    from benchmarks.cputime import spark_cpu_seconds
     from toollife.config import load_config
     from toollife.kafka_local import LocalKafkaBroker
     from toollife.session import get_spark
@@ -220,8 +221,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             run_noop(spark, ing_config, topic, 10_000, "noop-warmup")  # warm-up: JIT, connector classes, broker page cache
             warm_up_ingest(spark, ing_config, broker, work)
+        cpu = spark_cpu_seconds(spark)
         noop_s = run_noop(spark, ing_config, topic, args.max_offsets_per_trigger, "noop")
+        noop_cpu, cpu = spark_cpu_seconds(spark) - cpu, spark_cpu_seconds(spark)
         ingest_s, rec, phases = run_ingest(spark, ing_config)
+        ingest_cpu = spark_cpu_seconds(spark) - cpu
         n = args.messages
         result = {
             "messages": n,
@@ -233,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
             "silver_seconds": round(ingest_s, 2),
             "silver_rows_per_s": round(n / ingest_s),
             "ratio_silver_vs_noop": round(noop_s / ingest_s, 3),
+            # CPU seconds of the Spark JVM (not the broker): steadier than wall time on a shared machine
+            "noop_cpu_seconds": round(noop_cpu, 2), "silver_cpu_seconds": round(ingest_cpu, 2),
+            "cpu_ratio_silver_vs_noop": round(noop_cpu / ingest_cpu, 3),
             "silver_phases": phases,
             "reconciliation": rec,
         }
