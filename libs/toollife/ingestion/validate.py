@@ -514,14 +514,16 @@ def finish_sensor_readings(parsed: DataFrame, rules: Rules = Rules(), exact: boo
     row needs the engine (:func:`needs_exact`): then it is not even planned or compiled."""
     if "_fast" not in parsed.columns:
         return parsed
-    exact_rows = _exact_sensor_readings(
-        parsed.where(~F.col("_fast")).select(*[F.col(c).alias(b) for c, b in _RAW_FOR_EXACT], *OUTPUT_COMMON), rules)
     none = F.lit(None).cast("string")
+    # the exact path's columns, in its order: Kafka coordinates, kafka_key, the typed silver columns
     fast = parsed.where(F.col("_fast")).select(
-        *[c for c in exact_rows.columns if c in parsed.columns],
+        *[c for c in parsed.columns if c not in ["_fast", "_size", *(c for c, _ in _RAW_FOR_EXACT)]],
         none.alias("reason_code"), none.alias("reason"), none.alias("raw_value"),
         F.col("_size").alias("payload_bytes"), none.alias("payload_event_id"))
-    return fast.unionByName(exact_rows) if exact else fast
+    if not exact:
+        return fast
+    return fast.unionByName(_exact_sensor_readings(
+        parsed.where(~F.col("_fast")).select(*[F.col(c).alias(b) for c, b in _RAW_FOR_EXACT], *OUTPUT_COMMON), rules))
 
 
 def validate_sensor_readings(df: DataFrame, rules: Rules = Rules()) -> DataFrame:
@@ -587,8 +589,8 @@ def finish(source: str, parsed: DataFrame, rules: Rules = Rules(), exact: bool =
 
 def needs_exact(parsed: DataFrame) -> bool:
     """Whether any row of :func:`parse`'s frame is left to the exact engine (an action: run it on
-    the cached frame). A batch of valid readings usually has none: its validation then never plans
-    or compiles the engine, which is most of a new JVM's first-batch cost."""
+    the cached frame). A batch of valid readings usually has none: its validation then never builds,
+    plans or compiles the engine (a new JVM's largest generated methods, docs/ingestion.md)."""
     # a count, not limit(1): that would compute (and cache) the first partition alone, on one core
     return "_fast" not in parsed.columns or parsed.where(~F.col("_fast")).count() > 0
 
