@@ -1,6 +1,6 @@
 """Silver ingest rate vs. the same Spark reading the same topic into a ``noop`` sink.
 
-    .venv/bin/python -m benchmarks.ingest_vs_noop [--messages 1000000] [--max-offsets-per-trigger 250000]
+    .venv/bin/python -m benchmarks.ingest_vs_noop [--messages 1000000] [--max-offsets-per-trigger 250000] [--floor] [--cold]
 
 1. starts a throw-away local KRaft broker and fills one topic with N valid sensor-reading messages
    (contract v1, keyed by machine_id, unique event_ids) with a Spark batch write to Kafka;
@@ -11,7 +11,11 @@
    alone: the bronze query by itself (Kafka -> bronze, the job's own writer, fresh lakehouse) and
    the write of the finished silver rows (cached in memory: Delta minus ``noop`` from the same
    cache). Their sum, with no validation or dedupe at all, bounds the ratio any such design could
-   reach here.
+   reach here, and ``validate_plus_dedupe_vs_delta_writes`` sets the silver batches' validate and
+   classify phases (summed from the silver writer's batch log lines, ``silver_phases``) against it;
+6. with ``--cold``, the application first runs first thing in the JVM (on a copy of the topic, into
+   its own lakehouse; only the producing Spark write ran before it), instead of the warm-ups, and
+   its time and phases are reported against the warm run's (``cold_vs_warm_*``).
 
 Same session, same topic, same partitions, same maxOffsetsPerTrigger for both. Both sides are
 warmed up first (JIT, connector and Delta classes): the noop side by a read of the topic, the
@@ -24,6 +28,8 @@ import argparse
 import copy
 import json
 import logging
+import os
+import re
 import shutil
 import sys
 import tempfile
@@ -93,14 +99,38 @@ def warm_up_ingest(spark, config, broker, work: Path, n: int = 20_000) -> None:
     IngestionApp(spark, warm).run()
 
 
-def run_ingest(spark, config) -> tuple[float, dict]:
+class SilverPhases(logging.Handler):
+    """Sums the phase timings of the silver writer's batch log lines (``... (validate=1.2s classify=...)``)."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.seconds: dict[str, float] = {}
+        self.batches = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if not text.startswith("silver ") or "(" not in text:
+            return
+        self.batches += 1
+        for name, value in re.findall(r"(\w+)=([0-9.]+)s\b", text[text.rindex("("):]):
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + float(value), 2)
+
+
+def run_ingest(spark, config) -> tuple[float, dict, dict]:
+    """(wall seconds, reconciliation, the silver batches' phase seconds)."""
     from toollife.ingestion.reconcile import reconcile
     from toollife.ingestion.streaming import IngestionApp
 
-    start = time.perf_counter()
-    IngestionApp(spark, config).run()
-    elapsed = time.perf_counter() - start
-    return elapsed, reconcile(spark, config, "sensor_readings").as_dict()
+    phases = SilverPhases()
+    silver_log = logging.getLogger("toollife.ingestion.silver")
+    silver_log.addHandler(phases)
+    try:
+        start = time.perf_counter()
+        IngestionApp(spark, config).run()
+        elapsed = time.perf_counter() - start
+    finally:
+        silver_log.removeHandler(phases)
+    return elapsed, reconcile(spark, config, "sensor_readings").as_dict(), {"batches": phases.batches, **phases.seconds}
 
 
 def floor_parts(spark, config, work: Path) -> dict:
@@ -141,11 +171,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="also time the bronze stage alone and the silver Delta write alone (the bound)")
     p.add_argument("--exact-only", action="store_true",
                    help="ingestion.silver.fast_path=false: every row through the exact rule engine (the baseline)")
+    p.add_argument("--cold", action="store_true",
+                   help="run the application first thing in the JVM (on a copy of the topic) before the warm "
+                        "measurement, instead of the warm-ups, and report cold against warm")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (lakehouse, broker logs)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("toollife.ingestion.streaming").setLevel(logging.WARNING)
 
+    from benchmarks.cputime import spark_cpu_seconds
     from toollife.config import load_config
     from toollife.kafka_local import LocalKafkaBroker
     from toollife.session import get_spark
@@ -174,10 +208,24 @@ def main(argv: list[str] | None = None) -> int:
         ing_config["ingestion"]["kafka"]["max_offsets_per_trigger"] = args.max_offsets_per_trigger
         ing_config["ingestion"]["silver"]["fast_path"] = not args.exact_only
 
-        run_noop(spark, ing_config, topic, 10_000, "noop-warmup")  # warm-up: JIT, connector classes, broker page cache
-        warm_up_ingest(spark, ing_config, broker, work)
+        cold = None
+        if args.cold:  # the application first thing in this JVM, on a copy of the topic, into its own lakehouse
+            cold_config = copy.deepcopy(ing_config)
+            cold_config["kafka"]["topics"]["sensor_readings"] = topic + "-cold"
+            cold_config["lakehouse"] = {"root": str(work / "cold" / "tables"),
+                                        "checkpoint_root": str(work / "cold" / "checkpoints")}
+            broker.create_topics([topic + "-cold"], args.partitions)
+            produce(spark, broker.bootstrap_servers, topic + "-cold", args.messages)
+            cold_s, cold_rec, cold_phases = run_ingest(spark, cold_config)
+            cold = {"seconds": round(cold_s, 2), "silver_phases": cold_phases, "reconciled": cold_rec["ok"]}
+        else:
+            run_noop(spark, ing_config, topic, 10_000, "noop-warmup")  # warm-up: JIT, connector classes, broker page cache
+            warm_up_ingest(spark, ing_config, broker, work)
+        cpu = spark_cpu_seconds(spark)
         noop_s = run_noop(spark, ing_config, topic, args.max_offsets_per_trigger, "noop")
-        ingest_s, rec = run_ingest(spark, ing_config)
+        noop_cpu, cpu = spark_cpu_seconds(spark) - cpu, spark_cpu_seconds(spark)
+        ingest_s, rec, phases = run_ingest(spark, ing_config)
+        ingest_cpu = spark_cpu_seconds(spark) - cpu
         n = args.messages
         result = {
             "messages": n,
@@ -189,12 +237,24 @@ def main(argv: list[str] | None = None) -> int:
             "silver_seconds": round(ingest_s, 2),
             "silver_rows_per_s": round(n / ingest_s),
             "ratio_silver_vs_noop": round(noop_s / ingest_s, 3),
+            # CPU seconds of the Spark JVM (not the broker): steadier than wall time on a shared machine
+            "noop_cpu_seconds": round(noop_cpu, 2), "silver_cpu_seconds": round(ingest_cpu, 2),
+            "cpu_ratio_silver_vs_noop": round(noop_cpu / ingest_cpu, 3),
+            "silver_phases": phases,
             "reconciliation": rec,
         }
+        if cold is not None:
+            result["cold"] = {**cold, "cold_vs_warm_application": round(cold["seconds"] / ingest_s, 2),
+                              "cold_vs_warm_validate": round(cold["silver_phases"].get("validate", 0)
+                                                             / max(phases.get("validate", 0), 0.01), 2)}
         if args.floor:
             parts = floor_parts(spark, ing_config, work)
             bound_s = parts["bronze_only_seconds"] + parts["silver_write_seconds"]
             result.update(parts, best_possible_ratio=round(noop_s / bound_s, 3))
+            # the goal: validation plus dedupe cost no more than the two Delta writes
+            result["validate_plus_dedupe_vs_delta_writes"] = round(
+                (phases.get("validate", 0) + phases.get("classify", 0)) / bound_s, 2)
+        result["load_average"] = os.getloadavg()
         print(json.dumps(result, indent=2))
         return 0 if rec["ok"] and rec["silver"] == n else 1
     finally:

@@ -30,6 +30,9 @@ that might be a JSON null), the same rules are checked over those values, and a 
 takes them and skips the Variant parse and the rule engine. Every other row, valid or not, goes
 through the exact path above, so each reason and value is what the exact rules alone give
 (tests/unit/test_ingestion_validate.py compares both on every bad and edge case).
+:func:`parse` is the one pass over the bronze rows (a batch writer caches it); :func:`finish` turns
+it into the validated rows: the fast rows as they are, unioned with the exact engine run over only
+the rows the fast path left, in a plan of its own.
 """
 
 from __future__ import annotations
@@ -280,11 +283,10 @@ def _property_checks(fields: list[_Field], required: list[str], *, code_override
     return checks
 
 
-def _reason_columns(checks: list[tuple[str, str, str]],
-                    passed: str | None = None) -> tuple[Column, Column, Column]:
+def _reason_columns(checks: list[tuple[str, str, str]]) -> tuple[Column, Column, Column]:
     """(rule index, reason_code, reason): each condition is evaluated once per row (first failing
-    rule wins); the message is only built for rejected rows. Rows where ``passed`` holds skip them."""
-    rule = F.expr("CASE " + (f"WHEN {passed} THEN NULL " if passed else "") + " ".join(f"WHEN {c} THEN {i}" for i, (_, c, _m) in enumerate(checks)) + " END")
+    rule wins); the message is only built for rejected rows."""
+    rule = F.expr("CASE " + " ".join(f"WHEN {c} THEN {i}" for i, (_, c, _m) in enumerate(checks)) + " END")
     code = F.expr("CASE _rule " + " ".join(f"WHEN {i} THEN {_lit(c)}" for i, (c, _, _m) in enumerate(checks)) + " END")
     message = F.expr("CASE _rule " + " ".join(f"WHEN {i} THEN {m}" for i, (_, _c, m) in enumerate(checks)) + " END")
     return rule, code, message
@@ -303,8 +305,8 @@ def decode(df: DataFrame) -> DataFrame:
     )
 
 
-def prepare(df: DataFrame, rules: Rules, skip: str = "false") -> DataFrame:
-    """Decode (unless done) and parse: + ``_v`` (Variant or null), not parsed where ``skip`` holds."""
+def prepare(df: DataFrame, rules: Rules) -> DataFrame:
+    """Decode (unless done) and parse: + ``_v`` (Variant or null)."""
     if "_json" not in df.columns:
         df = decode(df)
     return (
@@ -314,7 +316,7 @@ def prepare(df: DataFrame, rules: Rules, skip: str = "false") -> DataFrame:
         # reaches that tag as the second and last element only when the payload is one value and
         # nothing else (a payload cannot contain its own hash).
         .withColumn("_tagged", F.expr(
-            f"CASE WHEN NOT ({skip}) AND _size BETWEEN 1 AND {int(rules.max_payload_bytes)} AND _utf8 "
+            f"CASE WHEN _size BETWEEN 1 AND {int(rules.max_payload_bytes)} AND _utf8 "
             f"AND rlike(_json, '^\\\\s*\\\\{{') THEN try_parse_json(concat('[', _json, ',', _tag, ']')) END"))
         .withColumn("_v", F.expr(
             "CASE WHEN try_variant_get(_tagged, '$[1]', 'bigint') = _tag "
@@ -352,11 +354,14 @@ def fast_parse(df: DataFrame, fields: list[_Field], required: list[str],
     fast = [_Field(f.name, f.path, f"_q_{f.name}", f.spec, typed=f"_q_{f.name}") for f in fields]
     elements = ", ".join(f"`{f.name}`: {'double' if f.jtype in ('number', 'integer') else 'string'}" for f in fast)
     schema = f"struct<{elements}, `_tag`: bigint, `_bad`: string>"
-    parsed = F.expr(
+    # The text is re-joined as bytes (no character counting) in a column of its own: referenced twice
+    # below, it stays in generated code instead of being merged into from_json's project, where
+    # Spark evaluates from_json's whole input expression interpreted (1.8 of 5.7 CPU-s per 1M rows).
+    tagged = F.expr(
         f"CASE WHEN _size BETWEEN 1 AND {int(rules.max_payload_bytes)} AND _utf8 AND endswith(_json, '}}') "
-        f"""THEN from_json(concat(substring(_json, 1, char_length(_json) - 1), ',"_tag":', _tag, '}}'), """
-        f"{_lit(schema)}, {_FAST_JSON_OPTIONS}) END")
-    out = df.withColumn("_q", parsed).withColumn(
+        f"""THEN cast(concat(substring(_raw, 1, _size - 1), cast(concat(',"_tag":', _tag, '}}') AS BINARY)) AS STRING) END""")
+    parsed = F.expr(f"CASE WHEN _w IS NOT NULL THEN from_json(_w, {_lit(schema)}, {_FAST_JSON_OPTIONS}) END")
+    out = df.withColumn("_w", tagged).withColumn("_q", parsed).drop("_w").withColumn(
         "_q_one", F.expr("coalesce(_q._tag = _tag AND _q._bad IS NULL, false)"))
     values, guards = [], ["_q_one"]
     for f in fast:
@@ -368,7 +373,9 @@ def fast_parse(df: DataFrame, fields: list[_Field], required: list[str],
             starts = ", ".join(_lit(c) for c in "-0123456789{[")
             guards.append(f"{value} IS NULL OR NOT (substr({value}, 1, 1) IN ({starts}) OR {value} IN ('true', 'false'))")
         if f.name not in required:
-            guards.append(f"({value} IS NOT NULL OR NOT (contains(_json, {_lit(chr(34) + f.name + chr(34))}) "
+            # the name and its closing quote: a superset of '"name"' whose first byte is rarer (the
+            # search compares whole needles only where that byte occurs; '"' is in every field)
+            guards.append(f"({value} IS NOT NULL OR NOT (contains(_json, {_lit(f.name + chr(34))}) "
                           "OR contains(_json, '\\\\u')))")
     out = out.select("*", *values)
     by_name = {f.name: f for f in fast}
@@ -429,17 +436,11 @@ def _typed_common(fields: dict[str, _Field]) -> list[Column]:
 OUTPUT_COMMON = ["topic", "partition", "offset", "kafka_timestamp", "ingest_time"]
 
 
-def _finish(df: DataFrame, checks: list[tuple[str, str, str]], typed: list[Column],
-            fast_typed: list[Column] | None = None) -> DataFrame:
+def _finish(df: DataFrame, checks: list[tuple[str, str, str]], typed: list[Column]) -> DataFrame:
     """Typed columns first (later checks use them), then the reason columns; the result keeps only
-    what silver and quarantine need (the raw payload only for rejected rows), so caching it is cheap.
-    With ``fast_typed`` (same names as ``typed``), rows of ``_fast`` take those and pass."""
-    if fast_typed is not None:
-        exact = df.select("*", *typed).columns[len(df.columns):]
-        typed = [F.when(F.col("_fast"), fast).otherwise(col) for fast, col in zip(fast_typed, typed)]
-        typed = [c.alias(name) for c, name in zip(typed, exact)]
+    what silver and quarantine need (the raw payload only for rejected rows), so caching it is cheap."""
     with_typed = df.select("*", *typed)
-    rule, code, message = _reason_columns(checks, passed="_fast" if fast_typed is not None else None)
+    rule, code, message = _reason_columns(checks)
     ruled = with_typed.withColumn("_rule", rule)
     typed_names = ["kafka_key"] + [c for c in with_typed.columns if c not in df.columns]
     return ruled.select(
@@ -454,10 +455,9 @@ def _finish(df: DataFrame, checks: list[tuple[str, str, str]], typed: list[Colum
     )
 
 
-def validate_sensor_readings(df: DataFrame, rules: Rules = Rules()) -> DataFrame:
-    """Bronze rows of `sensor-readings` -> + reason_code/reason + typed silver columns."""
+def _sensor_rules(rules: Rules):
+    """(contract schema, fields, fields -> (checks, typed columns)) of sensor readings."""
     schema = contracts.load_schema(contracts.SENSOR_READING)
-    fields = _fields(schema["properties"])
 
     def rules_and_typed(fields: list[_Field]) -> tuple[list[tuple[str, str, str]], list[Column]]:
         by_name = {f.name: f for f in fields}
@@ -479,16 +479,56 @@ def validate_sensor_readings(df: DataFrame, rules: Rules = Rules()) -> DataFrame
         ]
         return checks, typed
 
+    return schema, _fields(schema["properties"]), rules_and_typed
+
+
+def _exact_sensor_readings(df: DataFrame, rules: Rules) -> DataFrame:
+    schema, fields, rules_and_typed = _sensor_rules(rules)
     checks, typed = rules_and_typed(fields)
-    checks = _envelope_checks(rules) + checks
-    decoded = decode(df)
+    return _finish(_extract(prepare(decode(df), rules), fields), _envelope_checks(rules) + checks, typed)
+
+
+# what a fast-path frame keeps of the bronze row, for the rows the exact engine must see
+_RAW_FOR_EXACT = [("_key", "key"), ("_raw", "value")]
+
+
+def parse_sensor_readings(df: DataFrame, rules: Rules = Rules()) -> DataFrame:
+    """The one pass over the bronze rows (what a batch writer caches): with the fast path, the fast
+    rows' final values and ``_fast``; every other row keeps its raw key and value for
+    :func:`finish_sensor_readings`. Without it, the exact validation itself."""
+    schema, fields, rules_and_typed = _sensor_rules(rules)
     if not fast_path_possible(fields, rules):
-        return _finish(_extract(prepare(decoded, rules), fields), checks, typed)
-    fast_frame, fast_fields = fast_parse(decoded, fields, schema["required"], rules)
+        return _exact_sensor_readings(df, rules)
+    fast_frame, fast_fields = fast_parse(decode(df), fields, schema["required"], rules)
     fast_checks, fast_typed = rules_and_typed(fast_fields)
     fast_frame = fast_frame.withColumn("_fast", F.expr(f"_fast_ok AND {_passes(fast_checks)}"))
-    parsed = _extract(prepare(fast_frame, rules, skip="_fast"), fields)
-    return _finish(parsed, checks, typed, fast_typed)
+    return fast_frame.select(
+        *OUTPUT_COMMON, "kafka_key", *fast_typed, "_fast", "_size",
+        *[F.when(~F.col("_fast"), F.col(c)).alias(c) for c, _ in _RAW_FOR_EXACT])
+
+
+def finish_sensor_readings(parsed: DataFrame, rules: Rules = Rules(), exact: bool = True) -> DataFrame:
+    """:func:`parse_sensor_readings`' frame -> the validated rows. The fast rows pass as they are;
+    the others go through the exact rule engine in a plan of their own (a union child is its own
+    generated code, so the fast rows' code carries none of the engine's). ``exact=False`` when no
+    row needs the engine (:func:`needs_exact`): then it is not even planned or compiled."""
+    if "_fast" not in parsed.columns:
+        return parsed
+    none = F.lit(None).cast("string")
+    # the exact path's columns, in its order: Kafka coordinates, kafka_key, the typed silver columns
+    fast = parsed.where(F.col("_fast")).select(
+        *[c for c in parsed.columns if c not in ["_fast", "_size", *(c for c, _ in _RAW_FOR_EXACT)]],
+        none.alias("reason_code"), none.alias("reason"), none.alias("raw_value"),
+        F.col("_size").alias("payload_bytes"), none.alias("payload_event_id"))
+    if not exact:
+        return fast
+    return fast.unionByName(_exact_sensor_readings(
+        parsed.where(~F.col("_fast")).select(*[F.col(c).alias(b) for c, b in _RAW_FOR_EXACT], *OUTPUT_COMMON), rules))
+
+
+def validate_sensor_readings(df: DataFrame, rules: Rules = Rules()) -> DataFrame:
+    """Bronze rows of `sensor-readings` -> + reason_code/reason + typed silver columns."""
+    return finish_sensor_readings(parse_sensor_readings(df, rules), rules)
 
 
 def validate_tool_events(df: DataFrame, rules: Rules = Rules()) -> DataFrame:
@@ -527,10 +567,32 @@ def validate_tool_events(df: DataFrame, rules: Rules = Rules()) -> DataFrame:
 
 
 VALIDATORS = {"sensor_readings": validate_sensor_readings, "tool_events": validate_tool_events}
+# (the one pass over the bronze rows, what turns its cached result into the validated rows)
+STAGES = {"sensor_readings": (parse_sensor_readings, finish_sensor_readings),
+          "tool_events": (validate_tool_events, lambda parsed, rules, exact=True: parsed)}
 
 
 def validate(source: str, df: DataFrame, rules: Rules = Rules()) -> DataFrame:
     return VALIDATORS[source](df, rules)
+
+
+def parse(source: str, df: DataFrame, rules: Rules = Rules()) -> DataFrame:
+    """The part of :func:`validate` that reads every bronze row once: cache this, then :func:`finish` it."""
+    return STAGES[source][0](df, rules)
+
+
+def finish(source: str, parsed: DataFrame, rules: Rules = Rules(), exact: bool = True) -> DataFrame:
+    """:func:`parse`'s (cached) frame -> what :func:`validate` returns; cheap to compute again.
+    ``exact=False`` only when :func:`needs_exact` said no row needs the exact engine."""
+    return STAGES[source][1](parsed, rules, exact)
+
+
+def needs_exact(parsed: DataFrame) -> bool:
+    """Whether any row of :func:`parse`'s frame is left to the exact engine (an action: run it on
+    the cached frame). A batch of valid readings usually has none: its validation then never builds,
+    plans or compiles the engine (a new JVM's largest generated methods, docs/ingestion.md)."""
+    # a count, not limit(1): that would compute (and cache) the first partition alone, on one core
+    return "_fast" not in parsed.columns or parsed.where(~F.col("_fast")).count() > 0
 
 
 def to_silver(validated: DataFrame, source: str) -> DataFrame:
