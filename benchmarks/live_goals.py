@@ -82,6 +82,23 @@ def _publish(config, schedule, seconds: float, stop: threading.Event, counts: di
     producer.close()
 
 
+def _cpu_s(pgid: int) -> float:
+    """CPU seconds (user + system, and of reaped children) of a process group: a spark-submit'd
+    service's JVM, its Python driver and Python workers (Linux /proc). On a shared machine this
+    varies less than wall time."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            total += sum(int(x) for x in fields[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def _batches(checkpoint: str) -> "pd.DataFrame":
     """A streaming query's batches from its checkpoint: id, start (offset log's batchTimestampMs),
     end (when its commit-log entry was written)."""
@@ -223,8 +240,10 @@ def main(argv: list[str] | None = None) -> int:
         counts: dict = {}
         print(f"publishing {args.machines} machines x every signal once per second for {args.publish_s:.0f} s ...",
               flush=True)
+        cpu = {name: _cpu_s(p.pid) for name, p in procs.items()}
         _publish(cfg, schedule, args.publish_s, threading.Event(), counts)
         time.sleep(args.drain_s)
+        cpu = {name: round(_cpu_s(p.pid) - cpu[name], 1) for name, p in procs.items()}
     finally:
         for name, p in procs.items():
             pid = python_driver_pid(p.pid, "ingest_sensors.py" if name == "ingest" else "score_live.py")
@@ -283,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         "batch_seconds": {name: latency.summary(pd.DataFrame(
             {"work": (b["end"] - b["start"]).dt.total_seconds()}))["work"] | {"batches": int(len(b))}
             for name, b in batches.items() if len(b)},
+        "cpu_s_while_publishing_and_draining": cpu,
         "load_average_1_5_15": {"start": load_start, "end": [round(x, 2) for x in os.getloadavg()]},
         "runs_ended": int((live["status"] == "completed").sum()), "runs_at_50_measured": int(len(at50)),
         "live_mae_rul_at_50_min": round(live_mae50, 3), "batch_holdout_mae_rul_at_50_min": round(batch_mae50, 3),
@@ -297,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nlatency, a reading's arrival in Kafka -> its run's gold.tool_life_live commit ({lat.size} readings; "
           f"Kafka pull every {args.interval}, silver polls bronze every {silver_poll}, the scorer silver every "
           f"{score_poll}; load {load_start} -> {result['load_average_1_5_15']['end']}):")
-    print(f"  p50 {p50:.1f} s, p95 {p95:.1f} s = {p95 / interval_s:.2f} trigger intervals")
+    print(f"  p50 {p50:.1f} s, p95 {p95:.1f} s = {p95 / interval_s:.2f} trigger intervals; CPU s while publishing "
+          f"and draining: ingestion {cpu['ingest']}, scorer {cpu['score']}")
     names = {1: "Kafka -> bronze ", 2: "bronze -> silver", 3: "silver -> gold  "}
     hs = result["hops_s"]
     for n, name in names.items():
