@@ -8,7 +8,9 @@ silver once, when the scorer first meets the run (so after every start or restar
 
 * its readings are extended with the ones each micro-batch hands over (silver's event_ids are
   unique, so a reading both the first read and a later batch carry is kept once);
-* its event summary is read again only when the batch carries a tool event of the run.
+* its event summary is read again only when a tool event of the run came since, and only once
+  the scorer needs it: for a batch with readings of the run, or with its end (a batch that only
+  brings a run_started reads nothing: the run's first readings will).
 
 A run that ends is forgotten, and so is one no batch has touched for ``idle_s``: meeting it again
 reads it again. The memory is a cache of silver, never the truth: losing it (a restart) costs one
@@ -34,13 +36,14 @@ def keys_of(frame: pd.DataFrame) -> list[Key]:
     return [tuple(r) for r in frame[feat.RUN_KEY].itertuples(index=False, name=None)]
 
 
-def touched_runs(batch: pd.DataFrame) -> pd.DataFrame:
+def touched_runs(batch: pd.DataFrame, ends: Iterable[str]) -> pd.DataFrame:
     """A micro-batch's rows (run key, ``ts``, ``kind``: ``reading`` or the tool event's name) ->
-    one row per run: ``newest_reading`` (NaT when only events came) and ``has_event``."""
+    one row per run: ``newest_reading`` (NaT when only events came), ``has_event`` and ``has_end``
+    (one of the events ``ends``)."""
     reading = batch["kind"] == READING
-    out = (batch.assign(_r=batch["ts"].where(reading), _e=~reading)
+    out = (batch.assign(_r=batch["ts"].where(reading), _e=~reading, _x=batch["kind"].isin(list(ends)))
            .groupby(feat.RUN_KEY, sort=True, dropna=False)
-           .agg(newest_reading=("_r", "max"), has_event=("_e", "any")).reset_index())
+           .agg(newest_reading=("_r", "max"), has_event=("_e", "any"), has_end=("_x", "any")).reset_index())
     out["newest_reading"] = pd.to_datetime(out["newest_reading"])
     return out
 
@@ -51,6 +54,7 @@ class RunMemory:
     def __init__(self, idle_s: float = 3600.0):
         self.idle_s = float(idle_s)
         self._events: dict[Key, dict[str, Any]] = {}
+        self._stale: set[Key] = set()     # runs with a tool event since their summary was read
         self._readings: dict[Key, pd.DataFrame] = {}
         self._touched: dict[Key, float] = {}
         self._columns: list[str] = list(feat.RUN_KEY)   # run_events' columns, from its first answer
@@ -60,8 +64,12 @@ class RunMemory:
 
     # -- tool events -------------------------------------------------------------------------------
     def events_to_read(self, touched: pd.DataFrame) -> list[Key]:
-        """Runs whose event summary is unknown, or changed (the batch carries an event of theirs)."""
-        return [k for k, ev in zip(keys_of(touched), touched["has_event"]) if ev or k not in self._events]
+        """Runs whose event summary is needed now (readings or an end in the batch) and unknown, or
+        changed since it was read (an event of the run came, in this batch or an earlier one)."""
+        keys = keys_of(touched)
+        self._stale.update(k for k, ev in zip(keys, touched["has_event"]) if ev)
+        need = touched["newest_reading"].notna() | touched["has_end"]
+        return [k for k, n in zip(keys, need) if n and (k not in self._events or k in self._stale)]
 
     def set_events(self, keys: Iterable[Key], summary: pd.DataFrame) -> None:
         """``summary``: the runs' rows of ``run_events``; a run without a row has no events yet
@@ -71,9 +79,11 @@ class RunMemory:
         rows = {k: r for k, r in zip(keys_of(summary), summary.to_dict("records"))}
         for k in keys:
             self._events[k] = rows.get(k, dict(zip(feat.RUN_KEY, k)))
+            self._stale.discard(k)
 
     def events(self, keys: Iterable[Key]) -> pd.DataFrame:
-        return pd.DataFrame([self._events[k] for k in keys], columns=self._columns)
+        """The summaries (a run not read yet: its key only, i.e. running, not started)."""
+        return pd.DataFrame([self._events.get(k, dict(zip(feat.RUN_KEY, k))) for k in keys], columns=self._columns)
 
     # -- readings ----------------------------------------------------------------------------------
     def readings_to_read(self, keys: Iterable[Key]) -> list[Key]:
@@ -106,6 +116,7 @@ class RunMemory:
     def forget(self, keys: Iterable[Key]) -> None:
         for k in keys:
             self._events.pop(k, None)
+            self._stale.discard(k)
             self._readings.pop(k, None)
             self._touched.pop(k, None)
 

@@ -215,7 +215,7 @@ class LiveBatchScorer:
         clock.lap("batch")
         if rows.empty:
             return
-        touched = memory.touched_runs(rows)
+        touched = memory.touched_runs(rows, er.TERMINAL_EVENTS)
         keys = memory.keys_of(touched)
         self.memory.touch(keys, time.monotonic())
         stale = self.memory.events_to_read(touched)
@@ -280,7 +280,8 @@ class LiveBatchScorer:
         newest = history.sort_values("ts", kind="mergesort").groupby(feat.RUN_KEY, sort=False).tail(1)
         newest = newest[[*feat.RUN_KEY, "ts", "kafka_timestamp"]].rename(
             columns={"ts": "last_reading_ts", "kafka_timestamp": "last_reading_kafka_ts"})
-        runs = cutting.drop(columns=["newest_reading", "has_event"]).merge(newest, on=feat.RUN_KEY, how="left")
+        runs = (cutting.drop(columns=["newest_reading", "has_event", "has_end"])
+                .merge(newest, on=feat.RUN_KEY, how="left"))
         start = pd.to_datetime(runs["started_at"])
         runs["minutes_cut"] = (pd.to_datetime(runs["last_reading_ts"]) - start).dt.total_seconds() / 60.0
         features = feat.features_now(runs, history)       # the same function as training's samples
@@ -319,7 +320,11 @@ class LiveBatchScorer:
             self._stored_alerts.update(new["alert_id"])
         if not raised and not self._maybe_pending:
             return raised, 0, 0        # nothing new, and nothing left pending by this or an earlier process
-        pending = tables.read(spark, self.config, ALERTS).where(F.col("published_at").isNull()).toPandas()
+        if raised == len(new) and not self._maybe_pending:
+            # this MERGE inserted every new id and nothing older is pending: they are the pending rows
+            pending = new.assign(raised_at=now, published_at=None)
+        else:
+            pending = tables.read(spark, self.config, ALERTS).where(F.col("published_at").isNull()).toPandas()
         self._maybe_pending = False
         if pending.empty:
             return raised, 0, 0
@@ -327,10 +332,9 @@ class LiveBatchScorer:
         to_send = pending[~pending["alert_id"].isin(found)].sort_values(["raised_at", "alert_id"])
         self._maybe_pending = True     # until the mark below commits
         self.publisher.send(to_send.to_dict("records"))
-        marked = pd.DataFrame({"alert_id": sorted(set(pending["alert_id"]))}).assign(published_at=_now())
-        (target.alias("t").merge(spark.createDataFrame(marked).alias("s"), "t.alert_id = s.alert_id")
-         .whenMatchedUpdate(condition="t.published_at IS NULL", set={"published_at": "s.published_at"})
-         .execute())
+        # an UPDATE, not a MERGE: no source to join (the string is read in the session's time zone)
+        target.update(F.col("alert_id").isin(sorted(set(pending["alert_id"]))) & F.col("published_at").isNull(),
+                      {"published_at": F.lit(_now().isoformat(sep=" ")).cast("timestamp")})
         self._maybe_pending = False
         return raised, len(to_send), len(found)
 
