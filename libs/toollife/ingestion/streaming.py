@@ -8,8 +8,9 @@ Per source (topic) two queries, each with its own checkpoint::
 
 Trigger modes (``ingestion.trigger.mode``):
 
-* ``processing_time``: all queries run concurrently every ``interval`` until SIGTERM/SIGINT (or
-  :meth:`IngestionApp.request_stop`), a continuous service;
+* ``processing_time``: all queries run concurrently until SIGTERM/SIGINT (or
+  :meth:`IngestionApp.request_stop`), a continuous service: the bronze queries pull Kafka every
+  ``interval``, the silver queries look for new bronze commits every ``silver_poll_interval``;
 * ``available_now``: a scheduled run: the bronze queries drain what Kafka holds now, then the
   silver queries drain bronze, then the application exits.
 
@@ -255,10 +256,15 @@ class IngestionApp:
             properties=self.config["ingestion"]["table_properties"]["meta"],
             comment="progress of every micro-batch of every ingestion query")
 
-    def _trigger(self) -> dict[str, Any]:
+    def _trigger(self, reads_bronze: bool = False) -> dict[str, Any]:
         if self.mode == "available_now":
             return {"availableNow": True}
-        return {"processingTime": self.config["ingestion"]["trigger"]["interval"]}
+        trigger = self.config["ingestion"]["trigger"]
+        if reads_bronze and trigger["silver_poll_interval"]:
+            # equal processing-time triggers fire at the same aligned instants, so a silver batch would
+            # start before bronze commits and the rows wait a whole interval: poll bronze instead
+            return {"processingTime": trigger["silver_poll_interval"]}
+        return {"processingTime": trigger["interval"]}
 
     def _start_bronze(self, src: schemas.Source) -> StreamingQuery:
         q = (bronze.writer(self.spark, self.config, src).partitionBy("ingest_date")
@@ -268,7 +274,7 @@ class IngestionApp:
 
     def _start_silver(self, src: schemas.Source) -> StreamingQuery:
         stream, fn = silver.writer(self.spark, self.config, src)
-        q = stream.trigger(**self._trigger()).start()
+        q = stream.trigger(**self._trigger(reads_bronze=True)).start()
         fn.set_query_id(str(q.id))
         if self.metrics is not None:
             fn.observers.append(self.metrics.observe_batch)

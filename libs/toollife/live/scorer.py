@@ -40,7 +40,7 @@ from toollife import tables
 from toollife.gold import experiment_runs as er
 from toollife.ingestion.schemas import SOURCES
 from toollife.live import alerts as alerts_mod
-from toollife.live import frames
+from toollife.live import frames, memory
 from toollife.ml import features as feat
 from toollife.ml import tracking
 from toollife.ml.training import SPECS
@@ -128,22 +128,41 @@ def _now() -> pd.Timestamp:
 
 
 def source_stream(spark: SparkSession, config: Mapping[str, Any]) -> DataFrame:
-    """silver readings + events as one stream of (run key, ts, kafka_timestamp, kind)."""
+    """silver readings + events as one stream of (run key, ts, kafka_timestamp, kind, event_id,
+    sensor, value): the readings themselves extend the runs' histories the scorer keeps in memory."""
     files = int(config["live"]["max_files_per_trigger"])
 
-    def one(key: str, kind) -> DataFrame:
-        # skipChangeCommits: a maintenance commit that rewrites or deletes silver rows (retention) is not new
-        # data; every batch reads its runs' whole history from the table anyway
+    def one(key: str, kind, *reading) -> DataFrame:
+        # skipChangeCommits: a maintenance commit that rewrites or deletes silver rows (retention) is not new data
         return (spark.readStream.format("delta").option("maxFilesPerTrigger", files)
                 .option("skipChangeCommits", "true")
                 .load(SOURCES[key].silver.path(config))
-                .select(*feat.RUN_KEY, "ts", "kafka_timestamp", kind.alias("kind")))
+                .select(*feat.RUN_KEY, "ts", "kafka_timestamp", kind.alias("kind"), "event_id", *reading))
 
-    return one("sensor_readings", F.lit("reading")).unionByName(one("tool_events", F.col("event")))
+    return one("sensor_readings", F.lit("reading"), "sensor", "value").unionByName(
+        one("tool_events", F.col("event"), F.lit(None).cast(StringType()).alias("sensor"),
+            F.lit(None).cast(DoubleType()).alias("value")))
+
+
+class _Clock:
+    """Seconds per phase of a batch, for the batch log line."""
+
+    def __init__(self):
+        self.t = time.perf_counter()
+        self.laps: list[str] = []
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps.append(f"{name}={now - self.t:.1f}s")
+        self.t = now
+
+    def __str__(self) -> str:
+        return " ".join(self.laps)
 
 
 class LiveBatchScorer:
-    """The ``foreachBatch`` function; keeps the loaded model versions and this run's counters."""
+    """The ``foreachBatch`` function; keeps the loaded model versions, the runs' histories
+    (:class:`~toollife.live.memory.RunMemory`), the alert ids stored, and this run's counters."""
 
     def __init__(self, config: Mapping[str, Any], client):
         self.config = config
@@ -152,10 +171,22 @@ class LiveBatchScorer:
         self.model_name = self.live_conf["model_name"]
         self.columns = list(SPECS[self.model_name].features)
         self.publisher = alerts_mod.AlertPublisher(config)
+        self.memory = memory.RunMemory()
         self._models: dict[str, tuple[Any, tuple[float, float]]] = {}
+        self._tables_ready = False
+        self._stored_alerts: set[str] = set()   # alert ids known to be in gold.tool_alerts (they are never removed)
         self._maybe_pending = True   # the first batch of a process looks for alerts a crash left unpublished
         self.stats = {"batches": 0, "rows_scored": 0, "rows_closed": 0, "alerts_raised": 0, "alerts_published": 0,
                       "alerts_found_on_topic": 0, "model_versions": []}
+
+    def table(self, spark: SparkSession, tbl: tables.Table):
+        """The DeltaTable of ``tbl``; both are created (and their properties checked) once per process."""
+        from delta.tables import DeltaTable
+
+        if not self._tables_ready:
+            ensure_tables(spark, self.config)
+            self._tables_ready = True
+        return DeltaTable.forPath(spark, tbl.path(self.config))
 
     # -- the model ---------------------------------------------------------------------------------
     def model(self) -> tuple[str, Any, tuple[float, float]]:
@@ -178,31 +209,58 @@ class LiveBatchScorer:
 
     # -- one micro-batch ---------------------------------------------------------------------------
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
-        started = time.perf_counter()
+        clock = _Clock()
         spark = batch.sparkSession
-        cfg = self.config
-        touched = (batch.groupBy(*feat.RUN_KEY)
-                   .agg(F.max(F.when(F.col("kind") == "reading", F.col("ts"))).alias("newest_reading"))
-                   .toPandas())
-        if touched.empty:
+        rows = batch.toPandas()       # the new rows only: a few seconds of readings and events
+        clock.lap("batch")
+        if rows.empty:
             return
-        keys = F.broadcast(spark.createDataFrame(touched[feat.RUN_KEY]))
-        events = tables.read(spark, cfg, SOURCES["tool_events"].silver).join(keys, feat.RUN_KEY, "left_semi")
-        runs = er.run_events(events, cfg).toPandas()
-        runs = touched.merge(runs, on=feat.RUN_KEY, how="left")
+        touched = memory.touched_runs(rows, er.TERMINAL_EVENTS)
+        keys = memory.keys_of(touched)
+        self.memory.touch(keys, time.monotonic())
+        stale = self.memory.events_to_read(touched)
+        if stale:
+            events = (tables.read(spark, self.config, SOURCES["tool_events"].silver)
+                      .join(F.broadcast(self._keys(spark, stale)), feat.RUN_KEY, "left_semi"))
+            self.memory.set_events(stale, er.run_events(events, self.config).toPandas())
+        runs = touched.merge(self.memory.events(keys), on=feat.RUN_KEY, how="left")
+        if "status" not in runs:
+            runs["status"] = None
         runs["status"] = runs["status"].fillna(frames.RUNNING)
         cutting = runs[(runs["status"] == frames.RUNNING) & runs["newest_reading"].notna()]
         ended = runs[runs["status"] != frames.RUNNING]
+        clock.lap(f"runs({len(stale)} read)")
+
+        cutting_keys = memory.keys_of(cutting)
+        unread = self.memory.readings_to_read(cutting_keys)
+        self.memory.extend(rows[(rows["kind"] == memory.READING) & rows["sensor"].isin(feat.SENSORS)])
+        if unread:   # their whole history, this batch's readings included
+            history = (tables.read(spark, self.config, SOURCES["sensor_readings"].silver)
+                       .where(F.col("sensor").isin(*feat.SENSORS)))
+            new = set(unread)
+            starts = pd.to_datetime(cutting["started_at"][[k in new for k in cutting_keys]])
+            if starts.notna().all():   # features start at run_started: skip older dates and, by file stats, files
+                since = starts.min()   # (the string is read in the session's time zone, as toPandas wrote it)
+                history = history.where((F.col("event_date") >= F.lit(since.strftime("%Y-%m-%d")).cast("date"))
+                                        & (F.col("ts") >= F.lit(since.isoformat(sep=" ")).cast("timestamp")))
+            self.memory.load(unread, history.join(F.broadcast(self._keys(spark, unread)), feat.RUN_KEY, "left_semi")
+                             .select(*memory.READING_COLUMNS).toPandas())
+        clock.lap(f"history({len(unread)} read)")
 
         version, model, quantiles = self.model()
-        scored = self._score(spark, cutting, model, quantiles, version)
+        scored = self._score(cutting, self.memory.readings(cutting_keys), model, quantiles, version)
         now = _now()
         closing = ended[feat.RUN_KEY + ["status", "ended_at"]].assign(
             true_life_min=ended["tool_life_min"].where(ended["status"] == frames.COMPLETED), closed_at=now)
         parts = [f for f in (scored.assign(scored_at=now), closing) if not f.empty]
-        rows = pd.concat(parts, ignore_index=True) if parts else scored
-        self._merge_live(spark, rows)
+        out = pd.concat(parts, ignore_index=True) if parts else scored
+        clock.lap("score")
+        self._merge_live(spark, out)
+        clock.lap("merge")
         raised, published, found = self._alerts(spark, scored, now)
+        clock.lap("alerts")
+        self.memory.forget(memory.keys_of(ended))
+        self.memory.forget_idle(time.monotonic())
         self.stats["batches"] += 1
         self.stats["rows_scored"] += len(scored)
         self.stats["rows_closed"] += len(closing)
@@ -210,20 +268,20 @@ class LiveBatchScorer:
         self.stats["alerts_published"] += published
         self.stats["alerts_found_on_topic"] += found
         log.info("score_live batch %d: %d run(s) scored by %s v%s, %d closed, %d alert(s) raised, %d published "
-                 "(%.1fs)", batch_id, len(scored), self.model_name, version, len(closing), raised, published,
-                 time.perf_counter() - started)
+                 "(%s)", batch_id, len(scored), self.model_name, version, len(closing), raised, published, clock)
 
-    def _score(self, spark: SparkSession, cutting: pd.DataFrame, model, quantiles, version: str) -> pd.DataFrame:
+    @staticmethod
+    def _keys(spark: SparkSession, keys: list) -> DataFrame:
+        return spark.createDataFrame(pd.DataFrame(keys, columns=feat.RUN_KEY))
+
+    def _score(self, cutting: pd.DataFrame, history: pd.DataFrame, model, quantiles, version: str) -> pd.DataFrame:
         if cutting.empty:
             return pd.DataFrame(columns=[f.name for f in LIVE_SCHEMA.fields])
-        keys = F.broadcast(spark.createDataFrame(cutting[feat.RUN_KEY]))
-        history = (tables.read(spark, self.config, SOURCES["sensor_readings"].silver)
-                   .join(keys, feat.RUN_KEY, "left_semi").where(F.col("sensor").isin(*feat.SENSORS))
-                   .select(*feat.RUN_KEY, "ts", "sensor", "value", "kafka_timestamp").toPandas())
         newest = history.sort_values("ts", kind="mergesort").groupby(feat.RUN_KEY, sort=False).tail(1)
         newest = newest[[*feat.RUN_KEY, "ts", "kafka_timestamp"]].rename(
             columns={"ts": "last_reading_ts", "kafka_timestamp": "last_reading_kafka_ts"})
-        runs = cutting.drop(columns=["newest_reading"]).merge(newest, on=feat.RUN_KEY, how="left")
+        runs = (cutting.drop(columns=["newest_reading", "has_event", "has_end"])
+                .merge(newest, on=feat.RUN_KEY, how="left"))
         start = pd.to_datetime(runs["started_at"])
         runs["minutes_cut"] = (pd.to_datetime(runs["last_reading_ts"]) - start).dt.total_seconds() / 60.0
         features = feat.features_now(runs, history)       # the same function as training's samples
@@ -236,7 +294,7 @@ class LiveBatchScorer:
         if rows.empty:
             return
         source = _to_spark(spark, rows, LIVE_SCHEMA)
-        target, _ = ensure_tables(spark, self.config)
+        target = self.table(spark, LIVE)
         cond = " AND ".join(f"t.{k} = s.{k}" for k in feat.RUN_KEY)
         close = {c: f"s.{c}" for c in ("status", "ended_at", "true_life_min", "closed_at")}
         (target.alias("t").merge(source.alias("s"), cond)
@@ -247,18 +305,26 @@ class LiveBatchScorer:
 
     def _alerts(self, spark: SparkSession, scored: pd.DataFrame, now: pd.Timestamp) -> tuple[int, int, int]:
         """(raised now, published now, found already on the topic)."""
-        _, target = ensure_tables(spark, self.config)
+        target = self.table(spark, ALERTS)
         raised = 0
         due = frames.due_alerts(scored, self.live_conf["alert_thresholds_min"]) if not scored.empty else pd.DataFrame()
-        if not due.empty:
-            (target.alias("t").merge(_to_spark(spark, due.assign(raised_at=now), ALERTS_SCHEMA).alias("s"),
+        # a run stays below its thresholds for every batch until it ends: only ids not known to be stored
+        # go to the insert-if-absent MERGE (the first batch of a process checks them all once)
+        new = due[~due["alert_id"].isin(self._stored_alerts)] if not due.empty else due
+        if not new.empty:
+            (target.alias("t").merge(_to_spark(spark, new.assign(raised_at=now), ALERTS_SCHEMA).alias("s"),
                                      "t.alert_id = s.alert_id")
              .whenNotMatchedInsertAll().execute())
             raised = int((target.history(1).select("operationMetrics").first()[0] or {})
                          .get("numTargetRowsInserted", 0))
+            self._stored_alerts.update(new["alert_id"])
         if not raised and not self._maybe_pending:
             return raised, 0, 0        # nothing new, and nothing left pending by this or an earlier process
-        pending = tables.read(spark, self.config, ALERTS).where(F.col("published_at").isNull()).toPandas()
+        if raised == len(new) and not self._maybe_pending:
+            # this MERGE inserted every new id and nothing older is pending: they are the pending rows
+            pending = new.assign(raised_at=now, published_at=None)
+        else:
+            pending = tables.read(spark, self.config, ALERTS).where(F.col("published_at").isNull()).toPandas()
         self._maybe_pending = False
         if pending.empty:
             return raised, 0, 0
@@ -266,10 +332,9 @@ class LiveBatchScorer:
         to_send = pending[~pending["alert_id"].isin(found)].sort_values(["raised_at", "alert_id"])
         self._maybe_pending = True     # until the mark below commits
         self.publisher.send(to_send.to_dict("records"))
-        marked = pd.DataFrame({"alert_id": sorted(set(pending["alert_id"]))}).assign(published_at=_now())
-        (target.alias("t").merge(spark.createDataFrame(marked).alias("s"), "t.alert_id = s.alert_id")
-         .whenMatchedUpdate(condition="t.published_at IS NULL", set={"published_at": "s.published_at"})
-         .execute())
+        # an UPDATE, not a MERGE: no source to join (the string is read in the session's time zone)
+        target.update(F.col("alert_id").isin(sorted(set(pending["alert_id"]))) & F.col("published_at").isNull(),
+                      {"published_at": F.lit(_now().isoformat(sep=" ")).cast("timestamp")})
         self._maybe_pending = False
         return raised, len(to_send), len(found)
 
@@ -300,7 +365,7 @@ class LiveScorerApp:
         tables.require(self.spark, cfg, [SOURCES[k].silver for k in ("sensor_readings", "tool_events")],
                        er.INGEST_JOB)
         self.scorer.model()                       # no champion: fail before anything starts
-        ensure_tables(self.spark, cfg)
+        self.scorer.table(self.spark, LIVE)      # both tables, once
         trigger = ({"availableNow": True} if self.mode == "available_now"
                    else {"processingTime": cfg["live"]["trigger"]["interval"]})
         query = (source_stream(self.spark, cfg).writeStream.queryName(QUERY_NAME)
