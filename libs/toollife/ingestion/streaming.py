@@ -260,10 +260,12 @@ class IngestionApp:
         if self.mode == "available_now":
             return {"availableNow": True}
         trigger = self.config["ingestion"]["trigger"]
-        if reads_bronze and trigger["silver_poll_interval"]:
+        # absent (a trigger section written whole, without it) or null: silver runs on the bronze interval
+        poll = trigger.get("silver_poll_interval")
+        if reads_bronze and poll:
             # equal processing-time triggers fire at the same aligned instants, so a silver batch would
             # start before bronze commits and the rows wait a whole interval: poll bronze instead
-            return {"processingTime": trigger["silver_poll_interval"]}
+            return {"processingTime": poll}
         return {"processingTime": trigger["interval"]}
 
     def _start_bronze(self, src: schemas.Source) -> StreamingQuery:
