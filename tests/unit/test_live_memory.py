@@ -72,3 +72,12 @@ def test_ended_and_idle_runs_are_forgotten_and_read_again_when_met():
     mem.touch([tuple(OTHER.values())], now=30.0)
     assert mem.forget_idle(now=80.0) == [] and len(mem) == 1
     assert mem.forget_idle(now=100.0) == [tuple(OTHER.values())] and len(mem) == 0
+
+
+def test_a_batch_before_any_summary_was_read_still_has_every_event_column():
+    # a first batch with only run_started reads no summary; the scorer still selects ended_at, status, ...
+    mem = memory.RunMemory()
+    mem.know_event_columns(["experiment_id", "status", "started_at", "ended_at", "tool_life_min"])
+    out = mem.events([KEY])
+    assert list(out.columns) == [*RUN, "status", "started_at", "ended_at", "tool_life_min"]
+    assert out.loc[0, "run_id"] == 4 and out[["status", "ended_at"]].isna().all().all()

@@ -71,6 +71,11 @@ class RunMemory:
         need = touched["newest_reading"].notna() | touched["has_end"]
         return [k for k, n in zip(keys, need) if n and (k not in self._events or k in self._stale)]
 
+    def know_event_columns(self, columns: Iterable[str]) -> None:
+        """``run_events``' columns, so that a batch before any summary was read (e.g. one that only
+        brings run_started events) still has them all (empty) rather than the run key alone."""
+        self._columns += [c for c in columns if c not in self._columns]
+
     def set_events(self, keys: Iterable[Key], summary: pd.DataFrame) -> None:
         """``summary``: the runs' rows of ``run_events``; a run without a row has no events yet
         (a reading can reach silver before its run_started does): an empty summary, read again

@@ -174,6 +174,7 @@ class LiveBatchScorer:
         self.memory = memory.RunMemory()
         self._models: dict[str, tuple[Any, tuple[float, float]]] = {}
         self._tables_ready = False
+        self._event_columns_known = False
         self._stored_alerts: set[str] = set()   # alert ids known to be in gold.tool_alerts (they are never removed)
         self._maybe_pending = True   # the first batch of a process looks for alerts a crash left unpublished
         self.stats = {"batches": 0, "rows_scored": 0, "rows_closed": 0, "alerts_raised": 0, "alerts_published": 0,
@@ -215,6 +216,10 @@ class LiveBatchScorer:
         clock.lap("batch")
         if rows.empty:
             return
+        if not self._event_columns_known:   # analysis only: no rows are read
+            silver_events = tables.read(spark, self.config, SOURCES["tool_events"].silver)
+            self.memory.know_event_columns(er.run_events(silver_events, self.config).columns)
+            self._event_columns_known = True
         touched = memory.touched_runs(rows, er.TERMINAL_EVENTS)
         keys = memory.keys_of(touched)
         self.memory.touch(keys, time.monotonic())
@@ -224,8 +229,6 @@ class LiveBatchScorer:
                       .join(F.broadcast(self._keys(spark, stale)), feat.RUN_KEY, "left_semi"))
             self.memory.set_events(stale, er.run_events(events, self.config).toPandas())
         runs = touched.merge(self.memory.events(keys), on=feat.RUN_KEY, how="left")
-        if "status" not in runs:
-            runs["status"] = None
         runs["status"] = runs["status"].fillna(frames.RUNNING)
         cutting = runs[(runs["status"] == frames.RUNNING) & runs["newest_reading"].notna()]
         ended = runs[runs["status"] != frames.RUNNING]
