@@ -93,20 +93,11 @@ def batches(spark, seed_rows: int, batch_rows: int, replay_minutes: int):
 
 def before_classify(valid, silver_table, dates):
     """The lookup before issue 13, the baseline: every silver row of the dates joins the batch."""
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    existing = silver_table.where(F.col("event_date").isin(dates)).select(
-        "event_id", F.col("kafka_topic").alias("_s_topic"), F.col("kafka_partition").alias("_s_partition"),
-        F.col("kafka_offset").alias("_s_offset"))
-    own = ((F.col("_s_topic") == F.col("kafka_topic")) & (F.col("_s_partition") == F.col("kafka_partition"))
-           & (F.col("_s_offset") == F.col("kafka_offset")))
-    first = Window.partitionBy("event_id").orderBy("kafka_topic", "kafka_partition", "kafka_offset")
-    return (valid.join(existing, "event_id", "left")
-            .withColumn("_class", F.when(own, "own")
-                        .when(F.col("_s_topic").isNull() & (F.row_number().over(first) == 1), "new")
-                        .otherwise("duplicate"))
-            .drop("_s_topic", "_s_partition", "_s_offset"))
+    from toollife.ingestion import silver
+
+    return silver.classify_against(valid, silver_table.where(F.col("event_date").isin(dates)))
 
 
 def one_batch(spark, batch, silver_path: str, out_path: str, lookup: str) -> tuple[float, float, int, int, int]:

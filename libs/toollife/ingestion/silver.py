@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from datetime import datetime, timedelta
 from functools import reduce
 from typing import Any, Iterable, Mapping
@@ -35,6 +34,7 @@ from pyspark.sql import functions as F
 from toollife import tables
 from toollife.config import ConfigError
 from toollife.ingestion import schemas, validate
+from toollife.phases import PhaseClock
 
 log = logging.getLogger(__name__)
 
@@ -139,14 +139,20 @@ def classify(valid: DataFrame, silver_table: DataFrame, dates: list,
     any shuffle; the window runs on the join's partitioning by event_id, so one shuffle of the
     batch does both.
     """
+    existing = silver_table.where(lookup_filter(dates, ts_ranges)).join(
+        F.broadcast(valid.select("event_id")), "event_id", "left_semi")
+    return classify_against(valid, existing)
+
+
+def classify_against(valid: DataFrame, existing: DataFrame) -> DataFrame:
+    """:func:`classify` with the silver rows to look up already chosen (``existing``: silver rows,
+    at least event_id and the Kafka coordinates), pure."""
     from pyspark.sql import Window
 
-    existing = (silver_table.where(lookup_filter(dates, ts_ranges))
-                .select("event_id",
-                        F.col("kafka_topic").alias("_s_topic"),
-                        F.col("kafka_partition").alias("_s_partition"),
-                        F.col("kafka_offset").alias("_s_offset"))
-                .join(F.broadcast(valid.select("event_id")), "event_id", "left_semi"))
+    existing = existing.select("event_id",
+                               F.col("kafka_topic").alias("_s_topic"),
+                               F.col("kafka_partition").alias("_s_partition"),
+                               F.col("kafka_offset").alias("_s_offset"))
     own = ((F.col("_s_topic") == F.col("kafka_topic"))
            & (F.col("_s_partition") == F.col("kafka_partition"))
            & (F.col("_s_offset") == F.col("kafka_offset")))
@@ -156,22 +162,6 @@ def classify(valid: DataFrame, silver_table: DataFrame, dates: list,
                         .when(F.col("_s_topic").isNull() & (F.row_number().over(first) == 1), "new")
                         .otherwise("duplicate"))
             .drop("_s_topic", "_s_partition", "_s_offset"))
-
-
-class _Clock:
-    """Seconds per phase of a batch, for the batch log line."""
-
-    def __init__(self):
-        self.t = time.perf_counter()
-        self.laps: list[tuple[str, float]] = []
-
-    def lap(self, name: str) -> None:
-        now = time.perf_counter()
-        self.laps.append((name, now - self.t))
-        self.t = now
-
-    def __str__(self) -> str:
-        return " ".join(f"{n}={s:.1f}s" for n, s in self.laps)
 
 
 def _append(df: DataFrame, path: str, app_id: str, version: int) -> None:
@@ -226,7 +216,7 @@ class SilverBatchWriter:
         watermark = prior_max - self.watermark_delay if prior_max is not None else None
         wm_lit = F.lit(watermark).cast("timestamp")
 
-        clock = _Clock()
+        clock = PhaseClock()
         # the bronze rows are read and parsed once (cached); the validated rows are computed from
         # that cache by each step below (the rows the fast path leaves to the exact engine are few).
         # Compressing the short-lived cache cost more than the parse saved (3.2 of 13 CPU-s per 1M

@@ -44,6 +44,7 @@ from toollife.live import frames, memory
 from toollife.ml import features as feat
 from toollife.ml import tracking
 from toollife.ml.training import SPECS
+from toollife.phases import PhaseClock
 
 log = logging.getLogger(__name__)
 
@@ -144,22 +145,6 @@ def source_stream(spark: SparkSession, config: Mapping[str, Any]) -> DataFrame:
             F.lit(None).cast(DoubleType()).alias("value")))
 
 
-class _Clock:
-    """Seconds per phase of a batch, for the batch log line."""
-
-    def __init__(self):
-        self.t = time.perf_counter()
-        self.laps: list[str] = []
-
-    def lap(self, name: str) -> None:
-        now = time.perf_counter()
-        self.laps.append(f"{name}={now - self.t:.1f}s")
-        self.t = now
-
-    def __str__(self) -> str:
-        return " ".join(self.laps)
-
-
 class LiveBatchScorer:
     """The ``foreachBatch`` function; keeps the loaded model versions, the runs' histories
     (:class:`~toollife.live.memory.RunMemory`), the alert ids stored, and this run's counters."""
@@ -210,7 +195,7 @@ class LiveBatchScorer:
 
     # -- one micro-batch ---------------------------------------------------------------------------
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
-        clock = _Clock()
+        clock = PhaseClock()
         spark = batch.sparkSession
         rows = batch.toPandas()       # the new rows only: a few seconds of readings and events
         clock.lap("batch")
