@@ -61,17 +61,9 @@ def lakehouse_config(base_config, tmp_path):
 @pytest.fixture(scope="session")
 def kafka_broker(base_config, tmp_path_factory):
     """A real single-node KRaft broker on a free port, for the whole test session."""
-    from toollife.kafka_local import BrokerError, LocalKafkaBroker
+    from toollife.kafka_local import start_on_free_port
 
-    for attempt in (1, 2):  # a free port can be taken by another process between probe and bind
-        data_dir = tmp_path_factory.mktemp("kafka") / "data"
-        broker = LocalKafkaBroker(base_config, port=0, data_dir=str(data_dir))
-        try:
-            broker.start()
-            break
-        except BrokerError:
-            if attempt == 2:
-                raise
+    broker = start_on_free_port(base_config, lambda _: str(tmp_path_factory.mktemp("kafka") / "data"))
     yield broker
     broker.stop()
 

@@ -32,7 +32,7 @@ import time
 import uuid
 from pathlib import Path
 from string import Template
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
@@ -281,6 +281,20 @@ class LocalKafkaBroker:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def start_on_free_port(config: Mapping[str, Any], data_dir: Callable[[int], str], attempts: int = 2) -> LocalKafkaBroker:
+    """A started broker on a free port (``port=0``), its data in ``data_dir(attempt)``: a free port
+    can be taken by another process between the probe and the broker's bind, so it tries again."""
+    for attempt in range(1, attempts + 1):
+        broker = LocalKafkaBroker(config, port=0, data_dir=data_dir(attempt))
+        try:
+            broker.start()
+            return broker
+        except BrokerError:
+            if attempt == attempts:
+                raise
+    raise ValueError("attempts must be at least 1")
 
 
 def add_arguments(parser: argparse.ArgumentParser, env: str | None = None) -> None:

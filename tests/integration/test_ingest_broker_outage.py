@@ -30,16 +30,9 @@ OUTAGE_S = 60
 @pytest.fixture
 def own_broker(base_config, tmp_path):
     """A broker of this test's own (the session's is shared by other tests): it is stopped and restarted."""
-    from toollife.kafka_local import BrokerError, LocalKafkaBroker
+    from toollife.kafka_local import start_on_free_port
 
-    for attempt in (1, 2):  # a free port can be taken by another process between probe and bind
-        broker = LocalKafkaBroker(base_config, port=0, data_dir=str(tmp_path / f"kafka-{attempt}" / "data"))
-        try:
-            broker.start()
-            break
-        except BrokerError:
-            if attempt == 2:
-                raise
+    broker = start_on_free_port(base_config, lambda attempt: str(tmp_path / f"kafka-{attempt}" / "data"))
     yield broker
     broker.stop()
 
