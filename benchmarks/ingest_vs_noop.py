@@ -39,13 +39,14 @@ from pathlib import Path
 log = logging.getLogger("bench.ingest_vs_noop")
 
 
-def readings(spark, n: int):
-    """N contract-v1 readings (unique event_ids, 8 machines, 5 sensors): ``key`` and ``value`` as strings."""
+def readings(spark, n: int, start: int = 0):
+    """N contract-v1 readings (unique event_ids, 8 machines, 5 sensors): ``key`` and ``value`` as strings.
+    ``start``: the first id (event_id ``bench-<id>``, ts 10 ms apart by id), for batches of new events."""
     from pyspark.sql import functions as F
 
     sensors = ["spindle_power", "vibration_rms", "temperature", "acoustic_emission", "flank_wear"]
     machine = F.format_string("M%02d", (F.col("id") % 8) + 1)
-    return spark.range(n, numPartitions=4).select(
+    return spark.range(start, start + n, numPartitions=4).select(
         machine.alias("key"),
         F.to_json(F.struct(
             F.concat(F.lit("bench-"), F.col("id").cast("string")).alias("event_id"),

@@ -9,6 +9,7 @@ a baseline measured in the same run, on the same 2 cores). Pick some with BENCH=
   live       live scorer + ingestion together: Kafka -> gold.tool_life_live latency, live RUL error, alerts
   start      a spark-submit's driver start with the class archive / without it
   dedupe     the silver dedupe of one batch into a 10M-row silver / an empty one (goal <= 1.3)
+  batch      one small silver micro-batch: its seconds and Spark jobs, the fixed cost of every batch
 
 ingest and doe run with --floor: they also print the best ratio any design could reach here.
 """
@@ -28,6 +29,7 @@ BENCHMARKS = {
     "live": "benchmarks.live_goals",
     "start": "benchmarks.driver_start",
     "dedupe": "benchmarks.dedupe_vs_table_size",
+    "batch": "benchmarks.silver_batch_cost",
 }
 ARGS = {"ingest": ["--floor"], "doe": ["--floor"]}
 
