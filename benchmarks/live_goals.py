@@ -1,6 +1,6 @@
 """The live scorer's goals (issue 15), with the ingestion and the scorer running together.
 
-    python -m benchmarks.live_goals [--machines 12] [--publish-s 240] [--interval "10 seconds"] [--poll P]
+    python -m benchmarks.live_goals [--machines 12] [--publish-s 240] [--interval "20 seconds"] [--poll P]
 
 1. a throw-away local KRaft broker and lakehouse; a tiny ``tool_rul`` trained on a simulation
    landed in silver without Kafka (its batch holdout remaining-life MAE at 50 % is the yardstick);
@@ -154,8 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--machines", type=int, default=12)
     parser.add_argument("--publish-s", type=float, default=240.0, help="wall seconds of live publishing")
     parser.add_argument("--drain-s", type=float, default=45.0, help="wall seconds both services run after publishing")
-    parser.add_argument("--interval", default="10 seconds",
-                        help="the ingestion's Kafka pull (ingestion.trigger.interval): the trigger interval the goal counts")
+    parser.add_argument("--interval", default=None,
+                        help="the ingestion's Kafka pull: the trigger interval the goal counts "
+                             "(default: conf's ingestion.trigger.interval)")
     parser.add_argument("--poll", default=None,
                         help="how often the silver queries and the scorer look for new Delta commits (default: conf); "
                              "'interval': the same trigger as the Kafka pull for every query (the design before)")
@@ -182,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     from toollife.submit import build_command, python_driver_pid
 
     load_start = [round(x, 2) for x in os.getloadavg()]
+    args.interval = args.interval or load_config()["ingestion"]["trigger"]["interval"]
     root = Path(tempfile.mkdtemp(prefix="toollife-live-goals-"))
     interval_s = parse_interval(args.interval).total_seconds()
     train_cfg = load_config(overrides={

@@ -50,7 +50,7 @@ def add_arguments(parser):
                         help="processing_time: a service until SIGTERM; available_now: drain what Kafka holds, "
                              "then exit (conf: ingestion.trigger.mode)")
     parser.add_argument("--interval", default=None,
-                        help='processing-time trigger interval, e.g. "10 seconds" (conf: ingestion.trigger.interval)')
+                        help='processing-time trigger interval, e.g. "20 seconds" (conf: ingestion.trigger.interval)')
     parser.add_argument("--max-offsets-per-trigger", type=int, default=None, metavar="N",
                         help="at most N Kafka records per query and micro-batch; also splits an available_now "
                              "run into batches (conf: ingestion.kafka.max_offsets_per_trigger)")

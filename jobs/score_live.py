@@ -1,4 +1,4 @@
-"""spark-submit jobs/score_live.py [--trigger processing_time|available_now] [--interval "10 seconds"]
+"""spark-submit jobs/score_live.py [--trigger processing_time|available_now] [--interval "1 second"]
 
 silver.sensor_readings + silver.tool_events (Delta streams) -> models:/tool_rul@champion, resolved
 every micro-batch -> gold.tool_life_live (one row per run cutting: minutes cut, predicted life with
@@ -52,7 +52,7 @@ def add_arguments(parser):
                         help="processing_time: a service until SIGTERM; available_now: score what silver holds, "
                              "then exit (conf: live.trigger.mode)")
     parser.add_argument("--interval", default=None,
-                        help='processing-time trigger interval, e.g. "10 seconds" (conf: live.trigger.interval)')
+                        help='processing-time trigger interval, e.g. "1 second" (conf: live.trigger.interval)')
 
 
 if __name__ == "__main__":
