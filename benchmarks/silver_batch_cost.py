@@ -20,27 +20,13 @@ import tempfile
 import time
 
 
-def bronze_batch(spark, start: int, n: int):
-    """N new readings shaped like the rows a bronze Delta stream hands the silver writer (materialised)."""
-    from pyspark.sql import functions as F
-
-    from benchmarks.ingest_vs_noop import readings
-
-    return readings(spark, n, start).select(
-        F.col("key").cast("binary").alias("key"), F.col("value").cast("binary").alias("value"),
-        F.lit("bench").alias("topic"), F.lit(0).alias("partition"),
-        F.monotonically_increasing_id().alias("_i"),
-        F.current_timestamp().alias("kafka_timestamp"), F.lit(0).alias("kafka_timestamp_type"),
-        F.current_timestamp().alias("ingest_time"), F.current_date().alias("ingest_date"),
-    ).withColumn("offset", F.col("_i") + F.lit(start)).drop("_i").localCheckpoint()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batches", type=int, default=14)
     parser.add_argument("--rows", type=int, default=1000, help="readings per batch")
     args = parser.parse_args(argv)
 
+    from benchmarks.validate_paths import bronze_rows
     from toollife.config import load_config
     from toollife.ingestion import schemas, silver
     from toollife.session import get_spark
@@ -56,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     silver.ensure_tables(spark, cfg, src)
     write_batch = silver.SilverBatchWriter(cfg, src)
     write_batch.set_query_id("bench-silver-batch")
-    batches = [bronze_batch(spark, i * args.rows, args.rows) for i in range(args.batches)]
+    # materialised first, as a bronze Delta stream hands the writer rows already on disk
+    batches = [bronze_rows(spark, args.rows, i * args.rows).localCheckpoint() for i in range(args.batches)]
     tracker = spark.sparkContext.statusTracker()
 
     def last_job() -> int:

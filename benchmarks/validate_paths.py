@@ -31,15 +31,18 @@ import time
 VARIANTS = ("from_json", "exact", "fast")
 
 
-def bronze_rows(spark, n: int):
-    """The readings the ingest benchmark sends through Kafka, shaped like bronze rows."""
+def bronze_rows(spark, n: int, start: int = 0):
+    """The readings the ingest benchmark sends through Kafka, shaped like bronze rows (what the silver
+    writer reads of them). ``start``: the first reading's id, and added to the offsets, for batches of
+    new events."""
     from pyspark.sql import functions as F
 
     from benchmarks.ingest_vs_noop import readings
 
-    return readings(spark, n).select(
+    return readings(spark, n, start).select(
         F.col("key").cast("binary").alias("key"), F.col("value").cast("binary").alias("value"),
-        F.lit("bench").alias("topic"), F.lit(0).alias("partition"), F.monotonically_increasing_id().alias("offset"),
+        F.lit("bench").alias("topic"), F.lit(0).alias("partition"),
+        (F.monotonically_increasing_id() + F.lit(start)).alias("offset"),
         F.current_timestamp().alias("kafka_timestamp"), F.current_timestamp().alias("ingest_time"))
 
 
