@@ -11,8 +11,10 @@
    alone: the bronze query by itself (Kafka -> bronze, the job's own writer, fresh lakehouse) and
    the write of the finished silver rows (cached in memory: Delta minus ``noop`` from the same
    cache). Their sum, with no validation or dedupe at all, bounds the ratio any such design could
-   reach here, and ``validate_plus_dedupe_vs_delta_writes`` sets the silver batches' validate and
-   classify phases (summed from the silver writer's batch log lines, ``silver_phases``) against it;
+   reach here, and ``validate_plus_dedupe_vs_delta_writes`` sets the silver batches' validate phase
+   and their dedupe (the silver phase, which looks up, classifies and appends in one pass, less the
+   silver write alone; phases summed from the silver writer's batch log lines, ``silver_phases``)
+   against it;
 6. with ``--cold``, the application first runs first thing in the JVM (on a copy of the topic, into
    its own lakehouse; only the producing Spark write ran before it), instead of the warm-ups, and
    its time and phases are reported against the warm run's (``cold_vs_warm_*``).
@@ -101,7 +103,7 @@ def warm_up_ingest(spark, config, broker, work: Path, n: int = 20_000) -> None:
 
 
 class SilverPhases(logging.Handler):
-    """Sums the phase timings of the silver writer's batch log lines (``... (validate=1.2s classify=...)``)."""
+    """Sums the phase timings of the silver writer's batch log lines (``... (validate=1.2s silver=...)``)."""
 
     def __init__(self):
         super().__init__(logging.INFO)
@@ -252,9 +254,13 @@ def main(argv: list[str] | None = None) -> int:
             parts = floor_parts(spark, ing_config, work)
             bound_s = parts["bronze_only_seconds"] + parts["silver_write_seconds"]
             result.update(parts, best_possible_ratio=round(noop_s / bound_s, 3))
-            # the goal: validation plus dedupe cost no more than the two Delta writes
+            # the goal: validation plus dedupe cost no more than the two Delta writes. The dedupe
+            # (lookup and classification) runs inside the silver append: its phase less the
+            # append of the same rows alone
+            dedupe_s = max(0.0, phases.get("silver", 0) - parts["silver_write_seconds"])
+            result["dedupe_seconds"] = round(dedupe_s, 2)
             result["validate_plus_dedupe_vs_delta_writes"] = round(
-                (phases.get("validate", 0) + phases.get("classify", 0)) / bound_s, 2)
+                (phases.get("validate", 0) + dedupe_s) / bound_s, 2)
         result["load_average"] = os.getloadavg()
         print(json.dumps(result, indent=2))
         return 0 if rec["ok"] and rec["silver"] == n else 1

@@ -102,3 +102,49 @@ def test_dedupe_lookup_conf_is_checked(base_config):
     cfg["ingestion"]["silver"]["dedupe_lookup"] = "event_id"
     with pytest.raises(ConfigError, match="dedupe_lookup"):
         SilverBatchWriter(cfg, schemas.SOURCES["sensor_readings"])
+
+
+def bronze(offset: int, reading: int, *, value: str | None = None) -> tuple:
+    """One bronze row carrying contract-v1 reading ``reading`` at Kafka offset ``offset``."""
+    import json
+
+    msg = {"event_id": f"r{reading}", "ts": f"2026-11-21T08:00:{reading:02d}.000Z", "machine_id": "M01",
+           "tool_id": "T01", "experiment_id": "exp-1", "run_id": 1, "replicate": 1,
+           "sensor": "spindle_power", "value": 10.5, "unit": "kW"}
+    return (b"M01", (value or json.dumps(msg)).encode(), "readings", 0, offset, INGEST, 0, INGEST, INGEST.date())
+
+
+def test_a_batch_rerun_after_a_restart_writes_nothing_twice(spark, lakehouse_config):
+    """Silver and the stats row carry no Delta app id: a re-run finds its silver rows as its own, and
+    its stats row by (query id, batch id); quarantine still skips by app id."""
+    from toollife import tables
+    from toollife.ingestion.silver import ensure_tables
+
+    cfg, src = lakehouse_config, schemas.SOURCES["sensor_readings"]
+    ensure_tables(spark, cfg, src)
+    # readings 0-3, reading 0 re-sent (a duplicate), one record that is not JSON
+    batch = spark.createDataFrame([bronze(o, o) for o in range(4)] + [bronze(4, 0), bronze(5, 9, value="{")],
+                                  schemas.BRONZE)
+
+    def run(writer, batch_id, rows):
+        writer(rows, batch_id)
+        return {k: v for k, v in writer.last_stats.items() if k != "written_at"}
+
+    def started():   # the application makes a new writer for every start of the query
+        writer = SilverBatchWriter(cfg, src)
+        writer.set_query_id("q-1")
+        return writer
+
+    first = run(started(), 0, batch)
+    assert (first["rows_in"], first["silver_rows"], first["quarantined"], first["duplicates_dropped"]) == (6, 4, 1, 1)
+    restarted = started()
+    assert run(restarted, 0, batch) == first      # the crash came after every write of batch 0
+    later = spark.createDataFrame([bronze(6, 5), bronze(7, 1)], schemas.BRONZE)
+    assert run(restarted, 1, later)["silver_rows"] == 1  # the next batch: reading 1 is a duplicate
+
+    silver = tables.read(spark, cfg, src.silver)
+    assert sorted(r.event_id for r in silver.collect()) == ["r0", "r1", "r2", "r3", "r5"]
+    assert silver.where("event_id = 'r0'").first().kafka_offset == 0
+    stats = tables.read(spark, cfg, schemas.BATCH_STATS_TABLE)
+    assert sorted(r.batch_id for r in stats.collect()) == [0, 1]
+    assert tables.read(spark, cfg, schemas.QUARANTINE_TABLE).count() == 1

@@ -13,10 +13,19 @@ Per micro-batch (the bronze rows a Delta stream hands over):
 4. append one counter row to ``meta.ingest_batch_stats`` (rows in, silver rows, quarantined,
    duplicates dropped, late rows, watermark).
 
-Every write carries ``txnAppId`` = the query's id (kept in its checkpoint) and ``txnVersion`` = the
-batch id, so Delta skips a write that already committed when a batch is re-run after a crash.
-The counts are deterministic across re-runs: an event_id found in silver *with this row's own
-Kafka coordinates* is this batch's earlier, committed insert, not a duplicate.
+A batch re-run after a crash writes nothing twice, and its counts are the first run's:
+
+* silver: an event_id found in silver *with this row's own Kafka coordinates* is this batch's
+  earlier, committed insert (``own``): kept and counted, not inserted again;
+* the stats row: only the first batch after a (re)start can be a re-run (a query logs batch N + 1's
+  offsets only after N committed), so that batch looks its (query id, batch id) up in
+  ``meta.ingest_batch_stats`` and skips the append if it is there; later batches need no look-up;
+* quarantine carries ``txnAppId`` = the query's id (kept in its checkpoint) and ``txnVersion`` = the
+  batch id, so Delta skips it if it already committed.
+
+Silver and the stats row do without ``txnAppId`` because Delta 4.4 answers "has this app id
+committed?" by computing the table's whole snapshot state (two or three Spark jobs over its log)
+before every such write, a third of a small batch's time (``benchmarks.silver_batch_cost``).
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ from functools import reduce
 from typing import Any, Iterable, Mapping
 
 from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from toollife import tables
@@ -164,10 +173,12 @@ def classify_against(valid: DataFrame, existing: DataFrame) -> DataFrame:
             .drop("_s_topic", "_s_partition", "_s_offset"))
 
 
-def _append(df: DataFrame, path: str, app_id: str, version: int) -> None:
-    (df.write.format("delta").mode("append")
-     .option("txnAppId", app_id).option("txnVersion", str(version))
-     .save(path))
+def _append(df: DataFrame, path: str, app_id: str | None = None, version: int | None = None) -> None:
+    """Delta append; with ``app_id`` Delta skips it if (app_id, version) already committed."""
+    write = df.write.format("delta").mode("append")
+    if app_id is not None:
+        write = write.option("txnAppId", app_id).option("txnVersion", str(version))
+    write.save(path)
 
 
 class SilverBatchWriter:
@@ -186,7 +197,9 @@ class SilverBatchWriter:
         self._query_id: str | None = None
         self._ready = threading.Event()
         self.last_stats: dict[str, Any] | None = None
-        self._memo: tuple[int, Any] | None = None  # (last committed batch id, max event ts so far)
+        # (last batch id this writer committed, max event ts so far); None after a (re)start or
+        # while a stats row is being written
+        self._memo: tuple[int, Any] | None = None
         # called with (stats, {reason_code: count}) after every committed batch, e.g. the Prometheus metrics
         self.observers: list = []
 
@@ -195,16 +208,20 @@ class SilverBatchWriter:
         self._query_id = query_id
         self._ready.set()
 
-    def _prior_max_event_ts(self, spark: SparkSession, app_id: str, batch_id: int):
-        """max event ts of all earlier committed batches (deterministic on re-runs): read from
-        meta.ingest_batch_stats after a (re)start, then carried in memory."""
+    def _resume(self, spark: SparkSession, app_id: str, batch_id: int) -> tuple[Any, bool]:
+        """(max event ts of all earlier committed batches, whether this batch's stats row is
+        already committed), deterministic on re-runs. Carried in memory from the batch before;
+        read from meta.ingest_batch_stats for the first batch after a (re)start, the only one that
+        can be a re-run."""
         if self._memo is not None and self._memo[0] == batch_id - 1:
-            return self._memo[1]
-        stats = tables.read(spark, self.config, schemas.BATCH_STATS_TABLE)
-        row = (stats.where(F.col("source") == self.source.key)
-               .where(~((F.col("query_id") == app_id) & (F.col("batch_id") >= batch_id)))
-               .agg(F.max("max_event_ts").alias("m")).first())
-        return row.m if row else None
+            return self._memo[1], False
+        mine = (F.col("query_id") == app_id) & (F.col("source") == self.source.key)
+        row = (tables.read(spark, self.config, schemas.BATCH_STATS_TABLE)
+               .where(F.col("source") == self.source.key)
+               .agg(F.max(F.when(~(mine & (F.col("batch_id") >= batch_id)), F.col("max_event_ts"))).alias("m"),
+                    F.count_if(mine & (F.col("batch_id") == batch_id)).alias("committed"))
+               .first())
+        return row.m, row.committed > 0
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         if not self._ready.wait(timeout=300):
@@ -212,7 +229,7 @@ class SilverBatchWriter:
         app_id = self._query_id
         spark = batch.sparkSession
         cfg, src = self.config, self.source
-        prior_max = self._prior_max_event_ts(spark, app_id, batch_id)
+        prior_max, stats_committed = self._resume(spark, app_id, batch_id)
         watermark = prior_max - self.watermark_delay if prior_max is not None else None
         wm_lit = F.lit(watermark).cast("timestamp")
 
@@ -246,23 +263,20 @@ class SilverBatchWriter:
                 # a hash aggregate over the cache: collect_set in the agg above was an object aggregate
                 # (0.1-1.4 CPU-s per 1M rows warm, more under load)
                 dates, ts_ranges = lookup_bounds(valid, self.lookup)
-                classified = classify(valid, tables.read(spark, cfg, src.silver), dates, ts_ranges).persist(
-                    StorageLevel.MEMORY_AND_DISK)
-                try:
-                    counts = classified.agg(
-                        F.count_if(F.col("_class") != "duplicate").alias("kept"),
-                        F.count_if((F.col("_class") != "duplicate") & (F.col("ts") < wm_lit)).alias("late"),
-                        F.count_if(F.col("_class") == "new").alias("new"),
-                    ).first()
-                    silver_rows, late_rows = counts.kept, counts.late
-                    clock.lap("classify")
-                    if counts.new:
-                        to_insert = classified.where(F.col("_class") == "new").select(
-                            *[f.name for f in src.silver_schema.fields])
-                        _append(to_insert, src.silver.path(cfg), app_id, batch_id)
-                        clock.lap("silver")
-                finally:
-                    classified.unpersist()
+                # the counts are observed while the new rows are written: one pass over the lookup,
+                # and no cached plan over silver for the write to re-plan (Spark re-caches every
+                # cached plan that reads a table it writes to)
+                counted = Observation(f"silver-{src.key}-{batch_id}")
+                classified = classify(valid, tables.read(spark, cfg, src.silver), dates, ts_ranges).observe(
+                    counted,
+                    F.count_if(F.col("_class") != "duplicate").alias("kept"),
+                    F.count_if((F.col("_class") != "duplicate") & (F.col("ts") < wm_lit)).alias("late"))
+                # a batch of duplicates only appends no rows: Delta records no empty commit
+                to_insert = classified.where(F.col("_class") == "new").select(
+                    *[f.name for f in src.silver_schema.fields])
+                _append(to_insert, src.silver.path(cfg))  # a re-run finds these rows as its own
+                silver_rows, late_rows = counted.get["kept"], counted.get["late"]
+                clock.lap("silver")
             duplicates = head.valid - silver_rows
             stats = {
                 "source": src.key, "query_id": app_id, "batch_id": batch_id,
@@ -274,7 +288,9 @@ class SilverBatchWriter:
             stats["written_at"] = datetime.now()
             stats_df = spark.createDataFrame(
                 [tuple(stats[f.name] for f in schemas.BATCH_STATS.fields)], schemas.BATCH_STATS)
-            _append(stats_df, schemas.BATCH_STATS_TABLE.path(cfg), app_id, batch_id)
+            self._memo = None  # if the append fails after its commit, the re-run must look
+            if not stats_committed:
+                _append(stats_df, schemas.BATCH_STATS_TABLE.path(cfg))
             clock.lap("stats")
             self.last_stats = stats
             if self.observers:
