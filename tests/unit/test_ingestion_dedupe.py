@@ -148,3 +148,16 @@ def test_a_batch_rerun_after_a_restart_writes_nothing_twice(spark, lakehouse_con
     stats = tables.read(spark, cfg, schemas.BATCH_STATS_TABLE)
     assert sorted(r.batch_id for r in stats.collect()) == [0, 1]
     assert tables.read(spark, cfg, schemas.QUARANTINE_TABLE).count() == 1
+
+
+def test_short_span_bounds_one_range_over_the_dates_or_none():
+    from datetime import timedelta
+
+    from toollife.ingestion.silver import short_span_bounds
+
+    lo = micros(23, 59, 50)
+    assert short_span_bounds(DAY, DAY + timedelta(days=1), lo, lo + 20_000_000) == (
+        [DAY, DAY + timedelta(days=1)], [(lo, lo + 20_000_000)])
+    assert short_span_bounds(DAY, DAY, lo, lo + 960_000_000) is not None     # 16 minutes: one range
+    assert short_span_bounds(DAY, DAY, lo, lo + 960_000_001) is None         # longer: the minute buckets
+    assert short_span_bounds(None, None, None, None) is None
