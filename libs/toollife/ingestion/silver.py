@@ -9,7 +9,8 @@ Per micro-batch (the bronze rows a Delta stream hands over):
    MERGE ``WHEN NOT MATCHED THEN INSERT`` semantics, done as anti-join + append because this query
    is silver's only writer. A re-sent message keeps its ts, so the lookup reads only the batch's
    event dates and, within them, only the files whose ts min/max meets the batch's event times
-   (``ingestion.silver.dedupe_lookup``), cut to the batch's event_ids before any shuffle;
+   (``ingestion.silver.dedupe_lookup``), cut to the batch's event_ids before any shuffle; the
+   lookup, the classification and its counts run in the append's own pass;
 4. append one counter row to ``meta.ingest_batch_stats`` (rows in, silver rows, quarantined,
    duplicates dropped, late rows, watermark).
 
