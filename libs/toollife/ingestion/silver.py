@@ -282,19 +282,7 @@ class SilverBatchWriter:
                 # else a hash aggregate over the cache: collect_set in the agg above was an object
                 # aggregate (0.1-1.4 CPU-s per 1M rows warm, more under load)
                 dates, ts_ranges = short or lookup_bounds(valid, self.lookup)
-                # the counts are observed while the new rows are written: one pass over the lookup,
-                # and no cached plan over silver for the write to re-plan (Spark re-caches every
-                # cached plan that reads a table it writes to)
-                counted = Observation(f"silver-{src.key}-{batch_id}")
-                classified = classify(valid, tables.read(spark, cfg, src.silver), dates, ts_ranges).observe(
-                    counted,
-                    F.count_if(F.col("_class") != "duplicate").alias("kept"),
-                    F.count_if((F.col("_class") != "duplicate") & (F.col("ts") < wm_lit)).alias("late"))
-                # a batch of duplicates only appends no rows: Delta records no empty commit
-                to_insert = classified.where(F.col("_class") == "new").select(
-                    *[f.name for f in src.silver_schema.fields])
-                _append(to_insert, src.silver.path(cfg))  # a re-run finds these rows as its own
-                silver_rows, late_rows = counted.get["kept"], counted.get["late"]
+                silver_rows, late_rows = self._insert_new(spark, valid, dates, ts_ranges, wm_lit, batch_id)
                 clock.lap("silver")
             duplicates = head.valid - silver_rows
             stats = {
@@ -322,6 +310,39 @@ class SilverBatchWriter:
         finally:
             parsed.unpersist()
 
+
+    def _insert_new(self, spark: SparkSession, valid: DataFrame, dates: list,
+                    ts_ranges: list[tuple[int, int]] | None, wm_lit: Column, batch_id: int,
+                    attempts: int = 3) -> tuple[int, int]:
+        """Append the batch's new rows to silver; (rows kept, of which late).
+
+        The counts are observed while the new rows are written: one pass over the lookup, and no
+        cached plan over silver for the write to re-plan (Spark re-caches every cached plan that
+        reads a table it writes to). Because the append reads silver in its own transaction, a
+        concurrent OPTIMIZE that rewrote the files it read makes Delta refuse the commit; nothing
+        was written then, so the lookup and append run again on the new snapshot."""
+        from delta.exceptions import ConcurrentAppendException, ConcurrentDeleteReadException
+
+        src, cfg = self.source, self.config
+        attempt = 1
+        while True:
+            counted = Observation(f"silver-{src.key}-{batch_id}-{attempt}")
+            classified = classify(valid, tables.read(spark, cfg, src.silver), dates, ts_ranges).observe(
+                counted,
+                F.count_if(F.col("_class") != "duplicate").alias("kept"),
+                F.count_if((F.col("_class") != "duplicate") & (F.col("ts") < wm_lit)).alias("late"))
+            # a batch of duplicates only appends no rows: Delta records no empty commit
+            to_insert = classified.where(F.col("_class") == "new").select(*[f.name for f in src.silver_schema.fields])
+            try:
+                _append(to_insert, src.silver.path(cfg))  # a re-run finds these rows as its own
+            except (ConcurrentAppendException, ConcurrentDeleteReadException) as conflict:
+                if attempt == attempts:
+                    raise
+                log.warning("silver %s batch %d: %s; looking up again (attempt %d of %d)",
+                            src.key, batch_id, str(conflict).split("\n")[0][:200], attempt + 1, attempts)
+                attempt += 1
+                continue
+            return counted.get["kept"], counted.get["late"]
 
     def _notify(self, validated: DataFrame, stats: dict[str, Any]) -> None:
         """Hand the batch's counters and its quarantine per reason (one small aggregate of the cached
