@@ -229,7 +229,7 @@ class SilverBatchWriter:
         can be a re-run."""
         if self._memo is not None and self._memo[0] == batch_id - 1:
             return self._memo[1], False
-        mine = (F.col("query_id") == app_id) & (F.col("source") == self.source.key)
+        mine = F.col("query_id") == app_id   # within this source's rows
         row = (tables.read(spark, self.config, schemas.BATCH_STATS_TABLE)
                .where(F.col("source") == self.source.key)
                .agg(F.max(F.when(~(mine & (F.col("batch_id") >= batch_id)), F.col("max_event_ts"))).alias("m"),
