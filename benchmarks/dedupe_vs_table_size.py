@@ -18,9 +18,8 @@ batch into an empty silver:
 * ``spread``: re-sends spread evenly over the whole seeded day (the worst case: every file of the
   date holds some).
 
-``--baseline`` also times the lookup as it was before issue 13 (``before``: a shuffle join with
-every silver row of the batch's dates) and the event-time lookup with every batch row joined and
-ranked (``ranked``: the writer before ``silver.find_repeated``), into both tables. Runs alternate within each pass, after a warm-up
+``--baseline`` also times the lookup as it was before issue 13 (a shuffle join with every silver
+row of the batch's dates), into both tables. Runs alternate within each pass, after a warm-up
 pass. The load average is printed at the start and the end: compare ratios, not seconds; the CPU
 seconds (the JVM with its Python workers, and this driver) swing less with other load than wall time.
 
@@ -108,7 +107,7 @@ def one_batch(spark, batch, silver_path: str, out_path: str, lookup: str) -> tup
     from pyspark.sql import functions as F
 
     from benchmarks.cputime import spark_cpu_seconds
-    from toollife.ingestion.silver import classify, lookup_bounds, find_repeated, lookup_filter
+    from toollife.ingestion.silver import classify, lookup_bounds, lookup_filter
 
     silver = spark.read.format("delta").load(silver_path)
     cpu0, py0 = spark_cpu_seconds(spark), time.process_time()
@@ -116,12 +115,9 @@ def one_batch(spark, batch, silver_path: str, out_path: str, lookup: str) -> tup
     if lookup == "before":
         dates, ranges = lookup_bounds(batch, "event_date")
         classified = before_classify(batch, silver, dates)
-    elif lookup == "ranked":  # the writer before the repeated keys: every row joined and ranked
-        dates, ranges = lookup_bounds(batch, "event_time")
-        classified = classify(batch, silver, dates, ranges, repeated=None)
     else:
         dates, ranges = lookup_bounds(batch, lookup)
-        classified = classify(batch, silver, dates, ranges, find_repeated(batch, silver, dates, ranges))
+        classified = classify(batch, silver, dates, ranges)
     classified = classified.persist(StorageLevel.MEMORY_AND_DISK)
     counts = classified.agg(F.count_if(F.col("_class") == "new").alias("new"),
                             F.count_if(F.col("_class") == "duplicate").alias("dup")).first()
@@ -180,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         kinds = batches(spark, args.seed_rows, args.batch_rows, args.replay_minutes)
         for df in kinds.values():
             df.persist(StorageLevel.MEMORY_ONLY).count()
-        lookups = [args.lookup] + (["ranked", "before"] if args.baseline else [])
+        lookups = [args.lookup] + (["before"] if args.baseline else [])
         runs = [(kind, table, lookup) for kind in kinds for lookup in lookups for table in ("empty", "seeded")]
         paths = {"empty": empty, "seeded": seeded}
         times: dict[tuple, list[float]] = {run: [] for run in runs}

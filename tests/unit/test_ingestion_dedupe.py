@@ -12,7 +12,7 @@ from pyspark.sql import types as T
 from toollife.config import ConfigError
 from toollife.ingestion import schemas
 from toollife.ingestion.silver import (SilverBatchWriter, classify, event_time_spans, lookup_bounds, lookup_filter,
-                                       find_repeated, lookup_ranges)
+                                       lookup_ranges)
 
 DAY = date(2026, 11, 21)
 INGEST = datetime(2026, 11, 21, 9, 0, 0)
@@ -56,7 +56,7 @@ def test_lookup_ranges_join_near_spans_and_keep_the_widest_gaps():
     assert lookup_ranges([], join_gap=15, max_ranges=4) == []
 
 
-def test_classify_looks_up_only_the_batch_ranges(spark, tmp_path):
+def test_classify_looks_up_only_the_batch_ranges(spark):
     t8, t12 = micros(8, 0), micros(12, 0)
     # silver: "a" committed by this batch before (own), "b" the original of a re-send (same ts),
     # "d" an event_id the batch reuses with another ts, outside the batch's ranges
@@ -72,23 +72,6 @@ def test_classify_looks_up_only_the_batch_ranges(spark, tmp_path):
     # the whole date (dedupe_lookup: event_date) also finds the reused "d"
     by_date = {r.kafka_offset: r._class for r in classify(batch, silver, [DAY]).collect()}
     assert by_date[11] == "duplicate" and by_date[9] == "new" and by_date[1] == "own"
-
-    # in a Delta silver, Delta's file skipping says whether the lookup has anything to read
-    frame(spark, silver.collect()).write.format("delta").save(str(tmp_path / "silver"))
-    silver = spark.read.format("delta").load(str(tmp_path / "silver"))
-    assert find_repeated(batch, silver, [DAY], ranges) is None   # it has: every row is ranked, as above
-    # nothing to read (the batch's events at 13:00, after every silver file): only the ids repeated
-    # in the batch ("c") are ranked, every other row is new without a join
-    t13 = micros(13, 0)
-    later = frame(spark, [row("c", t13, 9), row("c", t13, 10), row("e", t13 + 1, 12), row("f", t13 + 2, 13)])
-    keys = find_repeated(later, silver, [DAY], [(t13, t13 + 2)])
-    assert keys == [spark.range(1).selectExpr("xxhash64('c') AS k").first().k]
-    got = classify(later, silver, [DAY], [(t13, t13 + 2)], keys).select("event_id", "kafka_offset", "_class")
-    assert_df_equality(got, spark.createDataFrame(
-        [("c", 9, "new"), ("c", 10, "duplicate"), ("e", 12, "new"), ("f", 13, "new")], expected.schema),
-        ignore_row_order=True, ignore_nullable=True, ignore_metadata=True)
-    assert find_repeated(later, silver, [DAY], [(t13, t13 + 2)], limit=0) is None   # too many: every row is ranked
-    assert find_repeated(later.where("event_id <> 'c'"), silver, [DAY], [(t13, t13 + 2)]) == []
 
 
 def test_lookup_filter_skips_silver_files_outside_the_ranges(spark, tmp_path):

@@ -9,9 +9,8 @@ Per micro-batch (the bronze rows a Delta stream hands over):
    MERGE ``WHEN NOT MATCHED THEN INSERT`` semantics, done as anti-join + append because this query
    is silver's only writer. A re-sent message keeps its ts, so the lookup reads only the batch's
    event dates and, within them, only the files whose ts min/max meets the batch's event times
-   (``ingestion.silver.dedupe_lookup``); when no silver file is left to read, only the rows whose
-   event_id repeats inside the batch are ranked (:func:`find_repeated`). The lookup, the
-   classification and its counts run in the append's own pass;
+   (``ingestion.silver.dedupe_lookup``), cut to the batch's event_ids before any shuffle; the
+   lookup, the classification and its counts run in the append's own pass;
 4. append one counter row to ``meta.ingest_batch_stats`` (rows in, silver rows, quarantined,
    duplicates dropped, late rows, watermark).
 
@@ -41,7 +40,6 @@ from typing import Any, Iterable, Mapping
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
 
 from toollife import tables
 from toollife.config import ConfigError
@@ -148,13 +146,8 @@ def lookup_filter(dates: list, ts_ranges: list[tuple[int, int]] | None) -> Colum
     return lookup & (reduce(lambda a, b: a | b, in_ranges) if in_ranges else F.lit(False))
 
 
-MAX_REPEATED_KEYS = 10_000  # more repeated ids in one batch: every row through the join and window
-# what the dedupe needs of a silver row: its event_id and Kafka coordinates
-_EXISTING = StructType([schemas.COMMON[0], *schemas.LINEAGE[:3]])
-
-
 def classify(valid: DataFrame, silver_table: DataFrame, dates: list,
-             ts_ranges: list[tuple[int, int]] | None = None, repeated: list[int] | None = None) -> DataFrame:
+             ts_ranges: list[tuple[int, int]] | None = None) -> DataFrame:
     """Valid silver-shaped batch rows + ``_class``: new | own | duplicate (pure).
 
     One row per event_id is kept inside the batch (the first by Kafka coordinates); it is ``new``
@@ -165,41 +158,13 @@ def classify(valid: DataFrame, silver_table: DataFrame, dates: list,
     ``ts_ranges`` ((lo, hi) epoch microseconds, :func:`lookup_ranges`), only silver rows whose ts
     lies in one of them: a re-sent message keeps its ts, and Delta skips every file whose ts
     min/max misses all ranges, so a time-clustered silver is read only where the batch's events
-    lie. What is read is cut to the batch's event_ids by a semi-join with the broadcast ids, before
-    the one shuffle (of the batch) that both the join and the first-per-event_id window use.
-
-    ``repeated``: :func:`find_repeated`'s keys, given only when the lookup has nothing to read.
-    Then only the rows whose key is among them (ids repeated in the batch) are ranked, and every
-    other row is new without being shuffled at all.
+    lie. What is read is cut to the batch's event_ids by a semi-join with the broadcast ids before
+    any shuffle; the window runs on the join's partitioning by event_id, so one shuffle of the
+    batch does both.
     """
-    if repeated is None:
-        looked_up = silver_table.where(lookup_filter(dates, ts_ranges))
-        return classify_against(valid, looked_up.join(F.broadcast(valid.select("event_id")), "event_id", "left_semi"))
-    fresh = F.lit("new").alias("_class")
-    if not repeated:
-        return valid.select("*", fresh)
-    spark = valid.sparkSession
-    # a broadcast hash join on the keys, not isin(): a filter of 10,000 literals is slow to plan and run
-    keys = F.broadcast(spark.createDataFrame([(k,) for k in repeated], "_key long"))
-    maybe = F.xxhash64(valid["event_id"]) == keys["_key"]
-    return valid.join(keys, maybe, "left_anti").select("*", fresh).unionByName(
-        classify_against(valid.join(keys, maybe, "left_semi"), spark.createDataFrame([], _EXISTING)))
-
-
-def find_repeated(valid: DataFrame, silver_table: DataFrame, dates: list,
-                  ts_ranges: list[tuple[int, int]] | None = None, limit: int = MAX_REPEATED_KEYS) -> list[int] | None:
-    """When Delta's file skipping leaves no silver file to read for the batch (``silver_table``: a
-    Delta table, whose ``inputFiles`` are the files left), the xxhash64 of every event_id repeated
-    inside the batch: one hash aggregate of 8-byte keys, much cheaper than shuffling and ranking
-    the whole batch (a hash collision only adds a key). None when there are files to read (the
-    rows found there must be joined anyway, and a semi-join with the broadcast ids is the cheapest
-    way found: ``benchmarks.dedupe_vs_table_size``) or more than ``limit`` keys: then
-    :func:`classify` ranks every row."""
-    if silver_table.where(lookup_filter(dates, ts_ranges)).inputFiles():
-        return None
-    keys = (valid.groupBy(F.xxhash64("event_id").alias("_key")).count().where(F.col("count") > 1)
-            .select("_key").limit(limit + 1).collect())
-    return None if len(keys) > limit else sorted(r._key for r in keys)
+    existing = silver_table.where(lookup_filter(dates, ts_ranges)).join(
+        F.broadcast(valid.select("event_id")), "event_id", "left_semi")
+    return classify_against(valid, existing)
 
 
 def classify_against(valid: DataFrame, existing: DataFrame) -> DataFrame:
@@ -351,20 +316,18 @@ class SilverBatchWriter:
                     attempts: int = 3) -> tuple[int, int]:
         """Append the batch's new rows to silver; (rows kept, of which late).
 
-        The counts are observed while the new rows are written: no cached plan over silver for the
-        write to re-plan (Spark re-caches every cached plan that reads a table it writes to). When
-        the lookup has silver files to read, it runs in the append's own transaction, and a
-        concurrent OPTIMIZE that rewrote those files makes Delta refuse the commit; nothing was
-        written then, so the lookup and append run again on the new snapshot."""
+        The counts are observed while the new rows are written: one pass over the lookup, and no
+        cached plan over silver for the write to re-plan (Spark re-caches every cached plan that
+        reads a table it writes to). Because the append reads silver in its own transaction, a
+        concurrent OPTIMIZE that rewrote the files it read makes Delta refuse the commit; nothing
+        was written then, so the lookup and append run again on the new snapshot."""
         from delta.exceptions import ConcurrentAppendException, ConcurrentDeleteReadException
 
         src, cfg = self.source, self.config
         attempt = 1
         while True:
             counted = Observation(f"silver-{src.key}-{batch_id}-{attempt}")
-            silver_table = tables.read(spark, cfg, src.silver)
-            repeated = find_repeated(valid, silver_table, dates, ts_ranges)
-            classified = classify(valid, silver_table, dates, ts_ranges, repeated).observe(
+            classified = classify(valid, tables.read(spark, cfg, src.silver), dates, ts_ranges).observe(
                 counted,
                 F.count_if(F.col("_class") != "duplicate").alias("kept"),
                 F.count_if((F.col("_class") != "duplicate") & (F.col("ts") < wm_lit)).alias("late"))
