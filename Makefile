@@ -32,9 +32,9 @@ $(JARS)/.resolved: conf/maven/spark-jars.pom.xml conf/maven/kafka-broker.pom.xml
 	conf/maven/resolve-jars.sh $(PY) $(JARS)
 	touch $@
 
-# The driver JVM's class-data-sharing archive (toollife.class_archive): rebuilt with the jars or the venv.
-$(JARS)/driver-classes.jsa: $(JARS)/.resolved $(VENV)/.installed libs/toollife/class_archive.py
-	$(PY) -m toollife.class_archive
+# The driver JVM's class-data-sharing archive (toollife.runtime.class_archive): rebuilt with the jars or the venv.
+$(JARS)/driver-classes.jsa: $(JARS)/.resolved $(VENV)/.installed libs/toollife/runtime/class_archive.py
+	$(PY) -m toollife.runtime.class_archive
 
 jars: $(JARS)/.resolved  ## only the JVM jars
 

@@ -149,9 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     from delta.tables import DeltaTable
     from pyspark import StorageLevel
 
-    from toollife import maintenance
+    from toollife.lakehouse import maintenance
     from toollife.config import load_config
-    from toollife.session import get_spark
+    from toollife.runtime.session import get_spark
 
     print(f"start: {load()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="toollife-dedupe-") as scratch:

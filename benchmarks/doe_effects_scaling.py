@@ -185,7 +185,7 @@ def run_size(spark, config, n: int, sample_groups: int, root: Path, repeat: int 
     import pandas as pd
 
     from benchmarks.cputime import PeakMemory
-    from toollife import tables
+    from toollife.lakehouse import tables
     from toollife.doe import analyze_factorial, analyze_factorial_groups
     from toollife.gold import doe_effects as de
     from toollife.gold.experiment_runs import EXPERIMENT_RUNS
@@ -290,7 +290,7 @@ def main(argv=None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temp lakehouse")
     args = parser.parse_args(argv)
 
-    from toollife.session import get_spark
+    from toollife.runtime.session import get_spark
 
     root = Path(tempfile.mkdtemp(prefix="bench-doe-"))
     config = bench_config(root)

@@ -1,4 +1,4 @@
-"""A new driver JVM with the class archive (toollife.class_archive) against one without it.
+"""A new driver JVM with the class archive (toollife.runtime.class_archive) against one without it.
 
 What every spark-submit pays before its work: `toollife submit jobs/init_lakehouse.py` (a real job:
 conf, session, Delta, the lakehouse tables created, meta.job_runs) into a fresh lakehouse, run
@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from toollife import class_archive
+from toollife.runtime import class_archive
 from toollife.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]

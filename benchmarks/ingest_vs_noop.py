@@ -141,7 +141,7 @@ def run_ingest(spark, config) -> tuple[float, dict, dict]:
 
 def floor_parts(spark, config, work: Path) -> dict:
     """Wall seconds of the bronze stage alone and of the silver Delta write alone."""
-    from toollife import tables
+    from toollife.lakehouse import tables
     from toollife.ingestion import bronze, schemas, silver
 
     source = schemas.SOURCES["sensor_readings"]
@@ -179,7 +179,7 @@ def primitive_silver(spark, bronze_path: str, config, source) -> None:
     from pyspark.sql import functions as F
     from pyspark.sql.types import StructType
 
-    from toollife import tables
+    from toollife.lakehouse import tables
 
     schema = source.silver_schema
     lineage = {"kafka_topic": "topic", "kafka_partition": "partition", "kafka_offset": "offset",
@@ -221,8 +221,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.cputime import spark_cpu_seconds
     from toollife.config import load_config
-    from toollife.kafka_local import LocalKafkaBroker
-    from toollife.session import get_spark
+    from toollife.services.kafka_local import LocalKafkaBroker
+    from toollife.runtime.session import get_spark
 
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     config = load_config(overrides={

@@ -168,19 +168,19 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
     from kafka import KafkaConsumer
 
-    from toollife import tables
+    from toollife.lakehouse import tables
     from toollife.config import load_config
     from toollife.gold import experiment_runs as er
     from toollife.gold.simulated import silver_frames
     from toollife.ingestion.schemas import SOURCES
     from toollife.ingestion.silver import parse_interval
-    from toollife.kafka_local import LocalKafkaBroker
+    from toollife.services.kafka_local import LocalKafkaBroker
     from toollife.live import frames, latency, scorer
     from toollife.ml import jobs as ml_jobs
     from toollife.ml import tracking
-    from toollife.session import get_spark
+    from toollife.runtime.session import get_spark
     from toollife.simulation import simulate
-    from toollife.submit import build_command, python_driver_pid
+    from toollife.runtime.submit import build_command, python_driver_pid
 
     load_start = [round(x, 2) for x in os.getloadavg()]
     args.interval = args.interval or load_config()["ingestion"]["trigger"]["interval"]

@@ -34,13 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--search-time", type=float, default=15.0, help="ml.search_time_s per candidate")
     args = parser.parse_args(argv)
 
-    from toollife import tables
+    from toollife.lakehouse import tables
     from toollife.config import load_config
     from toollife.gold import experiment_runs as er
     from toollife.gold.simulated import silver_frames
     from toollife.ingestion.schemas import SOURCES
     from toollife.ml import jobs
-    from toollife.session import get_spark
+    from toollife.runtime.session import get_spark
     from toollife.simulation import manifest, simulate
 
     root = Path(tempfile.mkdtemp(prefix="toollife-model-goals-"))

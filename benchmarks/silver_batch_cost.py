@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.validate_paths import bronze_rows
     from toollife.config import load_config
     from toollife.ingestion import schemas, silver
-    from toollife.session import get_spark
+    from toollife.runtime.session import get_spark
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("py4j").setLevel(logging.WARNING)

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     n = args.messages
 
     from toollife.config import load_config
-    from toollife.kafka_local import LocalKafkaBroker
+    from toollife.services.kafka_local import LocalKafkaBroker
     from toollife.simulation.publisher import publish
 
     config = load_config("local", environ={"TOOLLIFE_CONF_DIR": str(REPO / "conf")})

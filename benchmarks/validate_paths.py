@@ -89,7 +89,7 @@ def codegen_metrics(spark) -> dict:
 
 def session(app_name: str):
     from toollife.config import load_config
-    from toollife.session import get_spark
+    from toollife.runtime.session import get_spark
 
     config = load_config(overrides={"spark": {"shuffle_partitions": 2, "extra_conf": {
         "spark.ui.enabled": "false",

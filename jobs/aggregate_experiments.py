@@ -13,14 +13,14 @@ import sys
 
 from toollife.errors import warn
 from toollife.gold import experiment_runs as er
-from toollife.job import run_job
+from toollife.runtime.job import run_job
 
 NAME = "aggregate_experiments"
 
 
 def preflight(config, args):
     """Before the SparkSession: the silver tables exist (checked on local lakehouse roots)."""
-    from toollife import tables
+    from toollife.lakehouse import tables
     from toollife.ingestion.schemas import SOURCES
 
     tables.require(None, config, [SOURCES[k].silver for k in ("tool_events", "sensor_readings")], er.INGEST_JOB)

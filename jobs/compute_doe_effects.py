@@ -16,14 +16,14 @@ runs (run jobs/aggregate_experiments.py first); 2 on invalid options or conf; 1 
 import sys
 
 from toollife.errors import NothingAnalysedError, warn
-from toollife.job import run_job
+from toollife.runtime.job import run_job
 
 NAME = "compute_doe_effects"
 
 
 def preflight(config, args):
     """Before the SparkSession: gold.experiment_runs exists (checked on local lakehouse roots)."""
-    from toollife import tables
+    from toollife.lakehouse import tables
     from toollife.gold.experiment_runs import AGGREGATE_JOB, EXPERIMENT_RUNS
 
     tables.require(None, config, [EXPERIMENT_RUNS], AGGREGATE_JOB)

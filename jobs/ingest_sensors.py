@@ -12,7 +12,7 @@ recorded in meta.job_runs when it ends.
 
 import sys
 
-from toollife.job import run_job
+from toollife.runtime.job import run_job
 
 
 def effective_config(config, args):

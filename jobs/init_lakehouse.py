@@ -7,12 +7,12 @@ the wiring: the library imports on the driver and on the executors, Delta reads 
 
 import sys
 
-from toollife import lakehouse
-from toollife.job import run_job
+from toollife.lakehouse import bootstrap
+from toollife.runtime.job import run_job
 
 
 def main(spark, config, args):
-    result = lakehouse.init_lakehouse(spark, config)
+    result = bootstrap.init_lakehouse(spark, config)
     if args.check_executors:
         result["executor_check"] = check_executors(spark)
     return result

@@ -1,7 +1,7 @@
 """spark-submit jobs/maintain_tables.py --optimize | --vacuum [--table LAYER.TABLE ...] [--env cluster]
 
 --optimize: compact every lakehouse table (Z-order silver.sensor_readings by machine_id,
-tool_id; the choice and its reason per table are in libs/toollife/maintenance.py and in the
+tool_id; the choice and its reason per table are in libs/toollife/lakehouse/maintenance.py and in the
 printed metrics). --vacuum: VACUUM with quality.maintenance.vacuum_retention_hours, never below
 the oldest Delta version a training run recorded in meta.job_runs still reads. Both are safe
 while the streaming ingestion runs. Default: every table under lakehouse.root.
@@ -10,13 +10,13 @@ while the streaming ingestion runs. Default: every table under lakehouse.root.
 import sys
 
 from toollife.errors import UsageError
-from toollife.job import run_job
+from toollife.runtime.job import run_job
 
 NAME = "maintain_tables"
 
 
 def main(spark, config, args):
-    from toollife import maintenance
+    from toollife.lakehouse import maintenance
 
     if not (args.optimize or args.vacuum):
         raise UsageError("give --optimize and/or --vacuum")

@@ -12,7 +12,7 @@ gold.doe_next_experiments` to run the plan.
 import sys
 
 from toollife.gold import next_experiments
-from toollife.job import run_job
+from toollife.runtime.job import run_job
 
 
 def main(spark, config, args):

@@ -24,7 +24,8 @@ so that each is retried on its own.
 import sys
 from pathlib import Path
 
-from toollife.job import run_jobs
+from toollife import cli
+from toollife.runtime.chain import run_jobs
 
 if __name__ == "__main__":
-    sys.exit(run_jobs(Path(__file__).resolve().parent, description=__doc__))
+    sys.exit(run_jobs(Path(__file__).resolve().parent, check_command=cli.parse, description=__doc__))

@@ -16,7 +16,7 @@ there is no champion, Kafka cannot be reached or the query fails; 3 when silver 
 
 import sys
 
-from toollife.job import run_job
+from toollife.runtime.job import run_job
 
 
 def effective_config(config, args):

@@ -8,7 +8,7 @@ Exits 1 with "train first" when a model has no champion.
 
 import sys
 
-from toollife.job import run_job
+from toollife.runtime.job import run_job
 from toollife.ml import jobs
 
 

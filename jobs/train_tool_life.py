@@ -8,7 +8,7 @@ champion / challenger move by the promotion rule, and every move lands in meta.m
 
 import sys
 
-from toollife.job import run_job
+from toollife.runtime.job import run_job
 from toollife.ml import jobs, tracking
 
 

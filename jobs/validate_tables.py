@@ -10,7 +10,7 @@ expectation and the table), 0 otherwise (warnings are printed, not fatal).
 import sys
 from datetime import datetime, timezone
 
-from toollife.job import run_job
+from toollife.runtime.job import run_job
 
 NAME = "validate_tables"
 

@@ -42,7 +42,7 @@ def base_config(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def spark(base_config):
-    from toollife.session import get_spark
+    from toollife.runtime.session import get_spark
 
     session = get_spark(base_config)
     yield session
@@ -61,7 +61,7 @@ def lakehouse_config(base_config, tmp_path):
 @pytest.fixture(scope="session")
 def kafka_broker(base_config, tmp_path_factory):
     """A real single-node KRaft broker on a free port, for the whole test session."""
-    from toollife.kafka_local import start_on_free_port
+    from toollife.services.kafka_local import start_on_free_port
 
     broker = start_on_free_port(base_config, lambda _: str(tmp_path_factory.mktemp("kafka") / "data"))
     yield broker

@@ -2,7 +2,7 @@
 
 OPTIMIZE compacts (and Z-orders silver.sensor_readings by machine and tool); VACUUM uses the
 retention from conf, raised to keep every Delta version a training run recorded in meta.job_runs
-readable. Both are safe while the streaming ingestion runs (libs/toollife/maintenance.py).
+readable. Both are safe while the streaming ingestion runs (libs/toollife/lakehouse/maintenance.py).
 """
 
 import sys

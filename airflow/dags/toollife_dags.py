@@ -41,7 +41,7 @@ START = datetime(2026, 11, 1)
 # sensor_ingestion emits it when bronze and silver are ingested and validated; doe_analysis runs on it
 SILVER_VALIDATED = Asset(name="toollife_silver_validated", uri="toollife://lakehouse/silver")
 
-# toollife.class_archive: the driver maps its classes from this archive when `make setup` built it
+# toollife.runtime.class_archive: the driver maps its classes from this archive when `make setup` built it
 CLASS_ARCHIVE = HOME / "var" / "jars" / "driver-classes.jsa"
 DRIVER_JAVA_OPTIONS = " ".join([
     "-XX:-DontCompileHugeMethods",
@@ -52,7 +52,7 @@ DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
     "spark.pyspark.python": str(Path(SPARK_SUBMIT).parent / "python"),
-    # as spark.java_options in conf: JIT-compile the large generated methods (toollife.session)
+    # as spark.java_options in conf: JIT-compile the large generated methods (toollife.runtime.session)
     "spark.driver.extraJavaOptions": DRIVER_JAVA_OPTIONS,
     "spark.executor.extraJavaOptions": "-XX:-DontCompileHugeMethods",
 }

@@ -13,30 +13,19 @@ import argparse
 import importlib
 import sys
 
+from toollife.config import HelpFormatter
 from toollife.errors import UserError, report, setup_logging
 
 SUBCOMMANDS = {
-    "kafka": ("toollife.kafka_local", "start/stop the local development Kafka broker"),
-    "tables": ("toollife.tables_cli", "list the lakehouse tables or print spark-sql registration DDL"),
-    "submit": ("toollife.submit", "spark-submit a job from jobs/ with the conf's jars, master and settings"),
+    "kafka": ("toollife.services.kafka_local", "start/stop the local development Kafka broker"),
+    "tables": ("toollife.lakehouse.cli", "list the lakehouse tables or print spark-sql registration DDL"),
+    "submit": ("toollife.runtime.submit", "spark-submit a job from jobs/ with the conf's jars, master and settings"),
     "simulate": ("toollife.simulation.cli", "simulate DOE machining runs and publish sensor readings + tool events to Kafka"),
     "mlflow": ("toollife.ml.cli", "the MLflow UI over the configured tracking store (ml.store_dir / ml.tracking_uri)"),
     "dashboard": ("toollife.dashboard.cli", "the Streamlit dashboard over the Delta tables (no Spark), on 127.0.0.1:8501"),
-    "metrics": ("toollife.metrics", "Prometheus metrics of the lakehouse's job runs (meta.job_runs), on 127.0.0.1:9109"),
-    "thrift": ("toollife.thrift", "the Spark Thrift Server (JDBC for BI tools) over every lakehouse table, on 127.0.0.1:10000"),
+    "metrics": ("toollife.services.metrics_exporter", "Prometheus metrics of the lakehouse's job runs (meta.job_runs), on 127.0.0.1:9109"),
+    "thrift": ("toollife.services.thrift", "the Spark Thrift Server (JDBC for BI tools) over every lakehouse table, on 127.0.0.1:10000"),
 }
-
-
-class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Keeps the description as written; shows an option's default once: only when it says something (not None/False/[]) and the
-    help text does not already say where the value comes from ("default", "config: ...")."""
-
-    def _get_help_string(self, action):
-        text = action.help or ""
-        if (action.default in (None, False, [], argparse.SUPPRESS) or "default" in text.lower()
-                or "config:" in text or "conf:" in text):
-            return text
-        return super()._get_help_string(action)
 
 
 def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, object]:

@@ -16,6 +16,7 @@ Secrets are never config values: conf names the environment variable that holds 
 
 from __future__ import annotations
 
+import argparse
 import copy
 import os
 from importlib import resources
@@ -212,3 +213,50 @@ def load_config(
     config["env"] = env
     config["base_dir"] = str(base_dir)
     return config
+
+
+# --------------------------------------------------------------------------- the command line's conf
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keeps the description as written; shows an option's default once: only when it says something (not None/False/[]) and the
+    help text does not already say where the value comes from ("default", "config: ...")."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (action.default in (None, False, [], argparse.SUPPRESS) or "default" in text.lower()
+                or "config:" in text or "conf:" in text):
+            return text
+        return super()._get_help_string(action)
+
+
+def parse_set_options(pairs: list[str]) -> dict[str, Any]:
+    """``["kafka.partitions=6", "spark.master=local[1]"]`` -> nested override dict."""
+    overrides: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects section.key=value, got '{pair}'")
+        node = overrides
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {pair}: '{part}' was already given a value by another --set")
+        try:
+            node[parts[-1]] = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {pair}: not a valid YAML value ({one_line(str(exc))})") from None
+    return overrides
+
+
+def job_config(env: str | None = None, conf_file: str | None = None, sets: list[str] | None = None) -> dict:
+    """The conf a job runs with; a mistake in a ``--set`` is reported as that ``--set``."""
+    sets = list(sets or [])
+    try:
+        return load_config(env, conf_file=conf_file, overrides=parse_set_options(sets))
+    except ConfigError as exc:
+        key = exc.key or ""
+        pair = next((p for p in sets if key and (p.partition("=")[0] == key
+                                                 or p.partition("=")[0].startswith(key + "."))), None)
+        if pair is None or str(exc).startswith("environment variable"):
+            raise
+        raise ConfigError(f"--set {pair}: {exc}", key=exc.key) from None

@@ -45,8 +45,8 @@ from typing import Any, Mapping
 import pandas as pd
 
 from toollife.config import load_config
-from toollife.dashboard import reader
-from toollife.kafka_local import BrokerError, LocalKafkaBroker
+from toollife.lakehouse import reader
+from toollife.services.kafka_local import BrokerError, LocalKafkaBroker
 
 log = logging.getLogger("toollife.demo")
 
@@ -60,7 +60,7 @@ DEMO_BAD_MESSAGES = ["malformed_json=3", "missing_field=3", "unknown_sensor=2", 
                      "non_finite=2", "bad_timestamp=2", "wrong_type=2", "oversize=1", "duplicate=20"]
 
 
-# a chain's step that runs `toollife simulate` between its jobs (toollife.job.CommandStep)
+# a chain's step that runs `toollife simulate` between its jobs (toollife.runtime.job.CommandStep)
 SIMULATE = "toollife simulate"
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from toollife.kafka_local import free_port
+from toollife.services.kafka_local import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 

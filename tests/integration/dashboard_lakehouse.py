@@ -27,7 +27,7 @@ import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
-from toollife.dashboard import reader
+from toollife.lakehouse import reader
 
 EXPERIMENT = "EXP-1"
 LEVELS = {"cutting_speed": (180.0, 300.0), "feed": (0.2, 0.3), "depth_of_cut": (2.0, 3.0),
@@ -249,7 +249,7 @@ def write_lakehouse(config: Mapping[str, Any], *, models: bool = True, quality: 
     writes every table with its schema and no rows."""
     from toollife.gold.doe_effects import DoeParams, effects_schema, optimal_schema
     from toollife.ingestion import schemas
-    from toollife.lineage import JOB_RUNS_SCHEMA
+    from toollife.lakehouse.lineage import JOB_RUNS_SCHEMA
     from toollife.gold.experiment_runs import experiment_runs_schema
     from toollife.gold.next_experiments import NextParams, next_schema
     from toollife.live.scorer import LIVE_SCHEMA

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from toollife import tables
+from toollife.lakehouse import tables
 from toollife.gold.experiment_runs import EXPERIMENT_RUNS
 from toollife.live.scorer import LIVE
 from toollife.quality.core import DATA_QUALITY

@@ -182,7 +182,7 @@ def test_tables_without_rows_say_so(page, empty_tables_lakehouse, point_app_at):
 
 
 def test_dashboard_imports_no_spark():
-    code = ("import sys; import toollife.dashboard.reader, toollife.dashboard.data, toollife.dashboard.ui, "
+    code = ("import sys; import toollife.lakehouse.reader, toollife.dashboard.data, toollife.dashboard.ui, "
             "toollife.dashboard.cli, toollife.doe.plots; "
             "assert 'pyspark' not in sys.modules and 'py4j' not in sys.modules, 'Spark imported'; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -222,7 +222,7 @@ def test_doe_page_without_the_effects_table(base_config, tmp_path, point_app_at)
     import shutil
 
     import dashboard_lakehouse
-    from toollife.dashboard import reader
+    from toollife.lakehouse import reader
 
     config = copy.deepcopy(base_config)
     config["lakehouse"]["root"] = str(tmp_path / "tables")

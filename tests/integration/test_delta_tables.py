@@ -2,7 +2,7 @@
 
 from chispa import assert_df_equality
 
-from toollife import tables
+from toollife.lakehouse import tables
 
 
 def test_write_read_and_time_travel(spark, lakehouse_config):

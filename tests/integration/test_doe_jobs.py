@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
-from toollife import tables
+from toollife.lakehouse import tables
 from toollife.doe import analyze_factorial
 from toollife.gold import doe_effects as de
 from toollife.gold import experiment_runs as er
@@ -160,7 +160,7 @@ def test_the_analysis_recovers_the_simulated_taylor_law(pipeline):
 
 def test_jobs_under_spark_submit_are_idempotent(pipeline):
     """Both jobs via spark-submit on the same lakehouse: the tables stay as they were."""
-    from toollife.submit import build_command
+    from toollife.runtime.submit import build_command
 
     config = pipeline["config"]
     env = dict(os.environ)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from toollife import tables
+from toollife.lakehouse import tables
 from toollife.config import load_config
 from toollife.doe import analyze_factorial, cost_optimal_conditions, cost_per_part, full_factorial
 from toollife.gold import experiment_runs as er
@@ -135,7 +135,7 @@ def test_a_resolution_iii_fold_over_identifies_the_interaction_behind_an_inert_f
     # the job entry point on the same lakehouse (in-process: the session is the fixture's): nothing changes
     import importlib.util
 
-    from toollife.job import run_job
+    from toollife.runtime.job import run_job
 
     spec = importlib.util.spec_from_file_location("plan_job", REPO / "jobs" / "plan_next_experiments.py")
     job = importlib.util.module_from_spec(spec)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from toollife.kafka_local import free_port
+from toollife.services.kafka_local import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -214,7 +214,7 @@ def test_simulate_twice_with_the_same_seed_says_so_and_logs_no_kafka_lines(kafka
 def test_a_broker_started_for_a_run_stops_when_that_process_is_terminated(tmp_path):
     script = ("import sys, time\n"
               "from toollife.config import load_config\n"
-              "from toollife.kafka_local import LocalKafkaBroker\n"
+              "from toollife.services.kafka_local import LocalKafkaBroker\n"
               "b = LocalKafkaBroker(load_config(), port=0, data_dir=sys.argv[1])\n"
               "b.start()\n"
               "print(b.running_pid(), flush=True)\n"
@@ -256,7 +256,7 @@ def test_ingest_without_a_broker_fails_in_seconds_in_one_line_and_creates_nothin
 
 def _aborted_runs_only(spark, config):
     """gold.experiment_runs with one machine x tool whose every run was aborted: nothing to analyse."""
-    from toollife import tables
+    from toollife.lakehouse import tables
     from toollife.gold import experiment_runs as er
 
     schema = er.experiment_runs_schema(config)

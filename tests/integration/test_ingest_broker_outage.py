@@ -15,11 +15,11 @@ import time
 
 import pytest
 
-from toollife import tables
-from toollife.dashboard import reader
+from toollife.lakehouse import tables
+from toollife.lakehouse import reader
 from toollife.ingestion import schemas
 from toollife.ingestion.reconcile import reconcile
-from toollife.submit import python_driver_pid
+from toollife.runtime.submit import python_driver_pid
 
 from ingest_messages import BAD_READINGS, keyed, send, valid_event, valid_reading
 from test_ingest_crash_recovery import start_job, wait_for
@@ -30,7 +30,7 @@ OUTAGE_S = 60
 @pytest.fixture
 def own_broker(base_config, tmp_path):
     """A broker of this test's own (the session's is shared by other tests): it is stopped and restarted."""
-    from toollife.kafka_local import start_on_free_port
+    from toollife.services.kafka_local import start_on_free_port
 
     broker = start_on_free_port(base_config, lambda attempt: str(tmp_path / f"kafka-{attempt}" / "data"))
     yield broker

@@ -15,10 +15,10 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
-from toollife import tables
+from toollife.lakehouse import tables
 from toollife.ingestion import schemas
 from toollife.ingestion.reconcile import reconcile
-from toollife.submit import build_command, python_driver_pid
+from toollife.runtime.submit import build_command, python_driver_pid
 
 from ingest_messages import keyed, producer, send, valid_event, valid_reading
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 from datetime import timedelta
 
-from toollife import tables
+from toollife.lakehouse import tables
 from toollife.ingestion import schemas
 from toollife.ingestion.reconcile import reconcile
 from toollife.ingestion.streaming import IngestionApp

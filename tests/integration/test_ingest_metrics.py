@@ -14,9 +14,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from toollife.kafka_local import free_port
-from toollife.metrics import SPARK_PATH, parse
-from toollife.submit import build_command
+from toollife.services.kafka_local import free_port
+from toollife.runtime.prometheus import SPARK_PATH, parse
+from toollife.runtime.submit import build_command
 
 from ingest_messages import BAD_READINGS, keyed, send, valid_reading
 

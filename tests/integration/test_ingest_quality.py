@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from toollife import tables
+from toollife.lakehouse import tables
 from toollife.ingestion import schemas
 from toollife.ingestion.reconcile import reconcile
 from toollife.ingestion.streaming import IngestionApp

@@ -46,7 +46,7 @@ def test_topics_created_with_configured_partitions(kafka_broker, kafka_config):
 def test_a_second_broker_on_a_taken_port_fails_clearly(kafka_broker, base_config, tmp_path):
     import pytest
 
-    from toollife.kafka_local import BrokerError, LocalKafkaBroker
+    from toollife.services.kafka_local import BrokerError, LocalKafkaBroker
 
     second = LocalKafkaBroker(base_config, port=kafka_broker.port, data_dir=str(tmp_path / "data"))
     with pytest.raises(BrokerError, match="already in use"):

@@ -4,7 +4,7 @@ import json
 
 from kafka import KafkaProducer
 
-from toollife import tables
+from toollife.lakehouse import tables
 
 
 def produce(config, count, start=0):

@@ -27,7 +27,8 @@ import pytest
 from kafka import KafkaConsumer
 from pyspark.sql import functions as F
 
-from toollife import contracts, tables
+from toollife import contracts
+from toollife.lakehouse import tables
 from toollife.gold import experiment_runs as er
 from toollife.gold.simulated import silver_frames
 from toollife.ingestion import silver as ingestion_silver
@@ -36,7 +37,7 @@ from toollife.live import alerts, frames, scorer
 from toollife.ml import models, tracking
 from toollife.ml import jobs as ml_jobs
 from toollife.simulation import simulate
-from toollife.submit import build_command, python_driver_pid
+from toollife.runtime.submit import build_command, python_driver_pid
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from toollife import lineage, maintenance, tables
+from toollife.lakehouse import lineage, maintenance, tables
 from toollife.ingestion import schemas
 from toollife.ingestion.reconcile import reconcile
 from toollife.ingestion.streaming import IngestionApp

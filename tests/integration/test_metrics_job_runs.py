@@ -9,8 +9,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from toollife.kafka_local import free_port
-from toollife.metrics import parse
+from toollife.services.kafka_local import free_port
+from toollife.runtime.prometheus import parse
 
 from dashboard_lakehouse import filled_lakehouse  # noqa: F401 (fixture)
 

@@ -21,11 +21,11 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
-from toollife import tables
+from toollife.lakehouse import tables
 from toollife.gold import experiment_runs as er
 from toollife.gold.simulated import silver_frames
 from toollife.ingestion.schemas import SOURCES
-from toollife.job import run_job
+from toollife.runtime.job import run_job
 from toollife.ml import datasets, models, tracking
 from toollife.ml import jobs as ml_jobs
 from toollife.simulation import manifest, simulate
@@ -222,7 +222,7 @@ def test_mlflow_ui_serves_the_configured_store(trained):
     import time
     import urllib.request
 
-    from toollife.kafka_local import free_port
+    from toollife.services.kafka_local import free_port
 
     port = free_port()
     env = dict(os.environ, PATH=f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", TOOLLIFE_CONF_DIR=str(REPO / "conf"),

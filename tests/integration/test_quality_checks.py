@@ -13,7 +13,8 @@ from datetime import datetime, timedelta, timezone
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType
 
-from toollife import quality, tables
+from toollife import quality
+from toollife.lakehouse import tables
 from toollife.gold import doe_effects as de
 from toollife.gold import experiment_runs as er
 from toollife.ingestion import schemas

@@ -10,7 +10,8 @@ import sys
 import pandas as pd
 import pytest
 
-from toollife.dashboard import data, reader
+from toollife.dashboard import data
+from toollife.lakehouse import reader
 from toollife.doe import cost_optimal_conditions
 from dashboard_lakehouse import filled_lakehouse  # noqa: F401 (fixture)
 
@@ -124,7 +125,7 @@ def test_data_helpers():
 
 def test_reader_needs_no_jvm(filled_lakehouse):
     config, written = filled_lakehouse
-    code = ("import sys; from toollife.dashboard import reader; "
+    code = ("import sys; from toollife.lakehouse import reader; "
             f"r = reader.read({{'lakehouse': {{'root': {config['lakehouse']['root']!r}}}}}, 'gold.doe_effects'); "
             "c = reader.duckdb_connect({'lakehouse': {'root': " + repr(config["lakehouse"]["root"]) + "}}); "
             "n = c.sql('select count(*) from gold.doe_effects').fetchone()[0]; "
@@ -139,7 +140,7 @@ def test_tables_spark_writes_read_without_spark(spark, filled_lakehouse, lakehou
     with removed files; an append-only table with properties) delta-rs and DuckDB read alike."""
     from pyspark.sql import functions as F
 
-    from toollife import lineage, tables
+    from toollife.lakehouse import lineage, tables
     from toollife.gold.doe_effects import EFFECTS, effects_schema, replace_experiments
 
     _, written = filled_lakehouse

@@ -86,7 +86,7 @@ def test_manifest_row_in_meta_simulation_runs(spark, lakehouse_config, tmp_path)
     path = manifest.record(config, doc)
     manifest.record(config, doc)  # idempotent: same simulation, same single row
     assert path.exists()
-    from toollife import tables
+    from toollife.lakehouse import tables
 
     rows = tables.read(spark, config, tables.Table("meta", "simulation_runs")).collect()
     assert len(rows) == 1

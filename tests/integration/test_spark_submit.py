@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from toollife.kafka_local import free_port
-from toollife.submit import build_command
+from toollife.services.kafka_local import free_port
+from toollife.runtime.submit import build_command
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent

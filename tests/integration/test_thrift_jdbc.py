@@ -17,8 +17,8 @@ import pandas as pd
 import pyarrow as pa
 from deltalake import write_deltalake
 
-from toollife.dashboard import reader
-from toollife.kafka_local import free_port
+from toollife.lakehouse import reader
+from toollife.services.kafka_local import free_port
 from dashboard_lakehouse import filled_lakehouse  # noqa: F401 (fixture)
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ import yaml
 
 from toollife.config import load_config
 from toollife.ingestion.metrics import IngestionMetrics
-from toollife.metrics import job_runs_registry
+from toollife.services.metrics_exporter import job_runs_registry
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKER = REPO / "docker"
@@ -44,7 +44,7 @@ def test_monitoring_services_and_their_files():
     assert command[:2] == ["toollife", "metrics"]
     import argparse
 
-    from toollife import metrics
+    from toollife.services import metrics_exporter as metrics
 
     parser = argparse.ArgumentParser()
     metrics.add_arguments(parser)
@@ -66,7 +66,7 @@ def test_scrape_targets_are_services_on_their_configured_ports():
         (target,) = [t for sc in jobs[name]["static_configs"] for t in sc["targets"]]
         assert target == f"{service}:{port}" and jobs[name]["metrics_path"] == path, name
         assert service in COMPOSE["services"]
-    from toollife.metrics import SPARK_PATH
+    from toollife.runtime.prometheus import SPARK_PATH
 
     assert SPARK_PATH == "/metrics/prometheus"
     assert f"{metrics_port}:{metrics_port}" in COMPOSE["services"]["ingest"]["ports"]

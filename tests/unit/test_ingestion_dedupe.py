@@ -117,7 +117,7 @@ def bronze(offset: int, reading: int, *, value: str | None = None) -> tuple:
 def test_a_batch_rerun_after_a_restart_writes_nothing_twice(spark, lakehouse_config):
     """Silver and the stats row carry no Delta app id: a re-run finds its silver rows as its own, and
     its stats row by (query id, batch id); quarantine still skips by app id."""
-    from toollife import tables
+    from toollife.lakehouse import tables
     from toollife.ingestion.silver import ensure_tables
 
     cfg, src = lakehouse_config, schemas.SOURCES["sensor_readings"]

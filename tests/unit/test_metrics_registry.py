@@ -1,8 +1,8 @@
-"""toollife.metrics: the registry's Prometheus text format, and the Spark settings conf implies."""
+"""toollife.runtime.prometheus: the registry's Prometheus text format, and the Spark settings conf implies."""
 
 from __future__ import annotations
 
-from toollife.metrics import Registry, parse, spark_conf
+from toollife.runtime.prometheus import Registry, parse, spark_conf
 
 
 def test_registry_renders_the_exposition_format():

@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from toollife.config import load_config
-from toollife.session import jar_paths, spark_conf, submit_args
+from toollife.runtime.spark_conf import jar_paths, spark_conf, submit_args
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ def test_python_driver_pid_finds_the_child_running_the_script_and_nothing_else(t
     import sys
     import time
 
-    from toollife.submit import python_driver_pid
+    from toollife.runtime.submit import python_driver_pid
 
     script = tmp_path / "fake_job.py"
     script.write_text("import time\ntime.sleep(60)\n")

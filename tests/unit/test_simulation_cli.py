@@ -58,7 +58,7 @@ def test_invalid_options_exit_2(tmp_path, capsys):
 
 
 def test_unreachable_broker_fails_fast_with_a_clear_message(tmp_path, capsys):
-    from toollife.kafka_local import free_port
+    from toollife.services.kafka_local import free_port
 
     port = free_port()  # nothing listens there
     rc = main(["simulate", *TINY, "--bootstrap-servers", f"127.0.0.1:{port}", "--no-progress", "--no-table",

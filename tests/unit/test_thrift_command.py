@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from toollife import thrift
+from toollife.services import thrift
 from toollife.config import load_config
 from toollife.errors import UsageError
 

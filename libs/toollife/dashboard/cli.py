@@ -45,7 +45,7 @@ def streamlit_command(host: str, port: int, python: str = sys.executable) -> lis
 def app_environment(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, str]:
     """The environment for the app: ours plus the conf choices of this command line."""
     from toollife.config import find_conf_dir
-    from toollife.job import parse_set_options
+    from toollife.config import parse_set_options
 
     env = dict(environ)
     if getattr(args, "env", None):

@@ -1,6 +1,6 @@
 """What the dashboard pages show, as plain pandas functions (no Streamlit, no Spark).
 
-Each function takes the frames :mod:`toollife.dashboard.reader` reads (shaped like the real
+Each function takes the frames :mod:`toollife.lakehouse.reader` reads (shaped like the real
 tables) and returns a small frame or dict ready to display. The statistics themselves are not
 recomputed here: effects, intervals, Taylor coefficients and cost optimum come from the gold
 tables, and the figures from :mod:`toollife.doe.plots`.

@@ -17,7 +17,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import streamlit as st
 
 from toollife.config import ConfigError, load_config
-from toollife.dashboard import reader
+from toollife.lakehouse import reader
 
 
 def config() -> dict[str, Any]:
@@ -37,7 +37,7 @@ def _read_version(config: Mapping[str, Any], qualified: str, version: int, colum
 
 def read(config: Mapping[str, Any], qualified: str, *, columns: Sequence[str] | None = None,
          filters: Sequence[tuple[str, str, Any]] | None = None) -> reader.TableRead:
-    """:func:`toollife.dashboard.reader.read`, cached by the table's Delta version. A table that
+    """:func:`toollife.lakehouse.reader.read`, cached by the table's Delta version. A table that
     cannot be read (a broken log, no permission) comes back with status 'unreadable' and why."""
     try:
         version = reader.version(config, qualified)

@@ -38,7 +38,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from toollife.tables import Table
+from toollife.lakehouse.tables import Table
 
 EFFECTS = Table("gold", "doe_effects")
 OPTIMAL = Table("gold", "doe_optimal_settings")
@@ -696,7 +696,7 @@ def ensure_tables(spark, config: Mapping[str, Any], params: DoeParams) -> None:
     them cost ~1.5x the CPU of the write of millions of effect rows. Queries prune by the
     partition column, experiment_id.
     """
-    from toollife import tables
+    from toollife.lakehouse import tables
 
     props = {"delta.dataSkippingNumIndexedCols": "0"}
     tables.create_if_missing(spark, config, EFFECTS, effects_schema(), partition_by=["experiment_id"],
@@ -708,7 +708,7 @@ def ensure_tables(spark, config: Mapping[str, Any], params: DoeParams) -> None:
 
 def replace_experiments(df, config: Mapping[str, Any], tbl: Table, experiments: Sequence[str]) -> None:
     """Overwrite exactly the rows of ``experiments`` (Delta replaceWhere): reruns replace, never add."""
-    from toollife import tables
+    from toollife.lakehouse import tables
 
     quoted = ", ".join("'" + e.replace("\\", "\\\\").replace("'", "\\'") + "'" for e in experiments)
     (df.write.format("delta").mode("overwrite").option("replaceWhere", f"experiment_id IN ({quoted})")
@@ -730,7 +730,7 @@ def run(spark, config: Mapping[str, Any], *, experiments: Sequence[str] | None =
 
     from pyspark.sql import functions as F
 
-    from toollife import tables
+    from toollife.lakehouse import tables
     from toollife.errors import MissingInputError
     from toollife.gold.experiment_runs import AGGREGATE_JOB, EXPERIMENT_RUNS
 

@@ -37,7 +37,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from toollife.tables import Table
+from toollife.lakehouse.tables import Table
 
 EXPERIMENT_RUNS = Table("gold", "experiment_runs")
 INGEST_JOB = "jobs/ingest_sensors.py"          # fills silver.*, the input of this module
@@ -197,7 +197,7 @@ def build_experiment_runs(tool_events: DataFrame, sensor_readings: DataFrame, co
 
 # --------------------------------------------------------------------------- load
 def ensure_table(spark: SparkSession, config: Mapping[str, Any]):
-    from toollife import tables
+    from toollife.lakehouse import tables
 
     return tables.create_if_missing(
         spark, config, EXPERIMENT_RUNS, experiment_runs_schema(config), partition_by=["experiment_id"],
@@ -210,7 +210,7 @@ def merge_runs(spark: SparkSession, config: Mapping[str, Any], runs: DataFrame) 
     New runs are inserted; a known run is updated only when its content (``row_hash``) changed,
     so late data updates rows, reruns change nothing and nothing is ever duplicated.
     """
-    from toollife import tables
+    from toollife.lakehouse import tables
 
     return tables.merge_changed(spark, config, EXPERIMENT_RUNS, ensure_table(spark, config), runs, RUN_KEY)
 
@@ -222,7 +222,7 @@ def read_silver(spark: SparkSession, config: Mapping[str, Any],
     Raises :class:`toollife.errors.MissingInputError` when either table does not exist yet (no
     ingestion has run against this lakehouse): aggregating nothing is not a success.
     """
-    from toollife import tables
+    from toollife.lakehouse import tables
     from toollife.ingestion.schemas import SOURCES
 
     srcs = [SOURCES[key] for key in ("tool_events", "sensor_readings")]

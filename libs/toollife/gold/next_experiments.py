@@ -49,7 +49,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from toollife.tables import Table
+from toollife.lakehouse.tables import Table
 
 NEXT = Table("gold", "doe_next_experiments")
 FOLLOW_UP = Table("gold", "doe_follow_up")
@@ -763,7 +763,7 @@ def _with_hash(df, columns, stamp_name, stamp):
 def _merge(spark, config, tbl: Table, schema, df, key: Sequence[str], experiments: Sequence[str]) -> dict[str, int]:
     """MERGE on ``key``: changed rows (row_hash) updated, new inserted, rows of ``experiments``
     no longer recommended deleted; unchanged rows -- and their timestamps -- stay as they were."""
-    from toollife import tables
+    from toollife.lakehouse import tables
 
     target = tables.create_if_missing(spark, config, tbl, schema, partition_by=["experiment_id"],
                                       comment=tbl.qualified)
@@ -786,7 +786,7 @@ def run(spark, config: Mapping[str, Any], *, experiments: Sequence[str] | None =
 
     from pyspark.sql import functions as F
 
-    from toollife import tables
+    from toollife.lakehouse import tables
     from toollife.gold.experiment_runs import EXPERIMENT_RUNS
 
     params = NextParams.from_config(config)

@@ -14,7 +14,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import DataStreamWriter
 
-from toollife import tables
+from toollife.lakehouse import tables
 from toollife.ingestion import kafka_options, schemas
 
 log = logging.getLogger(__name__)

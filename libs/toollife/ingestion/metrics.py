@@ -3,7 +3,7 @@ application already has: every silver batch's counters (:class:`.silver.SilverBa
 observers) and every query's progress (:class:`.streaming.ProgressListener`'s observers).
 
 Served at ``http://<metrics.host>:<metrics.port>/metrics`` beside Spark's own PrometheusServlet
-(``toollife.metrics``). Counters start at 0 with the process, as Prometheus expects (``rate()`` and
+(``toollife.runtime.prometheus``). Counters start at 0 with the process, as Prometheus expects (``rate()`` and
 ``increase()`` handle restarts); the lasting record stays meta.ingest_batch_stats / silver.quarantine.
 """
 
@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from toollife.ingestion.validate import REASON_CODES
-from toollife.metrics import Registry, serve
+from toollife.runtime.prometheus import Registry, serve
 
 P = "toollife_ingest_"
 

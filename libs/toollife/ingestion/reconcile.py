@@ -8,7 +8,7 @@ from typing import Any, Mapping
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from toollife import tables
+from toollife.lakehouse import tables
 from toollife.ingestion import schemas
 
 COORDS = ["kafka_topic", "kafka_partition", "kafka_offset"]

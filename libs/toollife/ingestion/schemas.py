@@ -22,7 +22,7 @@ from pyspark.sql.types import (
 )
 
 from toollife import contracts
-from toollife.tables import Table
+from toollife.lakehouse.tables import Table
 
 
 def _f(name: str, dtype, nullable: bool = True, comment: str | None = None) -> StructField:

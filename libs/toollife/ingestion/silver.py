@@ -41,10 +41,10 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
-from toollife import tables
+from toollife.lakehouse import tables
 from toollife.config import ConfigError
 from toollife.ingestion import schemas, validate
-from toollife.phases import PhaseClock
+from toollife.runtime.phases import PhaseClock
 
 log = logging.getLogger(__name__)
 

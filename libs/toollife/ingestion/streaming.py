@@ -52,11 +52,11 @@ from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
 
-from toollife import tables
+from toollife.lakehouse import tables
 from toollife.errors import UnreachableError
 from toollife.ingestion import bronze, kafka_options, schemas, silver
-from toollife.metrics import SPARK_PATH as SPARK_METRICS_PATH
-from toollife.metrics import enabled as metrics_enabled
+from toollife.runtime.prometheus import SPARK_PATH as SPARK_METRICS_PATH
+from toollife.runtime.prometheus import enabled as metrics_enabled
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType, TimestampType
 
-from toollife import tables
+from toollife.lakehouse import tables
 from toollife.gold import experiment_runs as er
 from toollife.ingestion.schemas import SOURCES
 from toollife.live import alerts as alerts_mod
@@ -44,7 +44,7 @@ from toollife.live import frames, memory
 from toollife.ml import features as feat
 from toollife.ml import tracking
 from toollife.ml.training import SPECS
-from toollife.phases import PhaseClock
+from toollife.runtime.phases import PhaseClock
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from toollife import tables
+from toollife.lakehouse import tables
 from toollife.gold.experiment_runs import EXPERIMENT_RUNS
 from toollife.ingestion.schemas import SOURCES
 from toollife.ml import features as feat

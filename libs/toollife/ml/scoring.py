@@ -16,7 +16,7 @@ from typing import Any, Mapping
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from toollife import tables
+from toollife.lakehouse import tables
 from toollife.gold.experiment_runs import EXPERIMENT_RUNS
 from toollife.ingestion.schemas import SOURCES
 from toollife.ml import datasets, spark_features, tracking

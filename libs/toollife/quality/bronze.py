@@ -14,7 +14,7 @@ from typing import Any, Mapping
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from toollife import tables
+from toollife.lakehouse import tables
 from toollife.ingestion import schemas
 from toollife.quality import expectations as ex
 from toollife.quality.core import FIGURES_SUFFIX, Suite, figures_frame, table_suite

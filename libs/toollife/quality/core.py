@@ -29,7 +29,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, LongType, StringType, StructField, StructType, TimestampType
 
-from toollife import tables
+from toollife.lakehouse import tables
 from toollife.errors import UserError
 
 if TYPE_CHECKING:

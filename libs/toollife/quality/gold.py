@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 from pyspark.sql import SparkSession
 
-from toollife import tables
+from toollife.lakehouse import tables
 from toollife.gold import doe_effects as de
 from toollife.gold import experiment_runs as er
 from toollife.ingestion import schemas

@@ -87,7 +87,7 @@ def volume(spark: SparkSession, config: Mapping[str, Any], key: str) -> dict[str
     Delta ``count(*)`` is answered from the log's statistics): cheap enough for every run. Exact
     after an availableNow ingest (the DAG validates after it); while a processing-time service
     runs, silver may lag bronze by a micro-batch."""
-    from toollife import tables
+    from toollife.lakehouse import tables
 
     src = schemas.SOURCES[key]
     n_bronze = tables.read(spark, config, src.bronze).count()

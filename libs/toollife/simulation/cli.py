@@ -218,9 +218,7 @@ def run(args: argparse.Namespace) -> int:
     from toollife.simulation.publisher import publish
 
     if getattr(args, "plan_from", None):
-        from toollife.simulation import follow_up
-
-        return follow_up.run(args)
+        return run_follow_up(args)
     config = load_config(getattr(args, "env", None), conf_file=args.conf_file, overrides=overrides_from_args(args))
     try:
         result = simulate(config)
@@ -278,7 +276,57 @@ def run(args: argparse.Namespace) -> int:
     return 0 if report is None or report.ok else 1
 
 
-if __name__ == "__main__":
-    from toollife.cli import main
+def run_follow_up(args: argparse.Namespace) -> int:
+    """``toollife simulate --plan-from SOURCE [--parent ID ...]``: publish each follow-up like a
+    simulation (Kafka, or --dry-run JSONL) and write its manifest, naming its parent."""
+    from toollife.config import ConfigError, load_config
+    from toollife.simulation import manifest as mf
+    from toollife.simulation.follow_up import read_plan, simulate_plan
+    from toollife.simulation.messages import TOPICS
+    from toollife.simulation.publisher import PublishError, publish
 
-    sys.exit(main(["simulate", *sys.argv[1:]]))
+    try:
+        config = load_config(getattr(args, "env", None), conf_file=args.conf_file, overrides=overrides_from_args(args))
+        plan = read_plan(args.plan_from, config)
+        results = simulate_plan(config, plan, args.parent, experiment_id=args.experiment_id)
+    except (ValueError, FileNotFoundError) as exc:   # the console script prints it in one line, exit 2
+        raise ConfigError(str(exc)) from None
+    topics = {t: config["kafka"]["topics"][t] for t in TOPICS}
+    summaries, status = [], 0
+    for result in results:
+        counts = result.counts
+        print(f"simulation {result.simulation_id}: {result.experiment_id}, {result.design}; {counts['runs']} runs "
+              f"({counts['runs_aborted']} aborted), {counts['messages']} messages", file=sys.stderr)
+        report, output_path = None, None
+        if args.dry_run is not None:
+            output = (Path(args.dry_run) if args.dry_run and len(results) == 1 else
+                      Path(args.dry_run).with_name(f"{Path(args.dry_run).stem}-{result.experiment_id}.jsonl")
+                      if args.dry_run else Path(config["simulation"]["manifest_dir"]) / f"{result.simulation_id}.jsonl")
+            output.parent.mkdir(parents=True, exist_ok=True)
+            with output.open("w") as fh:
+                for line in result.jsonl_lines(topics):
+                    fh.write(line + "\n")
+            output_path, target = str(output), "jsonl"
+        else:
+            target = "kafka"
+            try:
+                report = publish(result.messages, config, total=counts["messages"],
+                                 progress=False if args.no_progress else None)
+            except PublishError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+            if not report.ok:
+                status = 1
+        manifest = mf.build_manifest(result, target=target, topics=topics,
+                                     publish_report=report.as_dict() if report else None, output_path=output_path)
+        try:
+            path = mf.record(config, manifest, table=not args.no_table)
+        except Exception as exc:  # noqa: BLE001 - the messages are out; only the bookkeeping failed
+            print(f"error: messages were {'published' if report else 'written'}, but the manifest failed: {exc}",
+                  file=sys.stderr)
+            return 1
+        summaries.append({"simulation_id": result.simulation_id, "experiment_id": result.experiment_id,
+                          "parent_experiment_id": result.parent_experiment_id, "manifest": str(path),
+                          "target": target, "output_path": output_path, "counts": counts})
+    print(json.dumps({"follow_ups": summaries}))
+    return status

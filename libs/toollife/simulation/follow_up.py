@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -64,7 +63,7 @@ def read_plan(source: str, config: Mapping[str, Any] | None = None, *, spark=Non
     if "/" in source or "." not in source or source.count(".") != 1:
         raise ValueError(f"--plan-from {source!r}: no such file, and not a <layer>.<table> name")
     from toollife.config import load_config
-    from toollife.tables import table
+    from toollife.lakehouse.tables import table
 
     config = config or load_config()
     tbl = table(source)
@@ -75,7 +74,7 @@ def read_plan(source: str, config: Mapping[str, Any] | None = None, *, spark=Non
     except ImportError:
         pass
     if spark is None:
-        from toollife.session import get_spark
+        from toollife.runtime.session import get_spark
 
         spark = get_spark(config, app_name="toollife-simulate-plan")
     return spark.read.format("delta").load(tbl.path(config)).toPandas()
@@ -196,60 +195,3 @@ def simulate_plan(config: Mapping[str, Any] | None, plan: pd.DataFrame, parents:
     if experiment_id and len(chosen) != 1:
         raise ValueError("--experiment-id names one follow-up: choose its parent with --parent")
     return [simulate_follow_up(config, plan, p, experiment_id=experiment_id) for p in chosen]
-
-
-# --------------------------------------------------------------------------- CLI
-def run(args) -> int:
-    """``toollife simulate --plan-from SOURCE [--parent ID ...]``: publish each follow-up like a
-    simulation (Kafka, or --dry-run JSONL) and write its manifest, naming its parent."""
-    from toollife.config import ConfigError, load_config
-    from toollife.simulation import manifest as mf
-    from toollife.simulation.cli import overrides_from_args
-    from toollife.simulation.messages import TOPICS
-    from toollife.simulation.publisher import PublishError, publish
-
-    try:
-        config = load_config(getattr(args, "env", None), conf_file=args.conf_file, overrides=overrides_from_args(args))
-        plan = read_plan(args.plan_from, config)
-        results = simulate_plan(config, plan, args.parent, experiment_id=args.experiment_id)
-    except (ValueError, FileNotFoundError) as exc:   # the console script prints it in one line, exit 2
-        raise ConfigError(str(exc)) from None
-    topics = {t: config["kafka"]["topics"][t] for t in TOPICS}
-    summaries, status = [], 0
-    for result in results:
-        counts = result.counts
-        print(f"simulation {result.simulation_id}: {result.experiment_id}, {result.design}; {counts['runs']} runs "
-              f"({counts['runs_aborted']} aborted), {counts['messages']} messages", file=sys.stderr)
-        report, output_path = None, None
-        if args.dry_run is not None:
-            output = (Path(args.dry_run) if args.dry_run and len(results) == 1 else
-                      Path(args.dry_run).with_name(f"{Path(args.dry_run).stem}-{result.experiment_id}.jsonl")
-                      if args.dry_run else Path(config["simulation"]["manifest_dir"]) / f"{result.simulation_id}.jsonl")
-            output.parent.mkdir(parents=True, exist_ok=True)
-            with output.open("w") as fh:
-                for line in result.jsonl_lines(topics):
-                    fh.write(line + "\n")
-            output_path, target = str(output), "jsonl"
-        else:
-            target = "kafka"
-            try:
-                report = publish(result.messages, config, total=counts["messages"],
-                                 progress=False if args.no_progress else None)
-            except PublishError as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                return 1
-            if not report.ok:
-                status = 1
-        manifest = mf.build_manifest(result, target=target, topics=topics,
-                                     publish_report=report.as_dict() if report else None, output_path=output_path)
-        try:
-            path = mf.record(config, manifest, table=not args.no_table)
-        except Exception as exc:  # noqa: BLE001 - the messages are out; only the bookkeeping failed
-            print(f"error: messages were {'published' if report else 'written'}, but the manifest failed: {exc}",
-                  file=sys.stderr)
-            return 1
-        summaries.append({"simulation_id": result.simulation_id, "experiment_id": result.experiment_id,
-                          "parent_experiment_id": result.parent_experiment_id, "manifest": str(path),
-                          "target": target, "output_path": output_path, "counts": counts})
-    print(json.dumps({"follow_ups": summaries}))
-    return status

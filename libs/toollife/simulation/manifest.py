@@ -188,7 +188,7 @@ def write_table(config: Mapping[str, Any], manifest: Mapping[str, Any], path: st
     from deltalake.exceptions import DeltaError
     from pyspark.sql.pandas.types import to_arrow_schema   # a pure type mapping: no JVM
 
-    from toollife import tables
+    from toollife.lakehouse import tables
 
     tbl = tables.Table(*TABLE)
     uri = tbl.delta_rs_uri(config)
@@ -210,7 +210,7 @@ def parents(spark, config: Mapping[str, Any]) -> dict[str, str]:
     """{follow-up experiment_id: parent experiment_id} from meta.simulation_runs ({} if absent)."""
     from delta.tables import DeltaTable
 
-    from toollife import tables
+    from toollife.lakehouse import tables
 
     tbl = tables.Table(*TABLE)
     if not DeltaTable.isDeltaTable(spark, tbl.path(config)):

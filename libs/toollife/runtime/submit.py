@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from toollife.errors import UsageError
-from toollife.session import submit_args
+from toollife.runtime.spark_conf import submit_args
 
 
 def spark_submit_binary() -> str:
@@ -55,7 +55,8 @@ def job_conf(env: str | None, job_args: list[str], files: str | None):
     A ``--conf-file`` that only exists where spark-submit ships it (``--files``) is checked in
     its local form.
     """
-    from toollife.job import base_parser, job_config
+    from toollife.runtime.job import base_parser
+    from toollife.config import job_config
 
     known, _ = base_parser("job", None).parse_known_args([a for a in job_args if a not in ("-h", "--help")])
     conf_file = known.conf_file

@@ -321,9 +321,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"running, pid {pid}" if pid else "not running")
         return 0 if pid else 1
     return 0
-
-
-if __name__ == "__main__":
-    from toollife.cli import main
-
-    sys.exit(main(["kafka", *sys.argv[1:]]))

@@ -6,7 +6,7 @@ from typing import Any, Mapping
 
 from pyspark.sql import SparkSession
 
-from toollife import tables
+from toollife.lakehouse import tables
 
 
 def init_lakehouse(spark: SparkSession, config: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,8 +9,8 @@ Clients connect to ``jdbc:hive2://<host>:<port>/default`` (Hive JDBC driver
 see every lakehouse table as ``<layer>.<table>``.
 
 How it starts: ``spark-submit`` runs this module as the driver. It builds the session with the one
-factory (:func:`toollife.session.get_spark`: Delta's extension and catalog, conf's catalog, and
-every table on disk registered by :func:`toollife.tables.register_existing`), then starts Spark's
+factory (:func:`toollife.runtime.session.get_spark`: Delta's extension and catalog, conf's catalog, and
+every table on disk registered by :func:`toollife.lakehouse.tables.register_existing`), then starts Spark's
 ``HiveThriftServer2`` on that session (``startWithContext``), and registers tables that appear
 later every ``thrift.refresh_interval_s``. Why not ``--class ...HiveThriftServer2 spark-internal``
 with an init file: that server has no ``-i``, and Hive's global init file
@@ -57,8 +57,8 @@ def jdbc_url(host: str, port: int) -> str:
 
 def build_command(config: Mapping[str, Any], sets: Sequence[str] = (), env_name: str | None = None) -> list[str]:
     """The spark-submit command that serves ``config``'s lakehouse on ``thrift.host:thrift.port`` (pure)."""
-    from toollife.session import jar_paths, submit_args
-    from toollife.submit import spark_submit_binary
+    from toollife.runtime.spark_conf import jar_paths, submit_args
+    from toollife.runtime.submit import spark_submit_binary
 
     thrift = config["thrift"]
     cmd = [spark_submit_binary(), *submit_args(config), "--name", APP_NAME]
@@ -73,7 +73,7 @@ def build_command(config: Mapping[str, Any], sets: Sequence[str] = (), env_name:
 
 def beeline_command(url: str, *args: str) -> list[str]:
     """Beeline from pyspark's own jars (``spark-class``), e.g. ``beeline_command(url, "-e", sql)``."""
-    from toollife.submit import spark_submit_binary
+    from toollife.runtime.submit import spark_submit_binary
 
     spark_class = str(Path(spark_submit_binary()).with_name("spark-class"))
     return [spark_class, BEELINE_CLASS, "-u", url, *args]
@@ -110,9 +110,9 @@ def _sets(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from toollife.job import job_config
-    from toollife.submit import submit_environment
-    from toollife.tables import existing_tables
+    from toollife.config import job_config
+    from toollife.runtime.submit import submit_environment
+    from toollife.lakehouse.tables import existing_tables
 
     sets = _sets(args)
     config = job_config(args.env, None, sets)
@@ -141,8 +141,8 @@ def serve(config: Mapping[str, Any]) -> int:
     """Start HiveThriftServer2 on the factory's session; re-register tables until SIGTERM / SIGINT."""
     from py4j.protocol import Py4JError
 
-    from toollife import tables
-    from toollife.session import get_spark
+    from toollife.lakehouse import tables
+    from toollife.runtime.session import get_spark
 
     spark = get_spark(config, app_name=APP_NAME)   # registers every table on disk
     spark._jvm.org.apache.spark.sql.hive.thriftserver.HiveThriftServer2.startWithContext(
@@ -171,7 +171,7 @@ def serve(config: Mapping[str, Any]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     from toollife.errors import UserError, report, setup_logging
-    from toollife.job import job_config
+    from toollife.config import job_config
 
     parser = argparse.ArgumentParser(prog="toollife-thrift-driver")
     parser.add_argument("--env", default=None)

@@ -7,7 +7,7 @@ from typing import Any, Mapping
 from pyspark.sql import SparkSession
 from pyspark.sql.types import DoubleType, StringType, StructField, StructType, TimestampType
 
-from toollife import tables
+from toollife.lakehouse import tables
 
 JOB_RUNS = tables.Table("meta", "job_runs")
 

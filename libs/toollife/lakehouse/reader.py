@@ -1,15 +1,15 @@
 """Read the lakehouse's Delta tables without Spark: delta-rs (``deltalake``) into pandas.
 
-The table locations come from the one config loader and :class:`toollife.tables.Table`, exactly
+The table locations come from the one config loader and :class:`toollife.lakehouse.tables.Table`, exactly
 as the Spark jobs find them; nothing here knows a path of its own. A missing or empty table is
 not an error: :func:`read` returns a :class:`TableRead` whose ``status`` says so, and
 :func:`filled_by` names the job that fills it, so a caller (the dashboard) can say what to run.
 
     >>> from toollife.config import load_config
-    >>> from toollife.dashboard import reader
+    >>> from toollife.lakehouse import reader
     >>> effects = reader.read(load_config(), "gold.doe_effects").frame   # None if missing
 
-Importing this module starts no JVM (``toollife.tables`` imports the pyspark *package* for its
+Importing this module starts no JVM (``toollife.lakehouse.tables`` imports the pyspark *package* for its
 Spark helpers, which is cheap; no session is ever created).
 """
 
@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from toollife.tables import Table, table
+from toollife.lakehouse.tables import Table, table
 
 #: which job writes each table the dashboard shows (the message for a missing or empty table)
 FILLED_BY: dict[str, str] = {
@@ -180,7 +180,7 @@ def duckdb_connect(config: Mapping[str, Any], database: str = ":memory:"):
     """
     import duckdb
 
-    from toollife.tables import existing_tables
+    from toollife.lakehouse.tables import existing_tables
 
     con = duckdb.connect(database)
     con.execute(f"LOAD '{duckdb_delta_extension()}'")

@@ -39,10 +39,10 @@ from typing import Any, Iterable, Mapping
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from toollife import tables
-from toollife.lineage import JOB_RUNS
+from toollife.lakehouse import tables
+from toollife.lakehouse.lineage import JOB_RUNS
 
-log = logging.getLogger("toollife.maintenance")
+log = logging.getLogger("toollife.lakehouse.maintenance")
 
 LAYOUT: dict[str, tuple[tuple[str, ...], str]] = {
     "silver.sensor_readings": (("machine_id", "tool_id"),

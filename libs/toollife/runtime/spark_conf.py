@@ -1,24 +1,23 @@
-"""The one SparkSession factory.
+"""What Spark is given, as plain settings (pure: no JVM, no pyspark import; unit-tested).
 
-Everything a job needs from Spark is configured here, once: Delta's SQL extension and catalog,
-the JVM jars (a local cache filled by ``make setup``, or Maven coordinates on a cluster), master,
-shuffle partitions, the interpreter the Python workers use, and the catalog registration of the
-lakehouse tables. Jobs, tests and notebooks all call :func:`get_spark`.
+The one place for Delta's extension and catalog, the JVM jars, master, the driver's log4j and JVM
+options (the class archive among them), the Prometheus sink and ``spark.extra_conf``. The session
+factory builds its session from :func:`spark_conf`; ``toollife submit``, the Thrift server and the
+Airflow DAGs put the same settings on spark-submit's command line (:func:`submit_args`,
+:func:`launch_conf`).
 """
 
 from __future__ import annotations
 
-import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any, Mapping
 
-from pyspark.sql import SparkSession
-
 from toollife.errors import UserError
+from toollife.runtime import prometheus
 
-log = logging.getLogger(__name__)
+# class-data sharing's own log lines off: a mismatched archive only costs the speed-up
+CLASS_ARCHIVE_QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"
 
 
 class SetupError(UserError, RuntimeError):
@@ -54,25 +53,13 @@ def spark_conf(config: Mapping[str, Any], app_name: str | None = None) -> dict[s
     conf["spark.sql.execution.arrow.pyspark.enabled"] = "true"
     # Delta tables keep their files; warehouse only matters for managed tables nobody should create.
     conf["spark.sql.warehouse.dir"] = str(Path(config["lakehouse"]["root"]) / "_warehouse")
-    # Without this, local workers run the first `python3` on PATH, which lacks pandas/pyarrow.
-    conf["spark.pyspark.python"] = sys.executable
-    conf["spark.pyspark.driver.python"] = sys.executable
     if spark_cfg["master"]:
         conf["spark.master"] = spark_cfg["master"]
     if spark_cfg["master"] and spark_cfg["master"].startswith("local"):
         conf["spark.driver.host"] = spark_cfg["local_ip"]
         conf["spark.driver.bindAddress"] = spark_cfg["local_ip"]
         conf["spark.ui.showConsoleProgress"] = "false"
-    # Under spark-submit (client mode) the driver JVM is already up: these reach it only through
-    # submit_args' --conf; the executors get java_options either way. The class archive is the
-    # driver's alone: an executor on a cluster node has another JVM and no such file.
-    from toollife import class_archive
-
-    driver_options = " ".join(o for o in (spark_cfg["java_options"], class_archive.driver_options(config)) if o)
-    if driver_options:
-        conf["spark.driver.extraJavaOptions"] = driver_options
-    if spark_cfg["java_options"]:
-        conf["spark.executor.extraJavaOptions"] = spark_cfg["java_options"]
+    conf.update(launch_conf(config, sys.executable))
     if log4j_option(config):  # the same way; Spark prepends the default options to the extra ones
         conf["spark.driver.defaultJavaOptions"] = log4j_option(config)
     jars = jar_paths(spark_cfg["jars_dir"])
@@ -80,10 +67,43 @@ def spark_conf(config: Mapping[str, Any], app_name: str | None = None) -> dict[s
         conf["spark.jars"] = ",".join(jars)
     if spark_cfg["packages"]:
         conf["spark.jars.packages"] = ",".join(spark_cfg["packages"])
-    from toollife import metrics
-
-    conf.update(metrics.spark_conf(config))  # Prometheus (conf metrics.enabled); off: nothing
+    conf.update(prometheus.spark_conf(config))  # Prometheus (conf metrics.enabled); off: nothing
     conf.update({k: str(v) for k, v in spark_cfg["extra_conf"].items()})
+    return conf
+
+
+def class_archive_path(config: Mapping[str, Any]) -> Path | None:
+    path = config["spark"].get("class_archive_path")
+    return Path(path) if path else None
+
+
+def class_archive_options(config: Mapping[str, Any]) -> str:
+    """The driver's JVM options that map its classes from the archive (toollife.runtime.class_archive),
+    or "" when it is off (conf null) or not built. The JVM checks that the archive matches its own
+    build and classpath, and without a match simply starts without it."""
+    path = class_archive_path(config)
+    if path is None or not path.is_file():
+        return ""
+    return f"-XX:SharedArchiveFile={path} {CLASS_ARCHIVE_QUIET}"
+
+
+def launch_conf(config: Mapping[str, Any], python: str) -> dict[str, str]:
+    """The settings a driver must have from its launch on: Delta's extension and catalog, the
+    Python the workers run (``python``: the jobs venv's interpreter, which has pandas and pyarrow;
+    without it local workers run the first ``python3`` on PATH) and the JVM options. Under
+    spark-submit (client mode) the driver JVM is already up, so these reach it only on the command
+    line; the executors get ``java_options`` either way. The class archive is the driver's alone:
+    an executor on a cluster node has another JVM and no such file. The Airflow DAGs submit with
+    exactly these."""
+    spark_cfg = config["spark"]
+    conf = dict(DELTA_CONF)
+    conf["spark.pyspark.python"] = python
+    conf["spark.pyspark.driver.python"] = python
+    driver_options = " ".join(o for o in (spark_cfg["java_options"], class_archive_options(config)) if o)
+    if driver_options:
+        conf["spark.driver.extraJavaOptions"] = driver_options
+    if spark_cfg["java_options"]:
+        conf["spark.executor.extraJavaOptions"] = spark_cfg["java_options"]
     return conf
 
 
@@ -96,51 +116,6 @@ def log4j_option(config: Mapping[str, Any]) -> str:
         return ""
     level = (config["spark"]["log_level"] or "WARN").upper()
     return f"-Dlog4j2.configurationFile=file:{Path(path).resolve()} -Dtoollife.log.level={level}"
-
-
-def get_spark(config: Mapping[str, Any], app_name: str | None = None) -> SparkSession:
-    """Build (or return the running) SparkSession and register the lakehouse tables.
-
-    Under spark-submit, whatever was given on its command line (``--master``, ``--conf``) wins
-    over conf, so one job file runs unchanged on ``local[2]``, a standalone master or YARN.
-    """
-    os.environ.setdefault("SPARK_LOCAL_IP", config["spark"]["local_ip"])
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    submitted = launcher_conf()
-    builder = SparkSession.builder
-    for key, value in spark_conf(config, app_name).items():
-        if key not in submitted:
-            builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel(config["spark"]["log_level"])
-    _require_delta(spark)
-
-    from toollife import tables
-
-    tables.register_existing(spark, config)
-    return spark
-
-
-def _require_delta(spark: SparkSession) -> None:
-    from py4j.java_gateway import JavaClass
-
-    # py4j resolves names with the thread's context class loader, the one that sees --jars.
-    if not isinstance(spark._jvm.io.delta.sql.DeltaSparkSessionExtension, JavaClass):
-        raise RuntimeError(
-            "Delta Lake classes are not on the driver classpath. Under spark-submit pass the jars on "
-            "the command line (`toollife submit JOB`, or --jars var/jars/spark/*.jar / --packages "
-            "io.delta:delta-spark_4.2_2.13:4.4.0,org.apache.spark:spark-sql-kafka-0-10_2.13:4.2.0)"
-        )
-
-
-def launcher_conf() -> dict[str, str]:
-    """Settings spark-submit handed to this driver; empty when started as plain ``python``."""
-    if "PYSPARK_GATEWAY_PORT" not in os.environ:
-        return {}
-    from pyspark import SparkConf, SparkContext
-
-    SparkContext._ensure_initialized()  # connects to the launcher's JVM, loads its properties
-    return dict(SparkConf().getAll())
 
 
 def submit_args(config: Mapping[str, Any], *, master: str | None = None) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from toollife.config import load_config
-from toollife.tables import existing_tables
+from toollife.lakehouse.tables import existing_tables
 
 
 def add_arguments(parser: argparse.ArgumentParser, env: str | None = None) -> None:

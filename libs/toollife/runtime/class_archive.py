@@ -7,9 +7,9 @@ their jars before doing any work. HotSpot can map them from an archive instead (
 (``benchmarks.driver_start``, docs/ingestion.md): a spark-submit of jobs/init_lakehouse.py takes
 0.67 of the wall time and 0.70 of the CPU time it takes without the archive.
 
-``make setup`` builds it (``python -m toollife.class_archive``) by running a small workload of the
+``make setup`` builds it (``python -m toollife.runtime.class_archive``) by running a small workload of the
 kind the jobs run (Delta write, MERGE, read, a Delta stream, JSON, a pandas UDF) in a JVM that
-writes the archive when it exits. :func:`driver_options` adds it to the driver's options when the
+writes the archive when it exits. :func:`toollife.runtime.spark_conf.class_archive_options` adds it to the driver's options when the
 file exists; the JVM itself checks that the archive matches its own build and classpath, and
 without a match (another JDK, ``--driver-class-path``, a cluster node without the file) simply
 starts without it. The archive's log lines are switched off: a mismatch only costs the speed-up.
@@ -25,21 +25,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
-QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"
-
-
-def archive_path(config: Mapping[str, Any]) -> Path | None:
-    path = config["spark"].get("class_archive_path")
-    return Path(path) if path else None
-
-
-def driver_options(config: Mapping[str, Any]) -> str:
-    """The JVM options that use the archive, or "" when it is off (conf null) or not built."""
-    path = archive_path(config)
-    if path is None or not path.is_file():
-        return ""
-    return f"-XX:SharedArchiveFile={path} {QUIET}"
-
+from toollife.config import load_config
+from toollife.runtime.session import get_spark
+from toollife.runtime.spark_conf import CLASS_ARCHIVE_QUIET, class_archive_path
 
 def _workload(spark, scratch: Path) -> None:
     """Touch the code paths the jobs use, so their classes are in the archive."""
@@ -72,16 +60,13 @@ def _workload(spark, scratch: Path) -> None:
 
 def _dump(target: Path) -> None:
     """In the child JVM's Python: run the workload, stop; the JVM writes ``target`` as it exits."""
-    from toollife.config import load_config
-    from toollife.session import get_spark
-
     with tempfile.TemporaryDirectory(prefix="toollife-class-archive-") as scratch:
         config = load_config(overrides={
             "lakehouse": {"root": f"{scratch}/lakehouse", "checkpoint_root": f"{scratch}/checkpoints"},
             "metrics": {"enabled": False},
         })
         options = config["spark"]["java_options"] or ""
-        config["spark"]["java_options"] = f"{options} -XX:ArchiveClassesAtExit={target} {QUIET}".strip()
+        config["spark"]["java_options"] = f"{options} -XX:ArchiveClassesAtExit={target} {CLASS_ARCHIVE_QUIET}".strip()
         config["spark"]["class_archive_path"] = None
         spark = get_spark(config, app_name="toollife-class-archive")
         _workload(spark, Path(scratch))
@@ -90,13 +75,13 @@ def _dump(target: Path) -> None:
 
 def build(config: Mapping[str, Any]) -> Path:
     """(Re)build the archive at conf ``spark.class_archive_path``; replaced only when complete."""
-    path = archive_path(config)
+    path = class_archive_path(config)
     if path is None:
         raise SystemExit("spark.class_archive_path is null in conf: nothing to build")
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     partial.unlink(missing_ok=True)
-    run = subprocess.run([sys.executable, "-m", "toollife.class_archive", "--dump-to", str(partial)],
+    run = subprocess.run([sys.executable, "-m", "toollife.runtime.class_archive", "--dump-to", str(partial)],
                          capture_output=True, text=True, timeout=900)
     if run.returncode != 0 or not partial.is_file():
         partial.unlink(missing_ok=True)
@@ -107,15 +92,13 @@ def build(config: Mapping[str, Any]) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m toollife.class_archive",
+    parser = argparse.ArgumentParser(prog="python -m toollife.runtime.class_archive",
                                      description="build the Spark driver's class-data-sharing archive")
     parser.add_argument("--dump-to", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.dump_to:
         _dump(Path(args.dump_to))
         return 0
-    from toollife.config import load_config
-
     path = build(load_config())
     print(f"class archive: {path} ({path.stat().st_size // 2**20} MB); new driver JVMs map their classes from it")
     return 0
