@@ -16,7 +16,8 @@ for dag_id, dag in bag.dags.items():
                             "conn_id": getattr(t, "_conn_id", None), "upstream": sorted(t.upstream_task_ids),
                             "retries": t.retries, "backoff": t.retry_exponential_backoff, "timeout": t.execution_timeout.total_seconds() if t.execution_timeout else None,
                             "args": list(getattr(t, "application_args", []) or []), "doc": bool(t.doc_md),
-                            "outlets": [getattr(o, "name", str(o)) for o in t.outlets]}
+                            "outlets": [getattr(o, "name", str(o)) for o in t.outlets],
+                            "conf": dict(getattr(t, "conf", None) or {})}
     out["dags"][dag_id] = {"schedule": str(getattr(dag.timetable, "description", "")), "raw_schedule": repr(dag.schedule), "timetable": type(dag.timetable).__name__,
                            "catchup": dag.catchup, "max_active_runs": dag.max_active_runs, "doc": bool(dag.doc_md),
                            "tasks": tasks}

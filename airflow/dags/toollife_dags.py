@@ -23,6 +23,7 @@ Other TOOLLIFE__SECTION__KEY variables reach the jobs unchanged (conf overrides)
 from __future__ import annotations
 
 import os
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -41,25 +42,21 @@ START = datetime(2026, 11, 1)
 # sensor_ingestion emits it when bronze and silver are ingested and validated; doe_analysis runs on it
 SILVER_VALIDATED = Asset(name="toollife_silver_validated", uri="toollife://lakehouse/silver")
 
-# toollife.runtime.class_archive: the driver maps its classes from this archive when `make setup` built it
-CLASS_ARCHIVE = HOME / "var" / "jars" / "driver-classes.jsa"
-DRIVER_JAVA_OPTIONS = " ".join([
-    "-XX:-DontCompileHugeMethods",
-    *([f"-XX:SharedArchiveFile={CLASS_ARCHIVE}", "-Xlog:cds=off", "-Xlog:cds+dynamic=off"] if CLASS_ARCHIVE.is_file() else []),
-])
+# What a driver must have from its launch on (Delta's extension and catalog, the workers' Python,
+# the JVM options with the class archive) comes from the function the session factory itself uses,
+# so the DAGs cannot drift from it. toollife.config and toollife.runtime.spark_conf are pure (PyYAML
+# and the standard library), so they import in Airflow's venv straight from the source tree.
+sys.path.insert(0, str(HOME / "libs"))
+from toollife.config import load_config  # noqa: E402
+from toollife.runtime.spark_conf import launch_conf  # noqa: E402
 
-DELTA_CONF = {
-    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
-    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-    "spark.pyspark.python": str(Path(SPARK_SUBMIT).parent / "python"),
-    # as spark.java_options in conf: JIT-compile the large generated methods (toollife.runtime.session)
-    "spark.driver.extraJavaOptions": DRIVER_JAVA_OPTIONS,
-    "spark.executor.extraJavaOptions": "-XX:-DontCompileHugeMethods",
-}
+JOB_PYTHON = str(Path(SPARK_SUBMIT).parent / "python")
+LAUNCH_CONF = launch_conf(load_config(ENV, environ={**os.environ, "TOOLLIFE_CONF_DIR": str(HOME / "conf")}),
+                          python=JOB_PYTHON)
 JOB_ENV = {
     "TOOLLIFE_ENV": ENV,
     "TOOLLIFE_CONF_DIR": str(HOME / "conf"),
-    "PYSPARK_PYTHON": str(Path(SPARK_SUBMIT).parent / "python"),
+    "PYSPARK_PYTHON": JOB_PYTHON,
     "PATH": f"{Path(SPARK_SUBMIT).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
 }
 
@@ -112,7 +109,7 @@ def submit(task_id: str, job: str, *args: str, timeout: timedelta, doc: str, **k
         spark_binary=SPARK_SUBMIT,
         jars=JARS,
         packages=PACKAGES,
-        conf=DELTA_CONF,
+        conf=LAUNCH_CONF,
         env_vars=JOB_ENV,
         execution_timeout=timeout,
         doc_md=doc,

@@ -77,3 +77,22 @@ def test_every_task_is_a_spark_submit_of_an_existing_job_in_order(dagbag):
 
 def test_ingestion_emits_the_asset_the_analysis_is_scheduled_on(dagbag):
     assert dagbag["dags"]["sensor_ingestion"]["tasks"]["validate_bronze_silver"]["outlets"] == ["toollife_silver_validated"]
+
+
+def test_every_task_launches_with_the_session_factorys_own_settings(dagbag):
+    """The DAGs take the driver's launch settings from toollife.runtime.spark_conf.launch_conf, the
+    function the session is built with: Delta's extension and catalog, the jobs venv's Python for the
+    workers, the JVM options (the class archive among them when `make setup` built it)."""
+    from toollife.config import load_config
+    from toollife.runtime.spark_conf import launch_conf, spark_conf
+
+    config = load_config("local", environ={"TOOLLIFE_CONF_DIR": str(REPO / "conf")})
+    expected = launch_conf(config, python=str(REPO / ".venv" / "bin" / "python"))
+    assert expected["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
+    assert "-XX:-DontCompileHugeMethods" in expected["spark.driver.extraJavaOptions"]
+    session = spark_conf(config)
+    assert {k: v for k, v in session.items() if k in expected and "python" not in k} == \
+        {k: v for k, v in expected.items() if "python" not in k}
+    for dag_id, dag in dagbag["dags"].items():
+        for task_id, task in dag["tasks"].items():
+            assert task["conf"] == expected, (dag_id, task_id)
