@@ -27,7 +27,7 @@ $(VENV)/.installed: requirements/jobs.lock setup.py
 	touch $@
 
 # Delta + Kafka connector for Spark, and a Kafka broker, each in a classpath dir of its own.
-$(JARS)/.resolved: conf/maven/spark-jars.pom.xml conf/maven/kafka-broker.pom.xml conf/maven/settings.xml \
+$(JARS)/.resolved: conf/maven/spark-jars.pom.xml conf/maven/kafka-broker.pom.xml conf/maven/s3proxy.pom.xml conf/maven/settings.xml \
                    conf/maven/resolve-jars.sh $(VENV)/.installed
 	conf/maven/resolve-jars.sh $(PY) $(JARS)
 	touch $@

@@ -18,6 +18,7 @@ from toollife.errors import UserError, report, setup_logging
 
 SUBCOMMANDS = {
     "kafka": ("toollife.services.kafka_local", "start/stop the local development Kafka broker"),
+    "s3": ("toollife.services.s3_local", "start/stop the local S3 API server (S3Proxy, in memory) for an s3a:// lakehouse"),
     "tables": ("toollife.lakehouse.cli", "list the lakehouse tables or print spark-sql registration DDL"),
     "submit": ("toollife.runtime.submit", "spark-submit a job from jobs/ with the conf's jars, master and settings"),
     "simulate": ("toollife.simulation.cli", "simulate DOE machining runs and publish sensor readings + tool events to Kafka"),
