@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
+from toollife.lakehouse import storage
 from toollife.lakehouse.tables import Table, table
 
 #: which job writes each table the dashboard shows (the message for a missing or empty table)
@@ -67,6 +68,18 @@ def _uri(config: Mapping[str, Any], qualified: str | Table) -> str:
     return _table(qualified).delta_rs_uri(config)
 
 
+def _open(config: Mapping[str, Any], qualified: str | Table, version: int | None = None):
+    """The table as a delta-rs ``DeltaTable`` (None if there is none), on local disk or in object
+    storage with conf's endpoint and the environment's credentials."""
+    from deltalake import DeltaTable
+
+    uri = _uri(config, qualified)
+    options = storage.delta_rs_options(config, uri)
+    if not DeltaTable.is_deltatable(uri, storage_options=options):
+        return None
+    return DeltaTable(uri, version=version, storage_options=options)
+
+
 @dataclass
 class TableRead:
     """One read of a table: its frame (None if missing), status, Delta version and location."""
@@ -98,12 +111,8 @@ class TableRead:
 
 def version(config: Mapping[str, Any], qualified: str) -> int | None:
     """The table's current Delta version, or None if there is no Delta table there."""
-    from deltalake import DeltaTable
-
-    location = _uri(config, qualified)
-    if not DeltaTable.is_deltatable(location):
-        return None
-    return DeltaTable(location).version()
+    dt = _open(config, qualified)
+    return None if dt is None else dt.version()
 
 
 def count(config: Mapping[str, Any], qualified: str) -> int | None:
@@ -111,12 +120,10 @@ def count(config: Mapping[str, Any], qualified: str) -> int | None:
     Spark writes in every add action, so no data file is read; a file without them is counted
     by reading it."""
     import pyarrow as pa
-    from deltalake import DeltaTable
 
-    uri = _uri(config, qualified)
-    if not DeltaTable.is_deltatable(uri):
+    dt = _open(config, qualified)
+    if dt is None:
         return None
-    dt = DeltaTable(uri)
     records = pa.table(dt.get_add_actions(flatten=True)).column("num_records").to_pylist()
     if all(n is not None for n in records):
         return int(sum(records))
@@ -135,13 +142,10 @@ def read(
     the table as of Delta version ``as_of``). Missing table -> status 'missing', no rows ->
     'empty'; never raises for either. Columns asked for but absent are left out, so a reader
     written for a newer schema still shows what an older table has."""
-    from deltalake import DeltaTable
-
     location = path(config, qualified)
-    uri = _uri(config, qualified)
-    if not DeltaTable.is_deltatable(uri):
+    dt = _open(config, qualified, version=as_of)
+    if dt is None:
         return TableRead(qualified, location, MISSING)
-    dt = DeltaTable(uri, version=as_of)
     names = [f.name for f in dt.schema().fields]
     wanted = None if columns is None else [c for c in columns if c in names]
     frame = dt.to_pandas(columns=wanted, filters=list(filters) if filters else None)

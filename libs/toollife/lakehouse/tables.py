@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # Spark is imported where it is used: Table and its paths ser
     from pyspark.sql.types import StructType
 
 from toollife.errors import MissingInputError
+from toollife.lakehouse import storage
 
 LAYERS = ("bronze", "silver", "gold", "meta")
 
@@ -40,11 +41,9 @@ class Table:
         return f"{config['lakehouse']['root'].rstrip('/')}/{self.layer}/{self.name}"
 
     def delta_rs_uri(self, config: Mapping[str, Any]) -> str:
-        """The location as delta-rs (``deltalake``) takes it: Spark's ``file:/x`` as a plain path."""
-        location = self.path(config)
-        if location.startswith("file:") and not location.startswith("file://"):
-            return location[len("file:"):]
-        return location
+        """The location as delta-rs (``deltalake``) takes it: Spark's ``file:/x`` as a plain path,
+        ``s3a://`` as ``s3://`` (with :func:`toollife.lakehouse.storage.delta_rs_options`)."""
+        return storage.delta_rs_uri(self.path(config))
 
     def checkpoint(self, config: Mapping[str, Any], query: str | None = None) -> str:
         """Checkpoint location of the streaming query that writes this table."""
@@ -93,15 +92,37 @@ def _forget_if_elsewhere(spark: SparkSession, config: Mapping[str, Any], tbl: Ta
 
 
 def existing_tables(config: Mapping[str, Any]) -> list[Table]:
-    """Delta tables found on disk under the lakehouse root (local filesystem roots only)."""
+    """Delta tables found under the lakehouse root: on disk, or in the bucket of an ``s3a://`` root
+    (listed with pyarrow on conf's endpoint, so a laptop's in-memory catalog sees them too)."""
     root = config["lakehouse"]["root"]
+    if storage.is_object_store(root):
+        return _existing_in_object_store(config, root)
     if "://" in root and not root.startswith("file:"):
-        return []  # object stores: the shared metastore already knows them
+        return []  # another scheme (hdfs://, abfss://): the shared metastore knows the tables
     base = Path(root.removeprefix("file:"))
     found = []
     for layer in LAYERS:
         for log_dir in sorted((base / layer).glob("*/_delta_log")):
             found.append(Table(layer, log_dir.parent.name))
+    return found
+
+
+def _existing_in_object_store(config: Mapping[str, Any], root: str) -> list[Table]:
+    from pyarrow import fs as pafs
+
+    bucket, key = storage.bucket_and_key(root)
+    s3 = storage.arrow_filesystem(config)
+    found = []
+    for layer in LAYERS:
+        base = "/".join(p for p in (bucket, key, layer) if p)
+        try:
+            entries = s3.get_file_info(pafs.FileSelector(base, allow_not_found=True))
+        except OSError:  # no bucket (yet): nothing to register; the first write says what is wrong
+            return found
+        for entry in sorted(entries, key=lambda e: e.path):
+            if entry.type == pafs.FileType.Directory and \
+                    s3.get_file_info(f"{entry.path}/_delta_log").type == pafs.FileType.Directory:
+                found.append(Table(layer, entry.base_name))
     return found
 
 

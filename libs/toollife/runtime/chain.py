@@ -17,6 +17,7 @@ from typing import Callable
 
 from toollife.config import job_config
 from toollife.errors import EXIT_OK, UsageError, UserError, report, setup_logging
+from toollife.lakehouse import storage
 from toollife.runtime.job import JobFn, PreflightFn, base_parser, execute, start_session
 
 # checks a console-script command line (argparse exits 2 on a mistake); the runtime does not know
@@ -105,6 +106,7 @@ def run_jobs(jobs_dir: Path, *, check_command: CommandCheck, argv: list[str] | N
               *[x for pair in args.overrides for x in ("--set", pair)], "--log-level", args.log_level]
     try:
         config = job_config(args.env, args.conf_file, args.overrides)
+        storage.check_buckets(config)   # an object-store lakehouse answers, before the JVM
         steps = []
         for text in args.steps:
             words = shlex.split(text)

@@ -34,6 +34,7 @@ from typing import Any, Callable, Mapping
 
 from toollife.config import HelpFormatter, job_config
 from toollife.errors import EXIT_OK, UserError, one_line, report, setup_logging
+from toollife.lakehouse import storage
 
 log = logging.getLogger("toollife.runtime.job")
 
@@ -100,6 +101,7 @@ def run_job(
     setup_logging(args.log_level)
     try:
         config = job_config(args.env, args.conf_file, args.overrides)
+        storage.check_buckets(config)   # an object-store lakehouse answers, before any JVM
         if preflight is not None:
             preflight(config, args)
     except UserError as exc:  # nothing started, nothing written

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from toollife.errors import UserError
+from toollife.lakehouse import storage
 from toollife.runtime import prometheus
 
 # class-data sharing's own log lines off: a mismatched archive only costs the speed-up
@@ -52,7 +53,9 @@ def spark_conf(config: Mapping[str, Any], app_name: str | None = None) -> dict[s
     conf["spark.sql.catalogImplementation"] = spark_cfg["catalog"]
     conf["spark.sql.execution.arrow.pyspark.enabled"] = "true"
     # Delta tables keep their files; warehouse only matters for managed tables nobody should create.
-    conf["spark.sql.warehouse.dir"] = str(Path(config["lakehouse"]["root"]) / "_warehouse")
+    root = config["lakehouse"]["root"]
+    conf["spark.sql.warehouse.dir"] = (f"{root.rstrip('/')}/_warehouse" if storage.is_object_store(root)
+                                       else str(Path(root) / "_warehouse"))
     if spark_cfg["master"]:
         conf["spark.master"] = spark_cfg["master"]
     if spark_cfg["master"] and spark_cfg["master"].startswith("local"):
@@ -67,6 +70,7 @@ def spark_conf(config: Mapping[str, Any], app_name: str | None = None) -> dict[s
         conf["spark.jars"] = ",".join(jars)
     if spark_cfg["packages"]:
         conf["spark.jars.packages"] = ",".join(spark_cfg["packages"])
+    conf.update(storage.hadoop_conf(config))     # S3A for an s3a:// root or a conf endpoint; else nothing
     conf.update(prometheus.spark_conf(config))  # Prometheus (conf metrics.enabled); off: nothing
     conf.update({k: str(v) for k, v in spark_cfg["extra_conf"].items()})
     return conf

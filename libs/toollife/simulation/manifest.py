@@ -188,20 +188,22 @@ def write_table(config: Mapping[str, Any], manifest: Mapping[str, Any], path: st
     from deltalake.exceptions import DeltaError
     from pyspark.sql.pandas.types import to_arrow_schema   # a pure type mapping: no JVM
 
-    from toollife.lakehouse import tables
+    from toollife.lakehouse import storage, tables
 
     tbl = tables.Table(*TABLE)
     uri = tbl.delta_rs_uri(config)
+    options = storage.delta_rs_options(config, uri)
     schema = to_arrow_schema(table_schema(), timezone="UTC")
     row = table_row(manifest, path)
     data = pa.Table.from_pylist([row], schema=schema)
-    if not DeltaTable.is_deltatable(uri):
+    if not DeltaTable.is_deltatable(uri, storage_options=options):
         try:
-            write_deltalake(uri, data, mode="error", name=tbl.qualified, description=COMMENT)
+            write_deltalake(uri, data, mode="error", name=tbl.qualified, description=COMMENT,
+                            storage_options=options)
             return
         except DeltaError:      # another simulation created it meanwhile: merge into it
             pass
-    (DeltaTable(uri).merge(data, "t.simulation_id = s.simulation_id", source_alias="s", target_alias="t",
+    (DeltaTable(uri, storage_options=options).merge(data, "t.simulation_id = s.simulation_id", source_alias="s", target_alias="t",
                            merge_schema=True)
      .when_matched_update_all().when_not_matched_insert_all().execute())
 
