@@ -1,5 +1,6 @@
 """Session-scoped fixtures shared by every test: one local SparkSession (Delta-enabled, few
-shuffle partitions) and, for integration tests, one real KRaft Kafka broker on a free port.
+shuffle partitions), one real S3 API server (S3Proxy, in memory) and, for integration tests, one
+real KRaft Kafka broker, each on a free port.
 
 Per-test isolation comes from per-test lakehouse roots (``lakehouse_config``), not new sessions.
 """
@@ -18,14 +19,31 @@ os.environ.setdefault("TOOLLIFE_CONF_DIR", str(REPO / "conf"))
 
 
 @pytest.fixture(scope="session")
-def base_config(tmp_path_factory):
-    """conf/local.yaml with the lakehouse moved to a temp dir and test-sized Spark settings."""
+def s3_server(tmp_path_factory):
+    """A real S3 API server on a free port for the whole session. Its credentials are exported
+    before the session's JVM starts, as a deployment exports them: S3A, delta-rs and MLflow read
+    AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY from the environment, never from conf."""
+    from toollife.config import load_config
+    from toollife.services.s3_local import LocalS3Server
+
+    server = LocalS3Server(load_config("local"), port=0, data_dir=str(tmp_path_factory.mktemp("s3")))
+    server.start()
+    os.environ.update(server.credentials_env())
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def base_config(tmp_path_factory, s3_server):
+    """conf/local.yaml with the lakehouse moved to a temp dir, test-sized Spark settings and the
+    session's S3 server as conf's endpoint (used only by tests whose root is s3a://)."""
     from toollife.config import load_config
 
     root = tmp_path_factory.mktemp("lakehouse")
     return load_config(
         "local",
         overrides={
+            "s3": {"endpoint": s3_server.endpoint},
             "lakehouse": {"root": str(root / "tables"), "checkpoint_root": str(root / "checkpoints")},
             "spark": {
                 "shuffle_partitions": 2,
@@ -55,6 +73,15 @@ def lakehouse_config(base_config, tmp_path):
     config = copy.deepcopy(base_config)
     config["lakehouse"]["root"] = str(tmp_path / "tables")
     config["lakehouse"]["checkpoint_root"] = str(tmp_path / "checkpoints")
+    return config
+
+
+@pytest.fixture
+def s3_lakehouse_config(base_config, s3_server):
+    """A config whose tables and checkpoints live under this test's own prefix of the S3 bucket."""
+    config = copy.deepcopy(base_config)
+    overrides = s3_server.config_overrides(f"tests/{uuid.uuid4().hex[:12]}")
+    config["lakehouse"].update(overrides["lakehouse"])
     return config
 
 
