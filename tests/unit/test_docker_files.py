@@ -60,7 +60,15 @@ def test_container_conf_is_valid():
     config = load_config("docker", environ={"TOOLLIFE_CONF_DIR": str(REPO / "conf")})
     assert config["kafka"]["bootstrap_servers"] == "kafka:9092"
     assert config["spark"]["master"] == "spark://spark-master:7077"
-    assert config["lakehouse"]["root"] == "/data/lakehouse"
+    # the lakehouse is in the compose S3 service's bucket, which its one-shot init creates
+    assert config["lakehouse"]["root"].startswith("s3a://toollife/")
+    assert config["lakehouse"]["checkpoint_root"].startswith("s3a://toollife/")
+    services = COMPOSE["services"]
+    assert config["s3"]["endpoint"] == f"http://{services['s3']['hostname']}:9000"
+    assert "mc mb --ignore-existing lake/toollife" in services["s3-buckets"]["command"][0]
+    # credentials only from the environment of `docker compose`, for every service that talks to the bucket
+    for name in ("ingest", "spark-worker", "airflow", "s3-buckets"):
+        assert services[name]["environment"]["AWS_SECRET_ACCESS_KEY"].startswith("${TOOLLIFE_S3_SECRET_KEY:?"), name
     # the jobs log to the compose MLflow service, whose host-header check must admit that name
     assert config["ml"]["tracking_uri"] == "http://mlflow:5000"
     command = COMPOSE["services"]["mlflow"]["command"]
