@@ -43,8 +43,9 @@ lock:  ## re-resolve requirements/jobs.in into requirements/jobs.lock (then comm
 	var/lock-venv/bin/pip install -q --upgrade pip && var/lock-venv/bin/pip install -q -r requirements/jobs.in
 	var/lock-venv/bin/pip freeze --exclude-editable | sort > requirements/jobs.lock
 
-demo: setup  ## broker up -> the whole flow end to end -> summary -> broker down
-	$(PY) -m toollife.demo
+STORE ?= local
+demo: setup  ## broker up -> the whole flow end to end -> summary -> broker down (STORE=s3: the lakehouse in a local S3 bucket)
+	$(PY) -m toollife.demo --store $(STORE)
 
 test: setup airflow-setup  ## the whole suite: unit, integration (real Kafka, Delta, spark-submit, Airflow), e2e
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -47,6 +47,7 @@ import pandas as pd
 from toollife.config import load_config
 from toollife.lakehouse import reader
 from toollife.services.kafka_local import BrokerError, LocalKafkaBroker
+from toollife.services.s3_local import LocalS3Server
 
 log = logging.getLogger("toollife.demo")
 
@@ -308,13 +309,38 @@ def where_to_look(config: Mapping[str, Any]) -> str:
     ])
 
 
+def object_store(config: Mapping[str, Any]) -> tuple[LocalS3Server, bool]:
+    """The local S3 server (started unless one runs) and the environment that puts the demo's
+    lakehouse, tables and checkpoints, into its bucket; every step inherits the environment."""
+    server = LocalS3Server(config)
+    started = server.running_pid() is None
+    if started:
+        print(f"==> starting a local S3 API server at {server.endpoint}", flush=True)
+        server.start()
+    base = f"s3a://{server.bucket}/demo"
+    os.environ.update(server.credentials_env())
+    os.environ.update({"TOOLLIFE__S3__ENDPOINT": server.endpoint,
+                       "TOOLLIFE__LAKEHOUSE__ROOT": f"{base}/tables",
+                       "TOOLLIFE__LAKEHOUSE__CHECKPOINT_ROOT": f"{base}/checkpoints"})
+    print(f"    the lakehouse: {base}/ (tables and streaming checkpoints through S3A)", flush=True)
+    return server, started
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m toollife.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--separate", action="store_true",
                         help="every job as its own spark-submit (as Airflow runs them) instead of one application per group")
-    separate = parser.parse_args(argv).separate
+    parser.add_argument("--store", choices=["local", "s3"], default="local",
+                        help="where the lakehouse lives: var/ on local disk, or a bucket of a local S3 API server "
+                             "(started like the broker, reused if `toollife s3 up` runs one)")
+    args = parser.parse_args(argv)
+    separate = args.separate
     logging.basicConfig(level=logging.WARNING)
     config = load_config()
+    s3_server, started_s3 = None, False
+    if args.store == "s3":
+        s3_server, started_s3 = object_store(config)
+        config = load_config()   # the lakehouse now points at the bucket (TOOLLIFE__* variables)
     broker = LocalKafkaBroker(config)
     started_broker = broker.running_pid() is None
     env = dict(os.environ)
@@ -363,6 +389,10 @@ def main(argv: list[str] | None = None) -> int:
         if started_broker:
             broker.stop()
             print("==> Kafka broker stopped", flush=True)
+        if started_s3 and s3_server is not None:
+            s3_server.stop()
+            print("==> local S3 server stopped (its in-memory bucket with it; `toollife s3 up` keeps one)",
+                  flush=True)
     print(f"==> demo done in {time.monotonic() - started:.0f}s", flush=True)
     return 0
 

@@ -63,6 +63,7 @@ def read_plan(source: str, config: Mapping[str, Any] | None = None, *, spark=Non
     if "/" in source or "." not in source or source.count(".") != 1:
         raise ValueError(f"--plan-from {source!r}: no such file, and not a <layer>.<table> name")
     from toollife.config import load_config
+    from toollife.lakehouse import storage
     from toollife.lakehouse.tables import table
 
     config = config or load_config()
@@ -70,7 +71,8 @@ def read_plan(source: str, config: Mapping[str, Any] | None = None, *, spark=Non
     try:
         from deltalake import DeltaTable  # type: ignore
 
-        return DeltaTable(tbl.delta_rs_uri(config)).to_pandas()
+        uri = tbl.delta_rs_uri(config)
+        return DeltaTable(uri, storage_options=storage.delta_rs_options(config, uri)).to_pandas()
     except ImportError:
         pass
     if spark is None:
