@@ -781,16 +781,18 @@ def _merge(spark, config, tbl: Table, schema, df, key: Sequence[str], experiment
 
 def run(spark, config: Mapping[str, Any], *, experiments: Sequence[str] | None = None, now=None) -> dict[str, Any]:
     """gold.experiment_runs (+ meta.simulation_runs lineage) -> gold.doe_next_experiments and
-    gold.doe_follow_up. Re-running on the same runs leaves both tables unchanged."""
+    gold.doe_follow_up. Re-running on the same runs leaves both tables unchanged.
+    Raises :class:`toollife.errors.MissingInputError` when gold.experiment_runs does not exist."""
     from datetime import datetime, timezone
 
     from pyspark.sql import functions as F
 
     from toollife.lakehouse import tables
-    from toollife.gold.experiment_runs import EXPERIMENT_RUNS
+    from toollife.gold.experiment_runs import AGGREGATE_JOB, EXPERIMENT_RUNS
 
     params = NextParams.from_config(config)
     now = now or datetime.now(timezone.utc).replace(tzinfo=None)
+    tables.require(spark, config, [EXPERIMENT_RUNS], AGGREGATE_JOB)     # exit 3 with the job to run, as the others
     runs = tables.read(spark, config, EXPERIMENT_RUNS)
     out, wanted, lin = compute(spark, runs, config, params, experiments)
     next_s, fu_s = next_schema(params), follow_up_schema(params)
