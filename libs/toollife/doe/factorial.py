@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -22,13 +22,14 @@ from scipy import stats
 
 from .design import _alias_classes, _bits, _format_aliases, _term_name
 
-__all__ = ["analyze_factorial", "RESULT_COLUMNS", "CURVATURE_TERM"]
+__all__ = ["analyze_factorial", "code_levels", "RESULT_COLUMNS", "CURVATURE_TERM"]
 
 RESULT_COLUMNS = [
     "term", "effect", "coefficient", "std_error", "t_value", "p_value", "significant", "method", "aliases",
 ]
 CURVATURE_TERM = "curvature"
 MAX_FACTORS = 15
+LEVEL_TOLERANCE = 1e-9   # a coded level this close to -1, 0 or +1 is that level
 
 
 # --------------------------------------------------------------------------- input checks
@@ -52,6 +53,13 @@ def _check_inputs(runs: pd.DataFrame, factors: Sequence[str], response: str, ext
     return factors
 
 
+def snap_levels(x: np.ndarray, tol: float = LEVEL_TOLERANCE) -> np.ndarray:
+    """``x`` with every value within ``tol`` of an integer set to that integer (others, NaN kept)."""
+    x = np.asarray(x, dtype=float)
+    r = np.round(x)
+    return np.where(np.abs(x - r) <= tol, r, x) + 0.0      # + 0.0: -0.0 -> 0.0
+
+
 def _coded_levels(runs: pd.DataFrame, factors: Sequence[str]) -> np.ndarray:
     """(n, k) int8 matrix of coded levels; only -1/+1 runs and all-zero centre runs allowed."""
     try:
@@ -61,6 +69,8 @@ def _coded_levels(runs: pd.DataFrame, factors: Sequence[str]) -> np.ndarray:
             f"factor columns {list(factors)} must be numeric coded levels -1/+1 (0 for centre points); "
             "convert natural units to coded units first"
         ) from None
+    # levels computed in floating point (-0.9999999999999998 from (v - centre) / half) are the level
+    raw = snap_levels(raw)
     ok = np.isin(raw, (-1.0, 0.0, 1.0))
     if not ok.all():
         bad = pd.unique(raw[~ok])[:5]
@@ -334,3 +344,45 @@ def analyze_factorial(
     cols["method"] = np.full(len(terms), lay.method, dtype=object)
     cols["aliases"] = np.array(aliases, dtype=object)
     return pd.DataFrame(cols, columns=RESULT_COLUMNS)
+
+
+def code_levels(runs: pd.DataFrame, factors: Sequence[str],
+                levels: Mapping[str, Tuple[object, object]] | None = None) -> pd.DataFrame:
+    """Code factors given in natural units, the inverse of :func:`toollife.doe.to_natural`: low -> -1, high -> +1,
+    the midpoint -> 0, other values x -> (x - mid) / half-range (axial points).
+
+    ``levels``: optional {factor: (low, high)}; a numeric factor without an entry takes the lowest
+    and highest value in ``runs``, a non-numeric one (coolant, coating) must have one: its values
+    must be ``low`` or ``high``. Coded values within 1e-9 of -1, 0 or +1 are set to exactly that,
+    so the result feeds :func:`analyze_factorial` as is. Returns a copy of ``runs``
+    with the factor columns replaced by float coded levels.
+    """
+    if isinstance(factors, str):
+        raise ValueError("factors must be a sequence of column names, not a single string")
+    levels = dict(levels or {})
+    missing = [f for f in [*factors, *levels] if f not in runs.columns]
+    if missing:
+        raise ValueError(f"missing column(s) {missing}; available columns: {list(runs.columns)}")
+    out = runs.copy()
+    for f in factors:
+        col = runs[f]
+        low, high = levels.get(f, (None, None))
+        if f in levels and (isinstance(low, str) or isinstance(high, str)) or not pd.api.types.is_numeric_dtype(col):
+            if f not in levels:
+                raise ValueError(f"factor {f!r} is not numeric: give its (low, high) levels")
+            v = col.astype(object).to_numpy()
+            bad = ~np.isin(v, [low, high])
+            if bad.any():
+                raise ValueError(f"factor {f!r} has level(s) {list(pd.unique(v[bad]))[:5]} that are neither "
+                                 f"{low!r} nor {high!r}")
+            out[f] = np.where(v == high, 1.0, -1.0)
+            continue
+        x = col.to_numpy(dtype=float)
+        if f not in levels:
+            low, high = np.nanmin(x), np.nanmax(x)
+        low, high = float(low), float(high)
+        if not high > low:
+            raise ValueError(f"factor {f!r}: high {high:g} must be above low {low:g} (a factor run at one "
+                             "level cannot be coded)")
+        out[f] = snap_levels((x - (low + high) / 2.0) / ((high - low) / 2.0))
+    return out
