@@ -23,8 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .factorial import _check_inputs
-from .incomplete import _sequential_independent
+from .kernel import check_inputs, sequential_independent
 
 __all__ = ["ResponseSurface", "fit_response_surface", "steepest_ascent"]
 
@@ -35,7 +34,7 @@ ANOVA_COLUMNS = ["df", "sum_sq", "mean_sq", "f_value", "p_value"]
 # --------------------------------------------------------------------------- inputs
 def _check_runs(runs: pd.DataFrame, factors: Sequence[str], response: str) -> Tuple[List[str], np.ndarray, np.ndarray]:
     """(factors, (n, k) float coded levels, (n,) float response), validated."""
-    factors = _check_inputs(runs, factors, response)
+    factors = check_inputs(runs, factors, response)
     try:
         X = runs[factors].to_numpy(dtype=float)
     except (TypeError, ValueError):
@@ -74,7 +73,7 @@ def _n_interactions(k: int) -> int:
 
 def non_estimable_quadratic_terms(X: np.ndarray, factors: Sequence[str]) -> List[str]:
     """Second-order terms a set of coded points cannot estimate (in model order)."""
-    keep = _sequential_independent(quadratic_matrix(np.asarray(X, dtype=float)))
+    keep = sequential_independent(quadratic_matrix(np.asarray(X, dtype=float)))
     return [t for t, kp in zip(quadratic_terms(factors), keep) if not kp]
 
 
@@ -236,7 +235,7 @@ def fit_response_surface(runs: pd.DataFrame, factors: Sequence[str], response: s
     k = len(factors)
     Xq = quadratic_matrix(X)
     names = quadratic_terms(factors)
-    keep = _sequential_independent(Xq)
+    keep = sequential_independent(Xq)
     if not keep.all():
         lost = [t for t, kp in zip(names, keep) if not kp]
         raise ValueError(
@@ -285,7 +284,7 @@ def first_order_coefficients(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """b_1..b_k of the first-order model y = b0 + sum b_i x_i (least squares)."""
     n, k = X.shape
     X1 = np.column_stack([np.ones(n), X])
-    keep = _sequential_independent(X1)
+    keep = sequential_independent(X1)
     if not keep.all():
         raise ValueError("the runs cannot estimate a first-order model (a factor does not vary)")
     beta = np.linalg.solve(X1.T @ X1, X1.T @ y)

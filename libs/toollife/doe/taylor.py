@@ -73,7 +73,7 @@ def _indicator(values: pd.Series, on_level: str, name: str) -> np.ndarray:
     return hit.astype(float)
 
 
-def _taylor_matrix(
+def taylor_matrix(
     runs: pd.DataFrame, speed: str, feed: str, depth: str, coolant: Optional[str], coating: Optional[str],
     life: str, coolant_level: str, coating_level: str,
 ):
@@ -104,7 +104,7 @@ def _taylor_matrix(
     return X, np.log(num[life])
 
 
-def _taylor_core(X: np.ndarray, y: np.ndarray, starts: np.ndarray) -> Dict[str, np.ndarray]:
+def taylor_core(X: np.ndarray, y: np.ndarray, starts: np.ndarray) -> Dict[str, np.ndarray]:
     """Batched OLS + delta method; rows of group g are ``starts[g]:starts[g+1]`` (contiguous).
 
     Regressors constant within a group are dropped from that group's fit; if ln V, ln f or
@@ -193,7 +193,7 @@ def fit_taylor(
     standard deviation of ln T), df_resid and n_runs. Standard errors are NaN with no residual df.
     Raises ``ValueError`` if speed, feed or depth does not vary (the exponent is not estimable).
     """
-    X, y = _taylor_matrix(runs, speed, feed, depth, coolant, coating, life, coolant_level, coating_level)
+    X, y = taylor_matrix(runs, speed, feed, depth, coolant, coating, life, coolant_level, coating_level)
     if len(y) == 0:
         raise ValueError("no runs to fit")
     for j, c in ((1, speed), (2, feed), (3, depth)):
@@ -201,7 +201,7 @@ def fit_taylor(
             raise ValueError(f"column {c!r} does not vary, so its Taylor exponent cannot be estimated")
     if len(y) < _P:
         raise ValueError(f"too few runs ({len(y)}) for the Taylor fit")
-    res = _taylor_core(X, y, np.array([0]))
+    res = taylor_core(X, y, np.array([0]))
     if np.isnan(res["n"][0]):
         raise ValueError("the Taylor fit is singular (speed, feed, depth and indicators are confounded)")
     return {key: (int(v[0]) if key in ("df_resid", "n_runs") else float(v[0])) for key, v in res.items()}
@@ -223,7 +223,7 @@ class MachiningCost:
 CostLike = Union[MachiningCost, Mapping[str, float]]
 
 
-def _cost(cost: CostLike) -> MachiningCost:
+def as_machining_cost(cost: CostLike) -> MachiningCost:
     if isinstance(cost, MachiningCost):
         return cost
     fields = MachiningCost.__dataclass_fields__
@@ -292,7 +292,7 @@ def cost_optimal_conditions(
     cost_per_part_current (at ``current_speed``; NaN if not given), cost_per_part_optimal and
     savings (current - optimal per part).
     """
-    c = _cost(cost)
+    c = as_machining_cost(cost)
     n, a, b = float(taylor["n"]), float(taylor["a"]), float(taylor["b"])
     if not 0 < n < 1:
         raise ValueError(f"Taylor exponent n must be in (0, 1) for a finite cost optimum, got {n}")
