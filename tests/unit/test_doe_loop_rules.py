@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from toollife.config import load_config
-from toollife.doe import cost_per_part
+from toollife.doe import cost_per_part, cost_per_part_at_life
 from toollife.gold import next_experiments as nx
 from toollife.simulation import simulate
 from toollife.simulation.core import resolve_sim_config
@@ -126,8 +126,8 @@ def test_observed_cost_per_part_is_the_cost_model_at_the_observed_life():
     for V, f, T in ((180.0, 0.2, 35.0), (300.0, 0.15, 4.2)):
         # doe.cost_per_part with a Taylor law that gives exactly T at V: n=1, a=b=0, C=T*V
         want = cost_per_part(V, f, 2.0, {"n": 1.0, "a": 0.0, "b": 0.0, "C": T * V}, **cost)
-        assert nx.observed_cost_per_part(V, f, T, cost) == pytest.approx(want, rel=1e-12)
-    assert np.isnan(nx.observed_cost_per_part(200.0, 0.2, np.nan, cost))
+        assert cost_per_part_at_life(V, f, T, cost) == pytest.approx(want, rel=1e-12)
+    assert np.isnan(cost_per_part_at_life(200.0, 0.2, np.nan, cost))
 
 
 def test_lineages_follow_links_then_names():

@@ -28,7 +28,9 @@ from .taylor import (
     TAYLOR_KEYS,
     MachiningCost,
     cost_optimal_conditions,
+    cost_optimal_speed,
     cost_per_part,
+    cost_per_part_at_life,
     fit_taylor,
     taylor_life,
 )
@@ -44,7 +46,8 @@ __all__ = [
     "power_two_level", "replicates_for_power",
     "recommend_next", "Recommendation", "RECOMMENDATION_KINDS",
     "reduce_model", "optimal_settings",
-    "fit_taylor", "taylor_life", "cost_per_part", "cost_optimal_conditions", "MachiningCost", "TAYLOR_KEYS",
+    "fit_taylor", "taylor_life", "cost_per_part", "cost_per_part_at_life", "cost_optimal_conditions",
+    "cost_optimal_speed", "MachiningCost", "TAYLOR_KEYS",
     "analyze_factorial_groups", "optimal_settings_groups", "fit_taylor_groups",
     "pareto_chart", "half_normal_plot", "main_effects_plot", "interaction_plot",
 ]

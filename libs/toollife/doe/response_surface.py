@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .kernel import check_inputs, sequential_independent
+from .kernel import check_inputs, numeric_gradient, sequential_independent
 
 __all__ = ["ResponseSurface", "fit_response_surface", "steepest_ascent"]
 
@@ -134,6 +134,23 @@ class ResponseSurface:
         else:
             half = np.full(len(pred), np.nan)
         return pd.DataFrame({"predicted": pred, "low": pred - half, "high": pred + half})
+
+    def stationary_interval(self, *, alpha: float = 0.05) -> Optional[np.ndarray]:
+        """Half-width per factor of the 1-alpha confidence interval of the stationary point (coded):
+        t * se, se by the delta method from the gradient of x_s = -B^-1 b / 2 in the coefficients.
+        None when the stationary point is not finite or there is no residual df."""
+        k = len(self.factors)
+        beta = self.coefficients.to_numpy(float)
+        x0 = self.stationary_point.to_numpy(float)
+        if not (np.all(np.isfinite(x0)) and self.df_resid > 0):
+            return None
+
+        def stationary(b):
+            return -0.5 * np.linalg.solve(_b_matrix(b, k), b[1:1 + k])
+
+        J = numeric_gradient(stationary, beta)
+        se = np.sqrt(np.einsum("ij,jk,ik->i", J, self.mse * self.xtx_inv, J))
+        return stats.t.ppf(1 - alpha / 2, self.df_resid) * se
 
 
 def _b_matrix(beta: np.ndarray, k: int) -> np.ndarray:

@@ -507,10 +507,11 @@ def cost_optimum(taylor: Mapping[str, np.ndarray], params: DoeParams) -> dict[st
     coating multiplier the group could not estimate (the factor was not varied) counts as 1:
     C then already refers to the level that was run.
     """
+    from toollife.doe import cost_per_part_at_life
+
     cost, base = params.cost or {}, params.baseline or {}
     n, a, b, C = (np.asarray(taylor[k], dtype=float) for k in ("n", "a", "b", "C"))
-    Cm, Ct, tc, th = cost["machine_rate"], cost["tool_cost"], cost["tool_change_time"], cost["handling_time"]
-    D, L = cost["diameter"], cost["length"]
+    Cm, Ct, tc = cost["machine_rate"], cost["tool_cost"], cost["tool_change_time"]
     f, d, V0 = float(base["feed"]), float(base["depth_of_cut"]), float(base["cutting_speed"])
     c_eff = C.copy()
     for name in ("coolant", "coating"):
@@ -524,9 +525,7 @@ def cost_optimum(taylor: Mapping[str, np.ndarray], params: DoeParams) -> dict[st
         V_opt = c_eff / (T_opt ** n * f ** a * d ** b)
 
         def per_part(V):
-            t_m = np.pi * D * L / (1000.0 * V * f)
-            T = (c_eff / (V * f ** a * d ** b)) ** (1.0 / n)
-            return Cm * (th + t_m) + (t_m / T) * (Cm * tc + Ct)
+            return cost_per_part_at_life(V, f, (c_eff / (V * f ** a * d ** b)) ** (1.0 / n), cost)
 
         opt = per_part(V_opt)
         cur = per_part(np.full_like(n, V0))

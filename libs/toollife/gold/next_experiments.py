@@ -28,7 +28,7 @@ is clipped to +/-1.
 
 **Responses** (``next_experiment.response``): ``ln_tool_life`` / ``tool_life`` (maximised), or
 ``cost_per_part`` (minimised), derived for every completed run from its observed tool life with
-the cost model of ``doe.cost`` (:func:`observed_cost_per_part`, equal to
+the cost model of ``doe.cost`` (:func:`toollife.doe.cost_per_part_at_life`, the cost model of
 :func:`toollife.doe.cost_per_part` with T the observed life) at the run's speed and feed (the
 baseline where the experiment does not vary them). Lost runs (aborted, still running) enter
 ``recommend_next`` as missing responses, so rule 0 re-runs them.
@@ -122,20 +122,10 @@ class NextParams:
 
 
 # --------------------------------------------------------------------------- responses
-def observed_cost_per_part(speed, feed, life, cost: Mapping[str, float]) -> np.ndarray:
-    """Cost per part of runs from their *observed* tool life (vectorised):
-    C_m (t_h + t_m) + (t_m / T)(C_m t_c + C_t), t_m = pi D L / (1000 V f) -- the cost model of
-    :func:`toollife.doe.cost_per_part` with T the life the run showed instead of the Taylor law's."""
-    V, f, T = (np.asarray(x, dtype=float) for x in (speed, feed, life))
-    Cm, Ct, tc, th = cost["machine_rate"], cost["tool_cost"], cost["tool_change_time"], cost["handling_time"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t_m = np.pi * cost["diameter"] * cost["length"] / (1000.0 * V * f)
-        out = Cm * (th + t_m) + (t_m / T) * (Cm * tc + Ct)
-    return np.where((V > 0) & (f > 0) & (T > 0), out, np.nan)
-
-
 def responses(runs: pd.DataFrame, params: NextParams) -> np.ndarray:
     """The analysed response of each run (NaN: lost -- not completed, or no usable life)."""
+    from toollife.doe import cost_per_part_at_life
+
     life = pd.to_numeric(runs[LIFE], errors="coerce").to_numpy(float)
     done = runs[COMPLETED].to_numpy(bool) if COMPLETED in runs.columns else np.isfinite(life)
     life = np.where(done & np.isfinite(life) & (life > 0), life, np.nan)
@@ -149,7 +139,7 @@ def responses(runs: pd.DataFrame, params: NextParams) -> np.ndarray:
             return np.where(np.isfinite(x), x, base)
         return np.full(len(runs), base)
 
-    return observed_cost_per_part(natural("cutting_speed"), natural("feed"), life, params.cost)
+    return cost_per_part_at_life(natural("cutting_speed"), natural("feed"), life, params.cost)
 
 
 # --------------------------------------------------------------------------- coding
@@ -323,10 +313,7 @@ def _effects_json(X: np.ndarray, y: np.ndarray, coding: Coding, params: NextPara
 def _second_order_summary(X: np.ndarray, y: np.ndarray, coding: Coding, params: NextParams) -> dict | None:
     """Canonical analysis of a second-order family (a CCD): stationary point in natural units
     with a delta-method confidence interval per numeric factor, its nature, prediction there."""
-    from scipy import stats
-
     from toollife.doe import fit_response_surface
-    from toollife.doe.response_surface import _b_matrix
 
     ok = np.isfinite(y)
     yy = np.log(y[ok]) if params.log_response else y[ok]
@@ -337,27 +324,12 @@ def _second_order_summary(X: np.ndarray, y: np.ndarray, coding: Coding, params: 
         rs = fit_response_surface(frame, coding.factors, "_y")
     except ValueError:
         return None
-    k = len(coding.factors)
-    beta = rs.coefficients.to_numpy(float)
-
-    def xs(b):
-        return -0.5 * np.linalg.solve(_b_matrix(b, k), b[1:1 + k])
-
     x0 = rs.stationary_point.to_numpy(float)
+    half = rs.stationary_interval(alpha=params.alpha)
     ci = {}
-    if np.all(np.isfinite(x0)) and rs.df_resid > 0:
-        cov = rs.mse * rs.xtx_inv
-        J = np.empty((k, len(beta)))
-        for i in range(len(beta)):
-            h = 1e-6 * max(1.0, abs(beta[i]))
-            bp, bm = beta.copy(), beta.copy()
-            bp[i] += h
-            bm[i] -= h
-            J[:, i] = (xs(bp) - xs(bm)) / (2 * h)
-        se = np.sqrt(np.einsum("ij,jk,ik->i", J, cov, J))
-        t = stats.t.ppf(1 - params.alpha / 2, rs.df_resid)
+    if half is not None:
         for j, f in enumerate(coding.factors):
-            lo, hi = coding.natural(f, x0[j] - t * se[j]), coding.natural(f, x0[j] + t * se[j])
+            lo, hi = coding.natural(f, x0[j] - half[j]), coding.natural(f, x0[j] + half[j])
             ci[f] = [float(min(lo, hi)), float(max(lo, hi))]
     back = math.exp if params.log_response else (lambda v: v)
     pred = rs.predicted_at_stationary
@@ -366,78 +338,6 @@ def _second_order_summary(X: np.ndarray, y: np.ndarray, coding: Coding, params: 
             "stationary_coded": {f: float(x0[j]) for j, f in enumerate(coding.factors)},
             "ci": ci, "predicted": back(pred) if np.isfinite(pred) else float("nan"),
             "eigenvalues": rs.eigenvalues.tolist()}
-
-
-def taylor_cost_optimum(runs: pd.DataFrame, params: NextParams) -> dict | None:
-    """Cost-optimal cutting speed from the extended Taylor law fitted to the runs' observed tool
-    life (all completed runs of the lineage), with a delta-method 1-alpha confidence interval.
-
-    ln T = b0 + b1 ln V (+ b2 ln f + b3 ln d + indicators of flood coolant / TiAlN coating, each
-    only when the runs vary it) by least squares; n = -1/b1, T_opt = (1/n - 1)(t_c + C_t/C_m),
-    and at the baseline feed/depth/coolant/coating (``doe.baseline``) V_opt solves
-    ln T_opt = c0 + b1 ln V_opt: the closed form of :func:`toollife.doe.cost_optimal_conditions`.
-    The interval is exp of ln V_opt +/- t se (se from the gradient of ln V_opt in the coefficients).
-    None when the speed does not vary or n is not in (0, 1)."""
-    from scipy import stats
-
-    life = pd.to_numeric(runs[LIFE], errors="coerce").to_numpy(float)
-    ok = runs[COMPLETED].to_numpy(bool) & np.isfinite(life) & (life > 0)
-    if "cutting_speed" not in runs.columns:
-        return None
-    r = runs[ok]
-    y = np.log(life[ok])
-    cols, base = [np.ones(len(r))], [1.0]
-    V = pd.to_numeric(r["cutting_speed"], errors="coerce").to_numpy(float)
-    if not (np.isfinite(V).all() and (V > 0).all()) or np.ptp(np.log(V)) == 0:
-        return None
-    cols.append(np.log(V))
-    base.append(np.nan)                                   # the unknown: ln V_opt
-    for f in ("feed", "depth_of_cut"):
-        if f in r.columns:
-            x = pd.to_numeric(r[f], errors="coerce").to_numpy(float)
-            if np.isfinite(x).all() and (x > 0).all() and np.ptp(np.log(x)) > 0:
-                cols.append(np.log(x))
-                base.append(np.log(float(params.baseline[f])))
-    for f, on in (("coolant", "flood"), ("coating", "TiAlN")):
-        if f in r.columns:
-            on = params.categorical.get(f, (None, on))[1]
-            x = (r[f].astype(object).to_numpy() == on).astype(float)
-            if np.ptp(x) > 0:
-                cols.append(x)
-                base.append(1.0 if str(params.baseline.get(f)) == on else 0.0)
-    X = np.column_stack(cols)
-    df = len(y) - X.shape[1]
-    if df < 1 or np.linalg.matrix_rank(X) < X.shape[1]:
-        return None
-    XtX_inv = np.linalg.inv(X.T @ X)
-    beta = XtX_inv @ X.T @ y
-    resid = y - X @ beta
-    cov = float(resid @ resid) / df * XtX_inv
-    c = params.cost
-    K = c["tool_change_time"] + c["tool_cost"] / c["machine_rate"]
-    z = np.array(base)
-
-    def ln_v(b):
-        n = -1.0 / b[1]
-        if not 0 < n < 1:
-            return np.nan
-        c0 = b[0] + sum(b[j] * z[j] for j in range(2, len(b)))
-        return (np.log((1.0 / n - 1.0) * K) - c0) / b[1]
-
-    lv = ln_v(beta)
-    if not np.isfinite(lv):
-        return None
-    g = np.empty(len(beta))
-    for i in range(len(beta)):
-        h = 1e-6 * max(1.0, abs(beta[i]))
-        bp, bm = beta.copy(), beta.copy()
-        bp[i] += h
-        bm[i] -= h
-        g[i] = (ln_v(bp) - ln_v(bm)) / (2 * h)
-    se = float(np.sqrt(g @ cov @ g))
-    t = float(stats.t.ppf(1 - params.alpha / 2, df))
-    return {"speed": float(np.exp(lv)), "ci_low": float(np.exp(lv - t * se)), "ci_high": float(np.exp(lv + t * se)),
-            "taylor_n": float(-1.0 / beta[1]), "n_runs": int(len(y))}
 
 
 def _aliases_text(ambiguous: Mapping[str, Sequence[str]] | None) -> str | None:
@@ -467,6 +367,8 @@ def plan_combination(runs: pd.DataFrame, params: NextParams) -> tuple[_Step, dic
     """Replay one machine x tool's lineage (``runs`` with a ``_gen`` column: 0 = the root
     experiment) and return (the recommendation for the last generation, the follow-up summary
     of the last generation, every generation's recommendation)."""
+    from toollife.doe import cost_optimal_speed
+
     gens = runs[GEN].to_numpy(np.int64)
     last = int(gens.max())
     root = runs[gens == 0]
@@ -499,7 +401,9 @@ def plan_combination(runs: pd.DataFrame, params: NextParams) -> tuple[_Step, dic
         history.append(_Step(rec.kind, rec.reason, rec.runs, dict(rec.details), coding))
     summary: dict[str, Any] = {}
     if last >= 1:
-        opt = taylor_cost_optimum(runs, params)
+        opt = cost_optimal_speed(runs, params.cost, params.baseline, alpha=params.alpha, life=LIFE,
+                                 completed=runs[COMPLETED].to_numpy(bool),
+                                 on_levels={f: lh[1] for f, lh in params.categorical.items()})
         if opt:
             summary["cost_optimal_speed"] = opt["speed"]
             summary["cost_optimal_speed_ci_low"] = opt["ci_low"]
