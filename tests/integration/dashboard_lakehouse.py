@@ -3,7 +3,7 @@
 The schemas are the platform's own Spark schemas converted to Arrow (``effects_schema()``,
 ``optimal_schema()``, ``experiment_runs_schema()``, the ingestion and lineage schemas), and the
 gold DOE rows are computed by the same pure pandas functions the Spark job runs per batch
-(``toollife.gold.doe_effects.effects_frame`` / ``optimal_frame``), so the dashboard sees what it
+(``toollife.gold.doe_frames.effects_frame`` / ``optimal_frame``), so the dashboard sees what it
 would see after ``make demo``. The model and quality tables (issues 10 and 11) have no schema in
 the library yet; they are written with the columns those issues describe.
 
@@ -100,7 +100,8 @@ def _run(machine, tool, run_id, replicate, coded, scale, rng) -> dict[str, Any]:
 
 def doe_tables(config: Mapping[str, Any], runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """gold.doe_effects and gold.doe_optimal_settings rows, by the DOE job's own pandas functions."""
-    from toollife.gold.doe_effects import COMPLETED, DoeParams, effects_frame, optimal_frame
+    from toollife.gold.doe_frames import effects_frame, optimal_frame
+    from toollife.gold.doe_screen import COMPLETED, DoeParams
 
     params = DoeParams.from_config(config)
     pdf = runs.assign(**{COMPLETED: runs["status"].eq("completed")})
