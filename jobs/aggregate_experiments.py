@@ -13,6 +13,7 @@ import sys
 
 from toollife.errors import warn
 from toollife.gold import experiment_runs as er
+from toollife.gold.options import add_experiment_option
 from toollife.runtime.job import run_job
 
 NAME = "aggregate_experiments"
@@ -37,8 +38,7 @@ def main(spark, config, args):
 
 
 def add_arguments(parser):
-    parser.add_argument("--experiment-id", action="append", default=None,
-                        help="only these experiments (repeatable; default: all in silver)")
+    add_experiment_option(parser, default="all in silver")
 
 
 if __name__ == "__main__":

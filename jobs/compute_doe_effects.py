@@ -16,6 +16,7 @@ runs (run jobs/aggregate_experiments.py first); 2 on invalid options or conf; 1 
 import sys
 
 from toollife.errors import NothingAnalysedError, warn
+from toollife.gold.options import add_experiment_option
 from toollife.runtime.job import run_job
 
 NAME = "compute_doe_effects"
@@ -53,8 +54,7 @@ def main(spark, config, args):
 
 
 def add_arguments(parser):
-    parser.add_argument("--experiment-id", action="append", default=None,
-                        help="only these experiments (repeatable; default: all in gold.experiment_runs)")
+    add_experiment_option(parser)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ Exits 1 with "train first" when a model has no champion.
 
 import sys
 
+from toollife.gold.options import add_experiment_option
 from toollife.runtime.job import run_job
 from toollife.ml import jobs
 
@@ -17,8 +18,7 @@ def main(spark, config, args):
 
 
 def add_arguments(parser):
-    parser.add_argument("--experiment-id", action="append", default=None,
-                        help="only these experiments (repeatable; default: every run in gold.experiment_runs)")
+    add_experiment_option(parser, default="every run in gold.experiment_runs")
 
 
 if __name__ == "__main__":

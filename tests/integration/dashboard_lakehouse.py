@@ -3,7 +3,7 @@
 The schemas are the platform's own Spark schemas converted to Arrow (``effects_schema()``,
 ``optimal_schema()``, ``experiment_runs_schema()``, the ingestion and lineage schemas), and the
 gold DOE rows are computed by the same pure pandas functions the Spark job runs per batch
-(``toollife.gold.doe_effects.effects_frame`` / ``optimal_frame``), so the dashboard sees what it
+(``toollife.gold.doe_frames.effects_frame`` / ``optimal_frame``), so the dashboard sees what it
 would see after ``make demo``. The model and quality tables (issues 10 and 11) have no schema in
 the library yet; they are written with the columns those issues describe.
 
@@ -100,7 +100,8 @@ def _run(machine, tool, run_id, replicate, coded, scale, rng) -> dict[str, Any]:
 
 def doe_tables(config: Mapping[str, Any], runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """gold.doe_effects and gold.doe_optimal_settings rows, by the DOE job's own pandas functions."""
-    from toollife.gold.doe_effects import COMPLETED, DoeParams, effects_frame, optimal_frame
+    from toollife.gold.doe_frames import effects_frame, optimal_frame
+    from toollife.gold.doe_screen import COMPLETED, DoeParams
 
     params = DoeParams.from_config(config)
     pdf = runs.assign(**{COMPLETED: runs["status"].eq("completed")})
@@ -111,11 +112,12 @@ def doe_tables(config: Mapping[str, Any], runs: pd.DataFrame) -> tuple[pd.DataFr
 
 def next_experiments(config: Mapping[str, Any], runs: pd.DataFrame) -> pd.DataFrame:
     """gold.doe_next_experiments rows, by the planning job's own pandas function."""
-    from toollife.gold import next_experiments as nx
+    from toollife.gold import next_coding as nc
+    from toollife.gold import next_plan as nx
 
-    params = nx.NextParams.from_config(config)
-    pdf = runs.assign(**{nx.GEN: 0, nx.COMPLETED: runs["status"].eq("completed")})
-    keys = pdf[nx.KEY].drop_duplicates().sort_values(nx.KEY).reset_index(drop=True)
+    params = nc.NextParams.from_config(config)
+    pdf = runs.assign(**{nc.GEN: 0, nc.COMPLETED: runs["status"].eq("completed")})
+    keys = pdf[nc.KEY].drop_duplicates().sort_values(nc.KEY).reset_index(drop=True)
     plan = nx.next_experiments_frame(pdf, params)
     plan = keys.iloc[plan.pop("_key")].reset_index(drop=True).join(plan)
     return plan.assign(root_experiment_id=plan["experiment_id"], row_hash="h", recommended_at=COMPUTED_AT)
@@ -251,7 +253,8 @@ def write_lakehouse(config: Mapping[str, Any], *, models: bool = True, quality: 
     from toollife.ingestion import schemas
     from toollife.lakehouse.lineage import JOB_RUNS_SCHEMA
     from toollife.gold.experiment_runs import experiment_runs_schema
-    from toollife.gold.next_experiments import NextParams, next_schema
+    from toollife.gold.next_coding import NextParams
+    from toollife.gold.next_experiments import next_schema
     from toollife.live.scorer import LIVE_SCHEMA
 
     runs = experiment_runs(config)

@@ -9,6 +9,7 @@ from toollife.doe import (
     add_center_points,
     add_replicates,
     analyze_factorial,
+    code_levels,
     fractional_factorial,
     full_factorial,
 )
@@ -166,3 +167,50 @@ def test_too_few_runs():
     d["y"] = [1.0, 2.0]
     with pytest.raises(ValueError, match="too few runs"):
         analyze_factorial(d, ["A"], "y")
+
+
+# --------------------------------------------------------------------------- levels in floating point
+def _two_by_two(a, b):
+    return pd.DataFrame({"A": a, "B": b, "y": [10.0, 20.0, 30.0, 40.0]})
+
+
+def test_levels_a_rounding_error_off_are_the_level():
+    exact = analyze_factorial(_two_by_two([-1, 1, -1, 1], [-1, -1, 1, 1]), ["A", "B"], "y")
+    # hand-checked: A = (20 + 40)/2 - (10 + 30)/2 = 10, B = 20, A:B = 0
+    assert exact.set_index("term")["effect"].to_dict() == pytest.approx({"A": 10.0, "B": 20.0, "A:B": 0.0})
+    fuzzy = _two_by_two([-0.9999999999999998, 1.0000000000000002, -1, 1], [-1, -1, 0.9999999999999998, 1])
+    pd.testing.assert_frame_equal(analyze_factorial(fuzzy, ["A", "B"], "y"), exact)
+
+
+def test_levels_clearly_off_the_design_are_still_refused():
+    with pytest.raises(ValueError, match="coded -1/\\+1"):
+        analyze_factorial(_two_by_two([-0.99, 1, -1, 1], [-1, -1, 1, 1]), ["A", "B"], "y")
+
+
+def test_code_levels_codes_low_high_and_centre_from_natural_units():
+    runs = pd.DataFrame({"feed": [0.1, 0.3, 0.1, 0.3, 0.2], "coolant": ["dry", "dry", "flood", "flood", "dry"],
+                         "y": [1.0, 2.0, 3.0, 4.0, 2.5]})
+    coded = code_levels(runs, ["feed", "coolant"], {"coolant": ("dry", "flood")})
+    # (0.3 - 0.2) / 0.1 is 0.9999999999999998 in floating point: coded exactly +1
+    assert coded["feed"].tolist() == [-1.0, 1.0, -1.0, 1.0, 0.0]
+    assert coded["coolant"].tolist() == [-1.0, -1.0, 1.0, 1.0, -1.0]
+    assert coded["y"].tolist() == runs["y"].tolist() and runs["feed"].iloc[1] == 0.3      # a copy
+    axial = code_levels(pd.DataFrame({"speed": [150.0, 250.0, 270.0]}), ["speed"], {"speed": (150, 250)})
+    assert axial["speed"].tolist() == pytest.approx([-1.0, 1.0, 1.4])
+
+
+def test_code_levels_feeds_analyze_factorial():
+    natural = pd.DataFrame({"speed": [150.0, 250.0, 150.0, 250.0], "feed": [0.15, 0.15, 0.3, 0.3],
+                            "y": [10.0, 20.0, 30.0, 40.0]})
+    got = analyze_factorial(code_levels(natural, ["speed", "feed"]), ["speed", "feed"], "y")
+    assert got.set_index("term")["effect"].to_dict() == pytest.approx({"speed": 10.0, "feed": 20.0,
+                                                                      "speed:feed": 0.0})
+
+
+def test_code_levels_refuses_what_it_cannot_code():
+    with pytest.raises(ValueError, match="give its \\(low, high\\)"):
+        code_levels(pd.DataFrame({"coolant": ["dry", "flood"]}), ["coolant"])
+    with pytest.raises(ValueError, match="neither"):
+        code_levels(pd.DataFrame({"coolant": ["dry", "mist"]}), ["coolant"], {"coolant": ("dry", "flood")})
+    with pytest.raises(ValueError, match="one level"):
+        code_levels(pd.DataFrame({"feed": [0.2, 0.2]}), ["feed"])

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from toollife.config import load_config
-from toollife.doe import cost_per_part
-from toollife.gold import next_experiments as nx
+from toollife.doe import cost_per_part, cost_per_part_at_life
+from toollife.gold import next_coding as nc
+from toollife.gold import next_plan as nx
 from toollife.simulation import simulate
 from toollife.simulation.core import resolve_sim_config
 from toollife.simulation.follow_up import follow_up_id, parent_by_name, read_plan, simulate_follow_up
@@ -117,7 +118,7 @@ def test_by_default_only_open_recommendations_are_simulated():
 # --------------------------------------------------------------------------- planning
 def _params(**nxt):
     cfg = load_config(overrides={"doe": {"next_experiment": nxt}} if nxt else None)
-    return nx.NextParams.from_config(cfg), cfg
+    return nc.NextParams.from_config(cfg), cfg
 
 
 def test_observed_cost_per_part_is_the_cost_model_at_the_observed_life():
@@ -126,8 +127,8 @@ def test_observed_cost_per_part_is_the_cost_model_at_the_observed_life():
     for V, f, T in ((180.0, 0.2, 35.0), (300.0, 0.15, 4.2)):
         # doe.cost_per_part with a Taylor law that gives exactly T at V: n=1, a=b=0, C=T*V
         want = cost_per_part(V, f, 2.0, {"n": 1.0, "a": 0.0, "b": 0.0, "C": T * V}, **cost)
-        assert nx.observed_cost_per_part(V, f, T, cost) == pytest.approx(want, rel=1e-12)
-    assert np.isnan(nx.observed_cost_per_part(200.0, 0.2, np.nan, cost))
+        assert cost_per_part_at_life(V, f, T, cost) == pytest.approx(want, rel=1e-12)
+    assert np.isnan(cost_per_part_at_life(200.0, 0.2, np.nan, cost))
 
 
 def test_lineages_follow_links_then_names():
@@ -139,8 +140,8 @@ def _runs(sim, gen=0):
     """gold.experiment_runs-like rows of a simulation (truth as observed)."""
     r = sim.runs
     out = pd.DataFrame({"experiment_id": sim.experiment_id, "machine_id": r["machine_id"], "tool_id": r["tool_id"],
-                        nx.GEN: gen, nx.COMPLETED: r["status"].eq("worn_out").to_numpy(),
-                        nx.LIFE: np.where(r["status"] == "worn_out", r["true_tool_life_min"], np.nan)})
+                        nc.GEN: gen, nc.COMPLETED: r["status"].eq("worn_out").to_numpy(),
+                        nc.LIFE: np.where(r["status"] == "worn_out", r["true_tool_life_min"], np.nan)})
     for f in FACTORS5:
         out[f] = r[f].to_numpy() if f in r.columns else None
         out[f"coded_{f}"] = r[f"x_{f}"].to_numpy(float) if f"x_{f}" in r.columns else np.nan
@@ -155,7 +156,7 @@ def test_categorical_centre_runs_are_planned_at_both_levels_and_levels_are_clipp
     runs = _runs(sim)
     step = nx._Step("confirm", "", pd.DataFrame({"cutting_speed": [0.5, 2.0], "coating": [0.0, 1.7],
                                                  "point_type": "confirm"}),
-                    {}, nx.root_coding(runs, params))
+                    {}, nc.root_coding(runs, params))
     rows = nx._plan_rows(step, params)
     assert list(rows["coating"]) == ["TiN", "TiAlN", "TiAlN"]            # 0 split into both levels, 1.7 -> +1
     assert list(rows["cutting_speed"]) == [270.0, 270.0, 310.0]           # 2.0 -> 360, clipped to 310
@@ -179,8 +180,8 @@ def test_plan_combination_of_a_resolution_iii_fraction_is_a_fold_over():
     coded = [f"coded_{f}" for f in FACTORS5]
     point = (lost[coded] == lost.loc[lost.index[combo][0], coded]).all(axis=1) & combo
     assert point.sum() == 2
-    lost.loc[point, nx.COMPLETED] = False
-    lost.loc[point, nx.LIFE] = np.nan
+    lost.loc[point, nc.COMPLETED] = False
+    lost.loc[point, nc.LIFE] = np.nan
     out = nx.next_experiments_frame(lost, params)
     kinds = out.groupby("_key")["kind"].first().tolist()
     assert kinds == ["rerun"] + ["fold_over"] * 3
@@ -189,11 +190,11 @@ def test_plan_combination_of_a_resolution_iii_fraction_is_a_fold_over():
 
 def test_a_steepest_ascent_follow_up_starts_a_new_factorial_around_the_best_step():
     params, _ = _params(response="cost_per_part")
-    coding = nx.Coding(["cutting_speed"], {"cutting_speed": 150.0}, {"cutting_speed": 30.0}, {})
+    coding = nc.Coding(["cutting_speed"], {"cutting_speed": 150.0}, {"cutting_speed": 30.0}, {})
     X_steps = np.array([[1.0], [2.0], [3.0], [4.0]])
     y = np.array([4.2, 4.0, 3.9, 4.1])                              # cost: lowest at step 3 (240 m/min)
     step = nx._new_region(X_steps, y, np.array([[-1.0], [1.0], [0.0]]), coding, params)
-    assert step.kind == nx.NEW_FACTORIAL and step.coding.centre["cutting_speed"] == 240.0
+    assert step.kind == nc.NEW_FACTORIAL and step.coding.centre["cutting_speed"] == 240.0
     rows = nx._plan_rows(step, params)
     assert sorted(rows["cutting_speed"]) == [210.0, 240.0, 240.0, 240.0, 270.0]
 

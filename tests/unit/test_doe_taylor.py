@@ -1,12 +1,15 @@
 """Taylor fit (recovers known exponents) and the Gilbert minimum-cost model (hand numbers)."""
 import numpy as np
+import pandas as pd
 import pytest
 
 from toollife.doe import (
     MachiningCost,
     add_replicates,
     cost_optimal_conditions,
+    cost_optimal_speed,
     cost_per_part,
+    cost_per_part_at_life,
     fit_taylor,
     full_factorial,
     taylor_life,
@@ -96,3 +99,31 @@ def test_cost_optimal_conditions():
     assert res["savings"] == pytest.approx(res["cost_per_part_current"] - res["cost_per_part_optimal"])
     assert res["savings"] > 0
     assert np.isnan(cost_optimal_conditions(taylor, 0.25, 2.0, cost)["savings"])
+
+
+def test_cost_optimal_speed_of_exact_taylor_runs_is_the_closed_form_with_a_zero_width_interval():
+    # T = (C / V)^(1/n), n = 0.25, C = 400: T_opt = (1/n - 1)(t_c + C_t/C_m) = 3 * 7 = 21 min,
+    # V_opt = C / T_opt^n = 400 / 21^0.25 = 186.9 m/min
+    cost = {"machine_rate": 1.0, "tool_cost": 5.0, "tool_change_time": 2.0, "handling_time": 0.5,
+            "diameter": 50.0, "length": 100.0}
+    V = np.array([100.0, 150.0, 200.0, 250.0])
+    runs = pd.DataFrame({"cutting_speed": V, "tool_life_min": (400.0 / V) ** 4})
+    got = cost_optimal_speed(runs, cost, {"cutting_speed": 180.0})
+    assert got["speed"] == pytest.approx(400.0 / 21.0 ** 0.25, rel=1e-9)
+    assert got["speed"] == pytest.approx(
+        cost_optimal_conditions({"n": 0.25, "a": 0.0, "b": 0.0, "C": 400.0}, 0.2, 2.0, cost)["V_opt"], rel=1e-9)
+    assert got["ci_low"] == pytest.approx(got["speed"]) and got["ci_high"] == pytest.approx(got["speed"])
+    assert got["taylor_n"] == pytest.approx(0.25) and got["n_runs"] == 4
+    lost = np.array([True, True, True, False])          # a lost run is left out of the fit
+    assert cost_optimal_speed(runs, cost, {}, completed=lost)["n_runs"] == 3
+    assert cost_optimal_speed(runs.assign(cutting_speed=150.0), cost, {}) is None      # speed not varied
+
+
+def test_cost_per_part_at_life_is_cost_per_part_at_the_taylor_life():
+    cost = {"machine_rate": 1.2, "tool_cost": 6.0, "tool_change_time": 1.5, "handling_time": 0.4,
+            "diameter": 60.0, "length": 120.0}
+    taylor = {"n": 0.3, "a": 0.2, "b": 0.1, "C": 500.0}
+    T = taylor_life(200.0, 0.2, 2.0, taylor)
+    assert cost_per_part_at_life(200.0, 0.2, T, cost) == pytest.approx(cost_per_part(200.0, 0.2, 2.0, taylor, **cost),
+                                                                       rel=1e-12)
+    assert np.isnan(cost_per_part_at_life(np.array([200.0, -1.0]), 0.2, 10.0, cost)[1])

@@ -13,8 +13,8 @@ import pytest
 from toollife.config import load_config
 from toollife.doe import (analyze_factorial, analyze_factorial_groups, analyze_incomplete, cost_optimal_conditions, fit_taylor, fractional_factorial,
                           full_factorial, optimal_settings)
-from toollife.gold.doe_effects import (COST_COLUMNS, GROUP_COLS, DoeParams, cost_optimum, effects_frame,
-                                       optimal_columns, optimal_frame, screen)
+from toollife.gold.doe_frames import COST_COLUMNS, cost_optimum, effects_frame, optimal_columns, optimal_frame
+from toollife.gold.doe_screen import GROUP_COLS, DoeParams, screen
 
 FACTORS = ["cutting_speed", "feed", "depth_of_cut", "coolant", "coating"]
 NATURAL = {"cutting_speed": (180.0, 300.0), "feed": (0.15, 0.30), "depth_of_cut": (1.0, 3.0),

@@ -18,7 +18,7 @@ from .design import (
     to_natural,
 )
 from .augment import axial_points, central_composite, fold_over, rotatable_alpha
-from .factorial import CURVATURE_TERM, RESULT_COLUMNS, analyze_factorial
+from .factorial import CURVATURE_TERM, RESULT_COLUMNS, analyze_factorial, code_levels
 from .incomplete import IncompleteAnalysis, analyze_incomplete
 from .optimize import optimal_settings, reduce_model
 from .power import power_two_level, replicates_for_power
@@ -28,7 +28,9 @@ from .taylor import (
     TAYLOR_KEYS,
     MachiningCost,
     cost_optimal_conditions,
+    cost_optimal_speed,
     cost_per_part,
+    cost_per_part_at_life,
     fit_taylor,
     taylor_life,
 )
@@ -37,14 +39,15 @@ from .vectorized import analyze_factorial_groups, fit_taylor_groups, optimal_set
 __all__ = [
     "full_factorial", "fractional_factorial", "design_resolution", "defining_relation", "alias_structure",
     "add_replicates", "add_center_points", "randomize", "to_natural",
-    "analyze_factorial", "RESULT_COLUMNS", "CURVATURE_TERM",
+    "analyze_factorial", "code_levels", "RESULT_COLUMNS", "CURVATURE_TERM",
     "analyze_incomplete", "IncompleteAnalysis",
     "fold_over", "central_composite", "axial_points", "rotatable_alpha",
     "fit_response_surface", "ResponseSurface", "steepest_ascent",
     "power_two_level", "replicates_for_power",
     "recommend_next", "Recommendation", "RECOMMENDATION_KINDS",
     "reduce_model", "optimal_settings",
-    "fit_taylor", "taylor_life", "cost_per_part", "cost_optimal_conditions", "MachiningCost", "TAYLOR_KEYS",
+    "fit_taylor", "taylor_life", "cost_per_part", "cost_per_part_at_life", "cost_optimal_conditions",
+    "cost_optimal_speed", "MachiningCost", "TAYLOR_KEYS",
     "analyze_factorial_groups", "optimal_settings_groups", "fit_taylor_groups",
     "pareto_chart", "half_normal_plot", "main_effects_plot", "interaction_plot",
 ]

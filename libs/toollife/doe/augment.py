@@ -21,7 +21,8 @@ from typing import Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import pandas as pd
 
-from .design import _bits, _check_factor_names, fractional_factorial, full_factorial
+from .design import check_factor_names, fractional_factorial, full_factorial
+from .kernel import mask_bits
 
 __all__ = ["fold_over", "central_composite", "axial_points", "rotatable_alpha"]
 
@@ -49,7 +50,7 @@ def fold_over(design: pd.DataFrame, factors: Sequence[str], *, on: Union[None, s
     """
     if not isinstance(design, pd.DataFrame):
         raise TypeError(f"design must be a pandas DataFrame, got {type(design).__name__}")
-    factors = _check_factor_names(factors)
+    factors = check_factor_names(factors)
     missing = [f for f in factors if f not in design.columns]
     if missing:
         raise ValueError(f"factor column(s) {missing} not in design")
@@ -70,7 +71,7 @@ def rotatable_alpha(n_factorial: int) -> float:
     return float(n_factorial) ** 0.25
 
 
-def _alpha_value(alpha, n_factorial: int) -> float:
+def axial_alpha_value(alpha, n_factorial: int) -> float:
     if isinstance(alpha, str):
         a = alpha.lower()
         if a == "rotatable":
@@ -89,8 +90,8 @@ def _alpha_value(alpha, n_factorial: int) -> float:
 
 def axial_points(factors: Sequence[str], alpha: float) -> pd.DataFrame:
     """The 2k axial (star) points: for each factor in order, (-alpha, 0, ...) then (+alpha, 0, ...)."""
-    factors = _check_factor_names(factors)
-    alpha = _alpha_value(alpha, 1)
+    factors = check_factor_names(factors)
+    alpha = axial_alpha_value(alpha, 1)
     k = len(factors)
     pts = np.zeros((2 * k, k))
     for i in range(k):
@@ -114,12 +115,12 @@ def central_composite(
     ``alpha``: ``'rotatable'`` (n_F^(1/4): 1.414 for k = 2, 1.682 for k = 3), ``'face'`` (1) or a
     positive number. Columns are the factors only (float).
     """
-    factors = _check_factor_names(factors)
+    factors = check_factor_names(factors)
     center_points = int(center_points)
     if center_points < 0:
         raise ValueError(f"center_points must be >= 0, got {center_points}")
     cube = fractional_factorial(factors, generators) if generators else full_factorial(factors)
-    a = _alpha_value(alpha, len(cube))
+    a = axial_alpha_value(alpha, len(cube))
     parts = [cube.astype(float), axial_points(factors, a), pd.DataFrame(np.zeros((center_points, len(factors))), columns=factors)]
     return pd.concat(parts, ignore_index=True)
 
@@ -159,7 +160,7 @@ def choose_fold(k: int, words: Iterable[int], weight: Optional[Sequence[float]] 
     singles = [int(s) for s in top if s & (s - 1) == 0]
     if singles:
         wts = np.asarray(weight, dtype=float) if weight is not None else np.zeros(k)
-        singles.sort(key=lambda s: (-wts[_bits(s)[0]], _bits(s)[0]))
+        singles.sort(key=lambda s: (-wts[mask_bits(s)[0]], mask_bits(s)[0]))
         return singles[0], int(best)
     if full in set(int(s) for s in top):
         return full, int(best)

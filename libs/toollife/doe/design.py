@@ -24,6 +24,8 @@ from typing import Dict, Iterable, List, Mapping, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
+from .kernel import alias_classes, mask_bits, term_name, term_order_key
+
 __all__ = [
     "full_factorial",
     "fractional_factorial",
@@ -43,28 +45,6 @@ _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 # --------------------------------------------------------------------------- term helpers
-def _bits(mask: int) -> List[int]:
-    out, i = [], 0
-    while mask:
-        if mask & 1:
-            out.append(i)
-        mask >>= 1
-        i += 1
-    return out
-
-
-def _order_key(mask: int) -> Tuple[int, List[int]]:
-    """Sort key: interaction order first, then factor positions lexicographically.
-
-    This is the row order of every effects table (A, B, C, A:B, A:C, B:C, A:B:C, ...), i.e.
-    ``itertools.combinations`` order within each interaction order.
-    """
-    b = _bits(mask)
-    return (len(b), b)
-
-
-def _term_name(mask: int, factors: Sequence[str]) -> str:
-    return ":".join(factors[i] for i in _bits(mask))
 
 
 def _close_group(words: Iterable[Tuple[int, int]]) -> Dict[int, int]:
@@ -77,33 +57,6 @@ def _close_group(words: Iterable[Tuple[int, int]]) -> Dict[int, int]:
             continue
         group.update({m ^ w: g * s for m, g in list(group.items())})
     return group
-
-
-def _alias_classes(k: int, group: Mapping[int, int]) -> List[Tuple[int, List[Tuple[int, int]]]]:
-    """Estimable alias classes of a regular 2^(k-p) design.
-
-    Returns ``[(representative mask, [(alias mask, sign), ...]), ...]`` in :func:`_order_key`
-    order; the representative is the lowest-order member (ties by factor order), which is what
-    a fractional design actually lets you interpret (sparsity of effects). ``sign`` is -1 when
-    ``rep = -alias``. The class of the identity (the defining words) is not estimable and is
-    omitted.
-    """
-    seen = set()
-    classes = []
-    for mask in sorted(range(1, 1 << k), key=_order_key):
-        if mask in seen:
-            continue
-        members = [(mask ^ w, s) for w, s in group.items()]
-        seen.update(m for m, _ in members)
-        if any(m == 0 for m, _ in members):
-            continue
-        others = sorted([(m, s) for m, s in members if m != mask], key=lambda ms: _order_key(ms[0]))
-        classes.append((mask, others))
-    return classes
-
-
-def _format_aliases(others: Sequence[Tuple[int, int]], factors: Sequence[str]) -> str:
-    return ", ".join(("-" if s < 0 else "") + _term_name(m, factors) for m, s in others)
 
 
 # --------------------------------------------------------------------------- generators
@@ -157,7 +110,7 @@ def _generator_group(k: int, generators: Sequence[str]) -> Dict[int, int]:
 
 def full_factorial(factors: Sequence[str]) -> pd.DataFrame:
     """All 2^k runs in standard (Yates) order, coded -1/+1; the first factor alternates fastest."""
-    factors = _check_factor_names(factors)
+    factors = check_factor_names(factors)
     k = len(factors)
     idx = np.arange(1 << k)
     data = {f: np.where((idx >> i) & 1, 1, -1).astype(np.int64) for i, f in enumerate(factors)}
@@ -168,23 +121,23 @@ def fractional_factorial(factors: Sequence[str], generators: Sequence[str]) -> p
     """A regular 2^(k-p) fraction: full factorial in the first k-p factors (standard order),
     each remaining factor computed from its generator, e.g. ``['E=ABCD']`` gives the
     resolution V half fraction 2^(5-1) with I = ABCDE (Montgomery §8.2)."""
-    factors = _check_factor_names(factors)
+    factors = check_factor_names(factors)
     k = len(factors)
     parsed = _parse_generators(k, generators)
     base = k - len(parsed)
     design = full_factorial(factors[:base])
     lv = design.to_numpy()
     for pos, rhs, sign in sorted(parsed):
-        design[factors[pos]] = sign * np.prod(lv[:, _bits(rhs)], axis=1)
+        design[factors[pos]] = sign * np.prod(lv[:, mask_bits(rhs)], axis=1)
     return design[factors]
 
 
 def defining_relation(factors: Sequence[str], generators: Sequence[str]) -> List[str]:
     """Words of the defining relation I = ... (all products of generator words)."""
-    factors = _check_factor_names(factors)
+    factors = check_factor_names(factors)
     group = _generator_group(len(factors), generators)
-    return [("-" if group[w] < 0 else "") + _term_name(w, factors)
-            for w in sorted((w for w in group if w), key=_order_key)]
+    return [("-" if group[w] < 0 else "") + term_name(w, factors)
+            for w in sorted((w for w in group if w), key=term_order_key)]
 
 
 def design_resolution(k: int, generators: Sequence[str]) -> int:
@@ -198,7 +151,7 @@ def design_resolution(k: int, generators: Sequence[str]) -> int:
     if not generators:
         return sys.maxsize
     group = _generator_group(int(k), generators)
-    return min(len(_bits(w)) for w in group if w)
+    return min(len(mask_bits(w)) for w in group if w)
 
 
 def alias_structure(factors: Sequence[str], generators: Sequence[str]) -> Dict[str, List[str]]:
@@ -208,12 +161,12 @@ def alias_structure(factors: Sequence[str], generators: Sequence[str]) -> Dict[s
     prefixed ``'-'`` enters with a negative sign. Example, 2^(5-1) with E=ABCD:
     ``{'A': ['B:C:D:E'], ..., 'A:B': ['C:D:E'], ...}``.
     """
-    factors = _check_factor_names(factors)
+    factors = check_factor_names(factors)
     k = len(factors)
     group = _generator_group(k, generators) if len(generators) else {0: 1}
     return {
-        _term_name(rep, factors): [("-" if s < 0 else "") + _term_name(m, factors) for m, s in others]
-        for rep, others in _alias_classes(k, group)
+        term_name(rep, factors): [("-" if s < 0 else "") + term_name(m, factors) for m, s in others]
+        for rep, others in alias_classes(k, group)
     }
 
 
@@ -297,7 +250,7 @@ def to_natural(design: pd.DataFrame, levels: Mapping[str, Tuple[object, object]]
     return out
 
 
-def _check_factor_names(factors: Sequence[str]) -> List[str]:
+def check_factor_names(factors: Sequence[str]) -> List[str]:
     if isinstance(factors, str):
         raise ValueError("factors must be a sequence of names, not a single string")
     factors = [str(f) for f in factors]

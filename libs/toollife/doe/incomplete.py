@@ -37,87 +37,24 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .design import _alias_classes, _format_aliases, _term_name
-from .factorial import (
-    CURVATURE_TERM,
-    RESULT_COLUMNS,
-    _check_alpha,
-    _check_inputs,
-    _coded_levels,
-    _lenth,
-    _term_columns,
+from .factorial import CURVATURE_TERM, RESULT_COLUMNS
+from .kernel import (
+    affine_hull,
+    alias_classes,
+    bits_to_levels,
+    check_alpha,
+    check_inputs,
+    coded_levels,
+    format_aliases,
+    lenth,
+    point_bits,
+    response_values,
+    sequential_independent,
+    term_columns,
+    term_name,
 )
 
 __all__ = ["analyze_incomplete", "IncompleteAnalysis"]
-
-_TOL = 1e-9
-
-
-# --------------------------------------------------------------------------- GF(2) geometry
-def _point_bits(levels: np.ndarray) -> np.ndarray:
-    """Bit mask of each +/-1 point: bit i set when factor i is at +1."""
-    w = (1 << np.arange(levels.shape[1], dtype=np.int64))
-    return ((levels > 0).astype(np.int64) * w).sum(axis=1)
-
-
-def _parity(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.int64).copy()
-    out = np.zeros(x.shape, dtype=np.int64)
-    while np.any(x):
-        out ^= x & 1
-        x >>= 1
-    return out
-
-
-def _xor_basis(vectors: Sequence[int]) -> List[int]:
-    basis: List[int] = []
-    for v in vectors:
-        v = int(v)
-        for b in basis:
-            v = min(v, v ^ b)
-        if v:
-            basis.append(v)
-    return basis
-
-
-def _hull(bits: np.ndarray, k: int) -> Tuple[np.ndarray, Dict[int, int]]:
-    """Affine hull of +/-1 points (as bit masks): its points (bit masks) and defining relation
-    {word mask: sign}, identity included -- the same group ``_layout`` detects from data."""
-    p0 = int(bits[0])
-    basis = _xor_basis(int(b) ^ p0 for b in np.unique(bits))
-    pts = np.array([p0], dtype=np.int64)
-    for b in basis:
-        pts = np.concatenate([pts, pts ^ b])
-    words = np.arange(1 << k, dtype=np.int64)
-    ok = np.ones(len(words), dtype=bool)
-    for b in basis:
-        ok &= _parity(words & b) == 0
-    words = words[ok]
-    low0 = ((1 << k) - 1) & ~p0                      # factors at -1 in p0
-    signs = 1 - 2 * _parity(words & low0)
-    return np.sort(pts), {int(w): int(s) for w, s in zip(words, signs)}
-
-
-def _bits_to_levels(bits: np.ndarray, k: int) -> np.ndarray:
-    return np.where((bits[:, None] >> np.arange(k)) & 1, 1, -1).astype(np.int64)
-
-
-def _sequential_independent(X: np.ndarray, tol: float = _TOL) -> np.ndarray:
-    """Columns of X independent of all earlier *kept* columns (modified Gram-Schmidt, twice)."""
-    keep = np.zeros(X.shape[1], dtype=bool)
-    Q = np.zeros((X.shape[0], 0))
-    for j in range(X.shape[1]):
-        c = X[:, j].astype(float)
-        norm = np.linalg.norm(c)
-        if norm == 0:
-            continue
-        r = c.copy()
-        for _ in range(2):
-            r -= Q @ (Q.T @ r)
-        if np.linalg.norm(r) > tol * max(norm, 1.0):
-            keep[j] = True
-            Q = np.column_stack([Q, r / np.linalg.norm(r)])
-    return keep
 
 
 # --------------------------------------------------------------------------- result
@@ -161,21 +98,6 @@ class IncompleteAnalysis:
 
 
 # --------------------------------------------------------------------------- helpers
-def _responses(runs: pd.DataFrame, response: str, log_response: bool) -> np.ndarray:
-    try:
-        y = runs[response].to_numpy(dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"response column {response!r} must be numeric") from None
-    if log_response:
-        fin = np.isfinite(y)
-        bad = fin & (y <= 0)
-        if bad.any():
-            raise ValueError(
-                f"log_response=True needs a strictly positive response, but {response!r} has "
-                f"{int(bad.sum())} value(s) <= 0"
-            )
-        y = np.where(fin, np.log(np.where(fin, y, 1.0)), np.nan)
-    return y
 
 
 def _planned_points(levels_all: np.ndarray, design_levels: Optional[np.ndarray], k: int):
@@ -185,12 +107,12 @@ def _planned_points(levels_all: np.ndarray, design_levels: Optional[np.ndarray],
     else:
         src = levels_all
     fact = (src != 0).all(axis=1)
-    fbits = _point_bits(src[fact])
+    fbits = point_bits(src[fact])
     obs_fact = (levels_all != 0).all(axis=1)
-    hull_src = fbits if len(fbits) else _point_bits(levels_all[obs_fact])
+    hull_src = fbits if len(fbits) else point_bits(levels_all[obs_fact])
     if len(hull_src) == 0:
         raise ValueError("design has no factorial (+/-1) runs")
-    hull_pts, group = _hull(np.asarray(hull_src), k)
+    hull_pts, group = affine_hull(np.asarray(hull_src), k)
     planned = np.unique(fbits) if design_levels is not None else hull_pts
     return planned, bool((~fact).any()), group, src
 
@@ -202,17 +124,17 @@ def incomplete_layout(levels_all: np.ndarray, completed: np.ndarray, factors: Se
     planned, centre_planned, group, src = _planned_points(levels_all, design_levels, k)
     lv = levels_all[completed]
     is_fact = (lv != 0).all(axis=1)
-    done_bits = set(int(b) for b in _point_bits(lv[is_fact]))
+    done_bits = set(int(b) for b in point_bits(lv[is_fact]))
     src_fact = (src != 0).all(axis=1)
-    src_bits = _point_bits(src[src_fact])
+    src_bits = point_bits(src[src_fact])
     if design_levels is None:                     # lost attempts (NaN rows) count as planned runs
-        lost_bits = _point_bits(levels_all[~completed & (levels_all != 0).all(axis=1)])
+        lost_bits = point_bits(levels_all[~completed & (levels_all != 0).all(axis=1)])
         count_bits = lost_bits
     else:
         count_bits = src_bits
     missing = [int(b) for b in planned if int(b) not in done_bits]
     n_lost = [max(1, int(np.sum(count_bits == b))) for b in missing]
-    rows = _bits_to_levels(np.array(missing, dtype=np.int64), k) if missing else np.zeros((0, k), np.int64)
+    rows = bits_to_levels(np.array(missing, dtype=np.int64), k) if missing else np.zeros((0, k), np.int64)
     src_centre = ~src_fact
     if design_levels is None:
         n_c_planned = int(((levels_all == 0).all(axis=1)).sum())
@@ -229,7 +151,7 @@ def incomplete_layout(levels_all: np.ndarray, completed: np.ndarray, factors: Se
         extra = int(np.sum(~np.isin(lost_bits, missing)))
         extra += int(((levels_all == 0).all(axis=1) & ~completed).sum()) if n_c_done else 0
     else:
-        done_list = list(_point_bits(lv[is_fact]))
+        done_list = list(point_bits(lv[is_fact]))
         extra = 0
         for b in np.unique(src_bits):
             if int(b) in done_bits:
@@ -237,7 +159,7 @@ def incomplete_layout(levels_all: np.ndarray, completed: np.ndarray, factors: Se
         if n_c_done:
             extra += max(0, n_c_planned - n_c_done)
     n_lost_total = int(sum(n_lost)) + extra
-    classes = _alias_classes(k, group)
+    classes = alias_classes(k, group)
     return {"group": group, "classes": classes, "missing": missing_df, "levels": lv, "is_factorial": is_fact,
             "n_lost": n_lost_total}
 
@@ -272,10 +194,10 @@ def analyze_incomplete(
     run was completed, or when the remaining runs leave neither error df nor the >= 3 effects
     Lenth's method needs.
     """
-    factors = _check_inputs(runs, factors, response)
-    alpha = _check_alpha(alpha)
-    levels_all = _coded_levels(runs, factors)
-    y_all = _responses(runs, response, log_response)
+    factors = check_inputs(runs, factors, response)
+    alpha = check_alpha(alpha)
+    levels_all = coded_levels(runs, factors)
+    y_all = response_values(runs, response, log_response, missing_ok=True)
     completed = np.isfinite(y_all)
     design_levels = None
     if design is not None:
@@ -284,7 +206,7 @@ def analyze_incomplete(
         miss = [f for f in factors if f not in design.columns]
         if miss:
             raise ValueError(f"design lacks factor column(s) {miss}")
-        design_levels = _coded_levels(design, factors)
+        design_levels = coded_levels(design, factors)
     if not completed.any():
         raise ValueError("no completed run (every response is missing)")
     info = incomplete_layout(levels_all, completed, factors, design_levels)
@@ -294,14 +216,14 @@ def analyze_incomplete(
         raise ValueError("no completed factorial (+/-1) run")
     classes = info["classes"]
     masks = [rep for rep, _ in classes]
-    terms = [_term_name(rep, factors) for rep in masks]
-    aliases = [_format_aliases(others, factors) for _, others in classes]
+    terms = [term_name(rep, factors) for rep in masks]
+    aliases = [format_aliases(others, factors) for _, others in classes]
     has_center = bool((~is_fact).any())
-    Xt = _term_columns(lv, masks)
+    Xt = term_columns(lv, masks)
     # the centre indicator goes before the terms in the estimability check: centre runs inform
     # only the intercept and curvature, so a term must be estimable from the factorial runs
     lead = [np.ones(len(lv))] + ([(~is_fact).astype(float)] if has_center else [])
-    keep = _sequential_independent(np.column_stack(lead + [Xt]))[len(lead):]
+    keep = sequential_independent(np.column_stack(lead + [Xt]))[len(lead):]
     kept = np.flatnonzero(keep)
     dropped = np.flatnonzero(~keep)
     X = np.column_stack([np.ones(len(lv)), Xt[:, kept]] + ([(~is_fact).astype(float)] if has_center else []))
@@ -328,7 +250,7 @@ def analyze_incomplete(
             method = "lenth"
             scale = np.sqrt(diag[1:1 + m])
             z = eff / scale
-            pse, me, d = _lenth(z[None, :], alpha)
+            pse, me, d = lenth(z[None, :], alpha)
             se = pse[0] * scale
             tv = eff / se
             pv = 2.0 * stats.t.sf(np.abs(tv), d)

@@ -15,14 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .design import _bits
-from .factorial import (
-    CURVATURE_TERM,
-    _Layout,
-    _analyze_core,
-    _prepare_single,
-    _term_columns,
-)
+from .factorial import CURVATURE_TERM, prepare_design
+from .kernel import Layout, analyze_core, mask_bits, term_columns
 
 __all__ = ["reduce_model", "optimal_settings", "OPTIMAL_KEYS"]
 
@@ -72,7 +66,7 @@ def reduce_model(effects: pd.DataFrame, factors: Sequence[str]) -> List[str]:
     return [t for t in order if t in keep]
 
 
-def _hierarchy_matrix(lay: _Layout) -> np.ndarray:
+def _hierarchy_matrix(lay: Layout) -> np.ndarray:
     """H[i, j] = term j is needed (as a lower-order term) by term i."""
     m = lay.m
     cls = {}
@@ -81,7 +75,7 @@ def _hierarchy_matrix(lay: _Layout) -> np.ndarray:
             cls[rep ^ w] = j
     H = np.zeros((m, m), dtype=bool)
     for i, rep in enumerate(lay.rep_masks):
-        bits = _bits(rep)
+        bits = mask_bits(rep)
         for r in range(1, len(bits)):
             for sub in combinations(bits, r):
                 j = cls.get(sum(1 << b for b in sub))
@@ -92,7 +86,7 @@ def _hierarchy_matrix(lay: _Layout) -> np.ndarray:
     return H
 
 
-def _optimal_core(lay: _Layout, Yf: np.ndarray, keep: np.ndarray, maximize: bool, alpha: float) -> Dict[str, np.ndarray]:
+def optimal_core(lay: Layout, Yf: np.ndarray, keep: np.ndarray, maximize: bool, alpha: float) -> Dict[str, np.ndarray]:
     """Batched reduced-model fit for groups sharing the layout and the kept-term pattern.
 
     ``Yf`` is (G, n_factorial) (factorial runs of ``lay`` in order), ``keep`` a (m,) bool.
@@ -101,17 +95,17 @@ def _optimal_core(lay: _Layout, Yf: np.ndarray, keep: np.ndarray, maximize: bool
     k = len(lay.factors)
     masks = [mk for mk, kp in zip(lay.rep_masks, keep) if kp]
     lv = lay.levels[lay.is_factorial]
-    X = np.column_stack([np.ones(len(lv)), _term_columns(lv, masks)])
+    X = np.column_stack([np.ones(len(lv)), term_columns(lv, masks)])
     XtX_inv = np.linalg.inv(X.T @ X)
     B = Yf @ (X @ XtX_inv)
     df = len(lv) - X.shape[1]
-    model_bits = sorted({b for mk in masks for b in _bits(mk)})
+    model_bits = sorted({b for mk in masks for b in mask_bits(mk)})
     q = len(model_bits)
     idx = np.arange(1 << q)
     cand = np.zeros((1 << q, k), dtype=np.int8)
     for j, b in enumerate(model_bits):          # standard order over the model's factors
         cand[:, b] = np.where((idx >> j) & 1, 1, -1)
-    Xc = np.column_stack([np.ones(1 << q), _term_columns(cand, masks)])
+    Xc = np.column_stack([np.ones(1 << q), term_columns(cand, masks)])
     pred_all = B @ Xc.T
     best = np.argmax(pred_all, axis=1) if maximize else np.argmin(pred_all, axis=1)
     pred = pred_all[np.arange(G), best]
@@ -135,13 +129,13 @@ def _optimal_core(lay: _Layout, Yf: np.ndarray, keep: np.ndarray, maximize: bool
     }
 
 
-def _kept_from_significance(lay: _Layout, sig: np.ndarray) -> np.ndarray:
+def kept_from_significance(lay: Layout, sig: np.ndarray) -> np.ndarray:
     """(G, m) significance -> (G, m) kept terms with hierarchy closure."""
     H = _hierarchy_matrix(lay)
     return sig | ((sig.astype(np.int64) @ H.astype(np.int64)) > 0)
 
 
-def _finish(lay: _Layout, res: Dict[str, np.ndarray], log_response: bool) -> None:
+def finish_optimal(lay: Layout, res: Dict[str, np.ndarray], log_response: bool) -> None:
     if log_response:
         for key in ("predicted", "ci_low", "ci_high", "pi_low", "pi_high"):
             res[key] = np.exp(res[key])
@@ -175,10 +169,10 @@ def optimal_settings(
     bounds are back-transformed with exp: the prediction is then the *median* (not the mean)
     on the original scale -- the natural summary for lognormal tool life.
     """
-    factors, alpha, lay, y = _prepare_single(runs, factors, response, alpha, log_response)
+    factors, alpha, lay, y = prepare_design(runs, factors, response, alpha, log_response)
     if effects is None:
-        res = _analyze_core(lay, y[None, :], alpha)
-        keep = _kept_from_significance(lay, res["significant"][:, : lay.m])[0]
+        res = analyze_core(lay, y[None, :], alpha)
+        keep = kept_from_significance(lay, res["significant"][:, : lay.m])[0]
         method = lay.method
     else:
         kept_names = reduce_model(effects, factors)
@@ -187,8 +181,8 @@ def optimal_settings(
             raise ValueError(f"effects terms {unknown} are not estimable terms of this design {list(lay.terms)}")
         keep = np.array([t in kept_names for t in lay.terms])
         method = str(effects["method"].iloc[0]) if "method" in effects.columns and len(effects) else ""
-    out = _optimal_core(lay, y[None, lay.is_factorial], keep, maximize, alpha)
-    _finish(lay, out, log_response)
+    out = optimal_core(lay, y[None, lay.is_factorial], keep, maximize, alpha)
+    finish_optimal(lay, out, log_response)
     coded = {f: (None if np.isnan(v) else int(v)) for f, v in zip(factors, out["coded"][0])}
     return {
         "terms": [t for t, kp in zip(lay.terms, keep) if kp],

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from scipy import optimize, stats
 
 from .factorial import CURVATURE_TERM
-from .taylor import CostLike, _cost, cost_optimal_conditions, cost_per_part, taylor_life
+from .taylor import CostLike, as_machining_cost, cost_optimal_conditions, cost_per_part, taylor_life
 
 __all__ = [
     "pareto_chart", "half_normal_plot", "main_effects_plot", "interaction_plot", "pareto_reference_line",
@@ -252,7 +252,7 @@ def cost_curve_figure(taylor: Mapping[str, float], f: float, d: float, cost: Cos
     with the minimum (:func:`cost_optimal_conditions`) marked and, if given, the current speed."""
     opt = cost_optimal_conditions(taylor, f, d, cost, current_speed=current_speed, coolant=coolant, coating=coating)
     V = np.asarray(speeds if speeds is not None else _speed_grid(opt["V_opt"], [current_speed]), dtype=float)
-    kw = dict(asdict(_cost(cost)), coolant=coolant, coating=coating)
+    kw = dict(asdict(as_machining_cost(cost)), coolant=coolant, coating=coating)
     y = np.array([cost_per_part(v, f, d, taylor, **kw) for v in V])
     fig = _figure((6, 4.5))
     ax = fig.add_subplot()

@@ -14,17 +14,22 @@ import numpy as np
 import pandas as pd
 from scipy import optimize as sopt
 
-from .augment import _alpha_value, axial_points, choose_fold, fold_over
-from .design import _bits, _term_name
-from .factorial import (
-    _analyze_core,
-    _check_alpha,
-    _check_inputs,
-    _layout,
-    _sorted_runs,
+from .augment import axial_alpha_value, axial_points, choose_fold, fold_over
+from .incomplete import analyze_incomplete
+from .kernel import (
+    affine_hull,
+    analyze_core,
+    bits_to_levels,
+    check_alpha,
+    check_inputs,
+    design_layout,
+    mask_bits,
+    point_bits,
+    response_values,
+    sorted_runs,
+    term_name,
 )
-from .incomplete import _bits_to_levels, _hull, _point_bits, _responses, analyze_incomplete
-from .optimize import _kept_from_significance, optimal_settings
+from .optimize import kept_from_significance, optimal_settings
 from .power import default_error_df, power_two_level, replicates_for_power
 from .response_surface import ascent_path, fit_response_surface, non_estimable_quadratic_terms
 
@@ -138,8 +143,8 @@ def _missing_points(X_all: np.ndarray, completed: np.ndarray, design_X: Optional
     corners = np.round(planned, 9)
     corners = corners[(np.abs(corners) == 1).all(axis=1)]
     if len(corners):
-        hull_pts, _ = _hull(_point_bits(corners), k)
-        for r in _bits_to_levels(hull_pts, k).astype(float):
+        hull_pts, _ = affine_hull(point_bits(corners), k)
+        for r in bits_to_levels(hull_pts, k).astype(float):
             t = tuple(r)
             if t not in done_set and t not in counts:
                 order.append(t)
@@ -208,7 +213,7 @@ def _distinct_corners(lay) -> np.ndarray:
 def _fold_recommendation(lay, factors, S: int, n_broken: int, n_words: int, corners: np.ndarray,
                          n_center: int, why: str, details: Dict[str, Any]) -> Recommendation:
     k = len(factors)
-    on = [factors[i] for i in _bits(S)]
+    on = [factors[i] for i in mask_bits(S)]
     fold_on = None if len(on) == k else (on[0] if len(on) == 1 else on)
     new = fold_over(pd.DataFrame(corners, columns=factors), factors, on=fold_on).to_numpy(float)
     runs = pd.concat([_runs_frame(new, factors, "fold_over"),
@@ -237,16 +242,16 @@ def _rule_fold(lay, res, factors, corners) -> Optional[Recommendation]:
     weight = np.zeros(k)
     for j in np.flatnonzero(sig):
         rep = lay.rep_masks[j]
-        for b in _bits(rep):
+        for b in mask_bits(rep):
             weight[b] += 1
         al = []
         for w in lay.group:
             if w == 0:
                 continue
             other = rep ^ w
-            if len(_bits(other)) <= 2:
+            if len(mask_bits(other)) <= 2:
                 words.append(w)
-                al.append(("-" if lay.group[w] < 0 else "") + _term_name(other, factors))
+                al.append(("-" if lay.group[w] < 0 else "") + term_name(other, factors))
         if al:
             ambiguous[lay.terms[j]] = al
     if not words:
@@ -264,7 +269,7 @@ def _rule_fold(lay, res, factors, corners) -> Optional[Recommendation]:
 
 def _rule_axial(lay, res, factors, X_done, corners, alpha_axial, center_points, limits, p_curv, curv_eff):
     k = len(factors)
-    a = _alpha_value(alpha_axial, len(corners))
+    a = axial_alpha_value(alpha_axial, len(corners))
     ax = axial_points(factors, a).to_numpy(float)
     lo, hi = _bounds(limits, factors)
     ax = np.clip(ax, lo, hi)
@@ -273,7 +278,7 @@ def _rule_axial(lay, res, factors, X_done, corners, alpha_axial, center_points, 
     lost = non_estimable_quadratic_terms(planned, factors)
     if lost:
         # 2FIs aliased with each other (words of length 4) make the quadratic model inestimable
-        words = [w for w in lay.group if w and len(_bits(w)) == 4] or [w for w in lay.group if w and len(_bits(w)) <= 4]
+        words = [w for w in lay.group if w and len(mask_bits(w)) == 4] or [w for w in lay.group if w and len(mask_bits(w)) <= 4]
         if words:
             S, n_broken = choose_fold(k, words)
             why = (f"The centre points show significant curvature (p = {p_curv:.2g}), but the two-factor "
@@ -295,17 +300,17 @@ def _rule_axial(lay, res, factors, X_done, corners, alpha_axial, center_points, 
 
 def _best_corner_gradient(masks, coef, k: int, maximize: bool) -> Tuple[np.ndarray, np.ndarray]:
     """Best corner of a 2-level model (factors not in it at 0) and the model's gradient there."""
-    bits = sorted({b for mk in masks for b in _bits(mk)})
+    bits = sorted({b for mk in masks for b in mask_bits(mk)})
     idx = np.arange(1 << len(bits))
     cand = np.zeros((len(idx), k))
     for j, bt in enumerate(bits):
         cand[:, bt] = np.where((idx >> j) & 1, 1.0, -1.0)
-    pred = np.array([sum(c * np.prod(p[_bits(mk)]) for mk, c in zip(masks, coef)) for p in cand])
+    pred = np.array([sum(c * np.prod(p[mask_bits(mk)]) for mk, c in zip(masks, coef)) for p in cand])
     x = cand[int(np.argmax(pred) if maximize else np.argmin(pred))]
     grad = np.zeros(k)
     for mk, c in zip(masks, coef):
-        for i in _bits(mk):
-            grad[i] += c * np.prod([x[o] for o in _bits(mk) if o != i])
+        for i in mask_bits(mk):
+            grad[i] += c * np.prod([x[o] for o in mask_bits(mk) if o != i])
     return x, grad
 
 
@@ -360,10 +365,10 @@ def _two_level(runs_c, factors, response, *, alpha, maximize, log_response, rele
                n_steps, axial_alpha, center_points, n_confirm, limits) -> Recommendation:
     k = len(factors)
     levels = runs_c[factors].to_numpy(float).astype(np.int8)
-    y = _responses(runs_c, response, log_response)
-    levels, y = _sorted_runs(levels, y)
-    lay = _layout(levels, factors)
-    res = _analyze_core(lay, y[None, :], alpha)
+    y = response_values(runs_c, response, log_response, missing_ok=True)
+    levels, y = sorted_runs(levels, y)
+    lay = design_layout(levels, factors)
+    res = analyze_core(lay, y[None, :], alpha)
     m = lay.m
     corners = _distinct_corners(lay)
     X_done = lay.levels.astype(float)
@@ -380,16 +385,16 @@ def _two_level(runs_c, factors, response, *, alpha, maximize, log_response, rele
                            float(res["p_value"][0][m]), float(res["effect"][0][m]))
 
     # rule 3: no curvature, best settings on the boundary -> steepest ascent
-    keep = _kept_from_significance(lay, res["significant"][:, :m])[0]
+    keep = kept_from_significance(lay, res["significant"][:, :m])[0]
     kept_masks = [lay.rep_masks[j] for j in np.flatnonzero(keep)]
     kept_coef = np.array([res["coefficient"][0][j] for j in np.flatnonzero(keep)])
     b = np.zeros(k)
     for mk, c in zip(kept_masks, kept_coef):
-        if len(_bits(mk)) == 1:
-            b[_bits(mk)[0]] = c
+        if len(mask_bits(mk)) == 1:
+            b[mask_bits(mk)[0]] = c
     if np.any(b != 0):
         origin, g = _best_corner_gradient(kept_masks, kept_coef, k, maximize)
-        interactions = any(len(_bits(mk)) > 1 for mk in kept_masks)
+        interactions = any(len(mask_bits(mk)) > 1 for mk in kept_masks)
         if not interactions:
             origin = np.zeros(k)            # the textbook path: from the centre, along b
             g = b
@@ -463,7 +468,7 @@ def _second_order(runs_c, factors, response, *, alpha, maximize, log_response, n
                   limits) -> Recommendation:
     k = len(factors)
     X = _levels(runs_c, factors)
-    y = _responses(runs_c, response, log_response)
+    y = response_values(runs_c, response, log_response, missing_ok=True)
     fit_runs = pd.DataFrame(X, columns=factors).assign(**{"__y": y})
     rs = fit_response_surface(fit_runs, factors, "__y")
     a = np.abs(X).max(axis=0)
@@ -602,8 +607,8 @@ def recommend_next(
     clip axial and step points and to see whether moving is possible. ``log_response``: analyse
     ln(response) (tool life); predictions and intervals are back-transformed.
     """
-    factors = _check_inputs(runs, factors, response)
-    alpha = _check_alpha(alpha)
+    factors = check_inputs(runs, factors, response)
+    alpha = check_alpha(alpha)
     target_power = float(target_power)
     if not 0.0 < target_power < 1.0:
         raise ValueError(f"target_power must be in (0, 1), got {target_power}")
@@ -615,7 +620,7 @@ def recommend_next(
         raise ValueError(f"n_confirm must be >= 1, got {n_confirm}")
     limits = _check_limits(limits, factors)
     X_all = _levels(runs, factors)
-    y_all = _responses(runs, response, False)
+    y_all = response_values(runs, response, False, missing_ok=True)
     completed = np.isfinite(y_all)
     if not completed.any():
         raise ValueError("no completed run (every response is missing)")

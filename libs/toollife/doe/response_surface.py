@@ -23,8 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .factorial import _check_inputs
-from .incomplete import _sequential_independent
+from .kernel import check_inputs, numeric_gradient, sequential_independent
 
 __all__ = ["ResponseSurface", "fit_response_surface", "steepest_ascent"]
 
@@ -35,7 +34,7 @@ ANOVA_COLUMNS = ["df", "sum_sq", "mean_sq", "f_value", "p_value"]
 # --------------------------------------------------------------------------- inputs
 def _check_runs(runs: pd.DataFrame, factors: Sequence[str], response: str) -> Tuple[List[str], np.ndarray, np.ndarray]:
     """(factors, (n, k) float coded levels, (n,) float response), validated."""
-    factors = _check_inputs(runs, factors, response)
+    factors = check_inputs(runs, factors, response)
     try:
         X = runs[factors].to_numpy(dtype=float)
     except (TypeError, ValueError):
@@ -74,7 +73,7 @@ def _n_interactions(k: int) -> int:
 
 def non_estimable_quadratic_terms(X: np.ndarray, factors: Sequence[str]) -> List[str]:
     """Second-order terms a set of coded points cannot estimate (in model order)."""
-    keep = _sequential_independent(quadratic_matrix(np.asarray(X, dtype=float)))
+    keep = sequential_independent(quadratic_matrix(np.asarray(X, dtype=float)))
     return [t for t, kp in zip(quadratic_terms(factors), keep) if not kp]
 
 
@@ -135,6 +134,23 @@ class ResponseSurface:
         else:
             half = np.full(len(pred), np.nan)
         return pd.DataFrame({"predicted": pred, "low": pred - half, "high": pred + half})
+
+    def stationary_interval(self, *, alpha: float = 0.05) -> Optional[np.ndarray]:
+        """Half-width per factor of the 1-alpha confidence interval of the stationary point (coded):
+        t * se, se by the delta method from the gradient of x_s = -B^-1 b / 2 in the coefficients.
+        None when the stationary point is not finite or there is no residual df."""
+        k = len(self.factors)
+        beta = self.coefficients.to_numpy(float)
+        x0 = self.stationary_point.to_numpy(float)
+        if not (np.all(np.isfinite(x0)) and self.df_resid > 0):
+            return None
+
+        def stationary(b):
+            return -0.5 * np.linalg.solve(_b_matrix(b, k), b[1:1 + k])
+
+        J = numeric_gradient(stationary, beta)
+        se = np.sqrt(np.einsum("ij,jk,ik->i", J, self.mse * self.xtx_inv, J))
+        return stats.t.ppf(1 - alpha / 2, self.df_resid) * se
 
 
 def _b_matrix(beta: np.ndarray, k: int) -> np.ndarray:
@@ -236,7 +252,7 @@ def fit_response_surface(runs: pd.DataFrame, factors: Sequence[str], response: s
     k = len(factors)
     Xq = quadratic_matrix(X)
     names = quadratic_terms(factors)
-    keep = _sequential_independent(Xq)
+    keep = sequential_independent(Xq)
     if not keep.all():
         lost = [t for t, kp in zip(names, keep) if not kp]
         raise ValueError(
@@ -285,7 +301,7 @@ def first_order_coefficients(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """b_1..b_k of the first-order model y = b0 + sum b_i x_i (least squares)."""
     n, k = X.shape
     X1 = np.column_stack([np.ones(n), X])
-    keep = _sequential_independent(X1)
+    keep = sequential_independent(X1)
     if not keep.all():
         raise ValueError("the runs cannot estimate a first-order model (a factor does not vary)")
     beta = np.linalg.solve(X1.T @ X1, X1.T @ y)

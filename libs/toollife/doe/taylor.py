@@ -32,12 +32,17 @@ from typing import Dict, Mapping, Optional, Union
 
 import numpy as np
 import pandas as pd
+from scipy import stats
+
+from .kernel import numeric_gradient
 
 __all__ = [
     "fit_taylor",
     "taylor_life",
     "cost_per_part",
     "cost_optimal_conditions",
+    "cost_per_part_at_life",
+    "cost_optimal_speed",
     "MachiningCost",
     "TAYLOR_KEYS",
 ]
@@ -73,7 +78,7 @@ def _indicator(values: pd.Series, on_level: str, name: str) -> np.ndarray:
     return hit.astype(float)
 
 
-def _taylor_matrix(
+def taylor_matrix(
     runs: pd.DataFrame, speed: str, feed: str, depth: str, coolant: Optional[str], coating: Optional[str],
     life: str, coolant_level: str, coating_level: str,
 ):
@@ -104,7 +109,7 @@ def _taylor_matrix(
     return X, np.log(num[life])
 
 
-def _taylor_core(X: np.ndarray, y: np.ndarray, starts: np.ndarray) -> Dict[str, np.ndarray]:
+def taylor_core(X: np.ndarray, y: np.ndarray, starts: np.ndarray) -> Dict[str, np.ndarray]:
     """Batched OLS + delta method; rows of group g are ``starts[g]:starts[g+1]`` (contiguous).
 
     Regressors constant within a group are dropped from that group's fit; if ln V, ln f or
@@ -193,7 +198,7 @@ def fit_taylor(
     standard deviation of ln T), df_resid and n_runs. Standard errors are NaN with no residual df.
     Raises ``ValueError`` if speed, feed or depth does not vary (the exponent is not estimable).
     """
-    X, y = _taylor_matrix(runs, speed, feed, depth, coolant, coating, life, coolant_level, coating_level)
+    X, y = taylor_matrix(runs, speed, feed, depth, coolant, coating, life, coolant_level, coating_level)
     if len(y) == 0:
         raise ValueError("no runs to fit")
     for j, c in ((1, speed), (2, feed), (3, depth)):
@@ -201,7 +206,7 @@ def fit_taylor(
             raise ValueError(f"column {c!r} does not vary, so its Taylor exponent cannot be estimated")
     if len(y) < _P:
         raise ValueError(f"too few runs ({len(y)}) for the Taylor fit")
-    res = _taylor_core(X, y, np.array([0]))
+    res = taylor_core(X, y, np.array([0]))
     if np.isnan(res["n"][0]):
         raise ValueError("the Taylor fit is singular (speed, feed, depth and indicators are confounded)")
     return {key: (int(v[0]) if key in ("df_resid", "n_runs") else float(v[0])) for key, v in res.items()}
@@ -223,7 +228,7 @@ class MachiningCost:
 CostLike = Union[MachiningCost, Mapping[str, float]]
 
 
-def _cost(cost: CostLike) -> MachiningCost:
+def as_machining_cost(cost: CostLike) -> MachiningCost:
     if isinstance(cost, MachiningCost):
         return cost
     fields = MachiningCost.__dataclass_fields__
@@ -249,6 +254,18 @@ def taylor_life(V, f, d, taylor: Mapping[str, float], *, coolant: bool = False, 
     return (c / (np.asarray(V, dtype=float) * f ** a * d ** b)) ** (1.0 / n)
 
 
+def cost_per_part_at_life(V, f, T, cost: CostLike) -> np.ndarray:
+    """Cost per part C_m (t_h + t_m) + (t_m / T)(C_m t_c + C_t), t_m = pi D L / (1000 V f), for a
+    given tool life T (vectorised): the Taylor law's T in :func:`cost_per_part`, a run's observed
+    life when costing the runs of an experiment. NaN where V, f or T is not positive."""
+    c = as_machining_cost(cost)
+    V, f, T = (np.asarray(x, dtype=float) for x in (V, f, T))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_m = np.pi * c.diameter * c.length / (1000.0 * V * f)
+        out = c.machine_rate * (c.handling_time + t_m) + (t_m / T) * (c.machine_rate * c.tool_change_time + c.tool_cost)
+    return np.where((V > 0) & (f > 0) & (T > 0), out, np.nan)
+
+
 def cost_per_part(
     V: float,
     f: float,
@@ -271,9 +288,9 @@ def cost_per_part(
     V = float(V)
     if V <= 0 or f <= 0:
         raise ValueError("cutting speed and feed must be positive")
-    t_m = np.pi * diameter * length / (1000.0 * V * f)
     T = float(taylor_life(V, f, d, taylor, coolant=coolant, coating=coating))
-    return float(machine_rate * (handling_time + t_m) + (t_m / T) * (machine_rate * tool_change_time + tool_cost))
+    cost = MachiningCost(machine_rate, tool_cost, tool_change_time, handling_time, diameter, length)
+    return float(cost_per_part_at_life(V, f, T, cost))
 
 
 def cost_optimal_conditions(
@@ -292,7 +309,7 @@ def cost_optimal_conditions(
     cost_per_part_current (at ``current_speed``; NaN if not given), cost_per_part_optimal and
     savings (current - optimal per part).
     """
-    c = _cost(cost)
+    c = as_machining_cost(cost)
     n, a, b = float(taylor["n"]), float(taylor["a"]), float(taylor["b"])
     if not 0 < n < 1:
         raise ValueError(f"Taylor exponent n must be in (0, 1) for a finite cost optimum, got {n}")
@@ -308,3 +325,80 @@ def cost_optimal_conditions(
         "cost_per_part_optimal": optimal,
         "savings": current - optimal,
     }
+
+
+def cost_optimal_speed(
+    runs: pd.DataFrame,
+    cost: CostLike,
+    baseline: Mapping[str, object],
+    *,
+    alpha: float = 0.05,
+    life: str = "tool_life_min",
+    completed: Optional[np.ndarray] = None,
+    on_levels: Optional[Mapping[str, str]] = None,
+) -> Optional[dict]:
+    """Cost-optimal cutting speed from the extended Taylor law fitted to runs' observed tool life,
+    with a delta-method 1-alpha confidence interval.
+
+    ln T = b0 + b1 ln V (+ b2 ln f + b3 ln d + indicators of coolant / coating at their 'on'
+    level, ``on_levels``, default flood / TiAlN; each only when the runs vary it) by least squares
+    on the ``completed`` runs (default all) with a positive life; n = -1/b1,
+    T_opt = (1/n - 1)(t_c + C_t/C_m), and at the ``baseline`` feed/depth/coolant/coating V_opt
+    solves ln T_opt = c0 + b1 ln V_opt: the closed form of :func:`cost_optimal_conditions`. The
+    interval is exp of ln V_opt +/- t se (se from the gradient of ln V_opt in the coefficients).
+    Returns ``speed, ci_low, ci_high, taylor_n, n_runs``; None when the speed does not vary, the
+    fit has no residual df or n is not in (0, 1)."""
+    on_levels = {"coolant": "flood", "coating": "TiAlN", **dict(on_levels or {})}
+    life_v = pd.to_numeric(runs[life], errors="coerce").to_numpy(float)
+    done = np.ones(len(runs), dtype=bool) if completed is None else np.asarray(completed, dtype=bool)
+    ok = done & np.isfinite(life_v) & (life_v > 0)
+    if "cutting_speed" not in runs.columns:
+        return None
+    r = runs[ok]
+    y = np.log(life_v[ok])
+    cols, base = [np.ones(len(r))], [1.0]
+    V = pd.to_numeric(r["cutting_speed"], errors="coerce").to_numpy(float)
+    if not (np.isfinite(V).all() and (V > 0).all()) or np.ptp(np.log(V)) == 0:
+        return None
+    cols.append(np.log(V))
+    base.append(np.nan)                                   # the unknown: ln V_opt
+    for f in ("feed", "depth_of_cut"):
+        if f in r.columns:
+            x = pd.to_numeric(r[f], errors="coerce").to_numpy(float)
+            if np.isfinite(x).all() and (x > 0).all() and np.ptp(np.log(x)) > 0:
+                cols.append(np.log(x))
+                base.append(np.log(float(baseline[f])))
+    for f in ("coolant", "coating"):
+        if f in r.columns:
+            on = on_levels[f]
+            x = (r[f].astype(object).to_numpy() == on).astype(float)
+            if np.ptp(x) > 0:
+                cols.append(x)
+                base.append(1.0 if str(baseline.get(f)) == on else 0.0)
+    X = np.column_stack(cols)
+    df = len(y) - X.shape[1]
+    if df < 1 or np.linalg.matrix_rank(X) < X.shape[1]:
+        return None
+    XtX_inv = np.linalg.inv(X.T @ X)
+    beta = XtX_inv @ X.T @ y
+    resid = y - X @ beta
+    cov = float(resid @ resid) / df * XtX_inv
+    c = as_machining_cost(cost)
+    K = c.tool_change_time + c.tool_cost / c.machine_rate
+    z = np.array(base)
+
+    def ln_v(b):
+        n = -1.0 / b[1]
+        if not 0 < n < 1:
+            return np.nan
+        c0 = b[0] + sum(b[j] * z[j] for j in range(2, len(b)))
+        return (np.log((1.0 / n - 1.0) * K) - c0) / b[1]
+
+    lv = ln_v(beta)
+    if not np.isfinite(lv):
+        return None
+    g = numeric_gradient(ln_v, beta)
+    se = float(np.sqrt(g @ cov @ g))
+    t = float(stats.t.ppf(1 - alpha / 2, df))
+    return {"speed": float(np.exp(lv)), "ci_low": float(np.exp(lv - t * se)), "ci_high": float(np.exp(lv + t * se)),
+            "taylor_n": float(-1.0 / beta[1]), "n_runs": int(len(y))}

@@ -2,7 +2,7 @@
 
 A Python loop of :func:`analyze_factorial` over thousands of groups spends its time in pandas
 overhead. Here every group is analysed by the same batched numpy code the single-group
-functions use (``_analyze_core``/``_optimal_core``/``_taylor_core``), so results are equal to
+functions use (``analyze_core``/``optimal_core``/``taylor_core``), so results are equal to
 the per-group functions by construction, only computed for a whole block at once:
 
 1. rows are sorted by (group, design point) and each group gets a *design signature* -- its
@@ -22,19 +22,19 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
-from .factorial import (
-    RESULT_COLUMNS,
-    _analyze_core,
-    _check_alpha,
-    _check_inputs,
-    _coded_levels,
-    _layout,
-    _point_codes,
-    _response_values,
-    _row_labels,
+from .factorial import RESULT_COLUMNS, effect_row_labels
+from .kernel import (
+    analyze_core,
+    check_alpha,
+    check_inputs,
+    coded_levels,
+    design_layout,
+    identical_rows,
+    point_codes,
+    response_values,
 )
-from .optimize import OPTIMAL_KEYS, _finish, _kept_from_significance, _optimal_core
-from .taylor import TAYLOR_KEYS, _taylor_core, _taylor_matrix
+from .optimize import OPTIMAL_KEYS, finish_optimal, kept_from_significance, optimal_core
+from .taylor import TAYLOR_KEYS, taylor_core, taylor_matrix
 
 __all__ = ["analyze_factorial_groups", "optimal_settings_groups", "fit_taylor_groups"]
 
@@ -65,7 +65,7 @@ class _Buckets:
     """Rows sorted by (group, design point) and groups bucketed by design signature."""
 
     def __init__(self, levels: np.ndarray, y: np.ndarray, gid: np.ndarray, n_groups: int):
-        code = _point_codes(levels)
+        code = point_codes(levels)
         base = 3 ** levels.shape[1]                     # codes are < 3^k
         order = np.argsort(gid * base + code, kind="stable")   # ties keep input order
         self.levels = levels[order]
@@ -76,7 +76,7 @@ class _Buckets:
         pos = np.arange(len(gs)) - self.starts[gs]
         sig = np.full((n_groups, int(self.counts.max())), -1, dtype=np.int64)
         sig[gs, pos] = code[order]
-        self.buckets: List[np.ndarray] = _identical_rows(sig)
+        self.buckets: List[np.ndarray] = identical_rows(sig)
 
     def block(self, groups: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """(levels of the shared layout, (G_b, n) response matrix) of one bucket."""
@@ -86,39 +86,17 @@ class _Buckets:
         return self.levels[s0:s0 + n], self.y[idx]
 
 
-def _split_by(labels: np.ndarray) -> List[np.ndarray]:
-    by = np.argsort(labels, kind="stable")
-    return np.split(by, np.flatnonzero(np.diff(labels[by])) + 1)
-
-
-def _identical_rows(sig: np.ndarray) -> List[np.ndarray]:
-    """Indices of identical rows of ``sig``, grouped (ascending within a group).
-
-    A 64-bit polynomial hash of each row is bucketed with a 1-D sort (``np.unique(axis=0)`` is
-    ~50x slower at 20k rows); every bucket is then verified exactly, falling back to the
-    row-wise unique on a (practically impossible) collision.
-    """
-    w = np.random.default_rng(12345).integers(1, 2 ** 62, size=sig.shape[1], dtype=np.int64) | 1
-    with np.errstate(over="ignore"):
-        h = (sig * w).sum(axis=1)                       # wraps modulo 2^64
-    buckets = _split_by(h)
-    if all((sig[b] == sig[b[0]]).all() for b in buckets):
-        return buckets
-    _, inv = np.unique(sig, axis=0, return_inverse=True)
-    return _split_by(inv.reshape(-1))
-
-
 def _prepare(runs, group_cols, factors, response, log_response):
-    factors = _check_inputs(runs, factors, response, extra=list(group_cols) if not isinstance(group_cols, str) else [group_cols])
+    factors = check_inputs(runs, factors, response, extra=list(group_cols) if not isinstance(group_cols, str) else [group_cols])
     gid, keys = _group_index(runs, group_cols)
-    levels = _coded_levels(runs, factors)
-    y = _response_values(runs, response, log_response)
+    levels = coded_levels(runs, factors)
+    y = response_values(runs, response, log_response)
     return factors, gid, keys, _Buckets(levels, y, gid, len(keys)) if len(keys) else None
 
 
 def _bucket_layout(lv, factors, keys, groups):
     try:
-        return _layout(lv, factors)
+        return design_layout(lv, factors)
     except ValueError as err:
         raise ValueError(f"group {_key_text(keys, int(groups[0]))} ({len(groups)} group(s) with this design): {err}") from None
 
@@ -145,7 +123,7 @@ def analyze_factorial_groups(
     equal to applying :func:`analyze_factorial` to each group (groups in sorted key order).
     Input errors raise ``ValueError`` naming a group with the offending design.
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     group_cols = [group_cols] if isinstance(group_cols, str) else list(group_cols)
     factors, gid, keys, bk = _prepare(runs, group_cols, factors, response, log_response)
     if bk is None:
@@ -156,9 +134,9 @@ def analyze_factorial_groups(
     for groups in bk.buckets:
         lv, Y = bk.block(groups)
         lay = _bucket_layout(lv, factors, keys, groups)
-        terms, aliases = _row_labels(lay)
+        terms, aliases = effect_row_labels(lay)
         rows_per_group[groups] = len(terms)
-        blocks.append((groups, lay, terms, aliases, _analyze_core(lay, Y, alpha)))
+        blocks.append((groups, lay, terms, aliases, analyze_core(lay, Y, alpha)))
     # place every bucket's (G_b, r) block straight into its rows of the output (group-major)
     offsets = np.concatenate([[0], np.cumsum(rows_per_group)[:-1]])
     total = int(rows_per_group.sum())
@@ -196,7 +174,7 @@ def optimal_settings_groups(
     ``coded_<factor>`` column per factor (-1.0/+1.0, NaN where the single-group dict has
     None), then ``predicted, ci_low, ci_high, pi_low, pi_high, method, df_resid``.
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     group_cols = [group_cols] if isinstance(group_cols, str) else list(group_cols)
     factors, gid, keys, bk = _prepare(runs, group_cols, factors, response, log_response)
     coded_cols = [f"coded_{f}" for f in factors]
@@ -212,15 +190,15 @@ def optimal_settings_groups(
     for groups in bk.buckets:
         lv, Y = bk.block(groups)
         lay = _bucket_layout(lv, factors, keys, groups)
-        sig = _analyze_core(lay, Y, alpha)["significant"][:, : lay.m]
-        keep = _kept_from_significance(lay, sig)
+        sig = analyze_core(lay, Y, alpha)["significant"][:, : lay.m]
+        keep = kept_from_significance(lay, sig)
         patterns, pinv = np.unique(keep, axis=0, return_inverse=True)
         pinv = pinv.reshape(-1)
         Yf = Y[:, lay.is_factorial]
         for p, pattern in enumerate(patterns):
             sel = np.flatnonzero(pinv == p)
-            out = _optimal_core(lay, Yf[sel], pattern, maximize, alpha)
-            _finish(lay, out, log_response)
+            out = optimal_core(lay, Yf[sel], pattern, maximize, alpha)
+            finish_optimal(lay, out, log_response)
             g = groups[sel]
             res["terms"][g] = ", ".join(t for t, kp in zip(lay.terms, pattern) if kp)
             res["method"][g] = lay.method
@@ -253,11 +231,11 @@ def fit_taylor_groups(
     not fail the batch: its row is NaN.
     """
     gid, keys = _group_index(runs, group_cols)
-    X, y = _taylor_matrix(runs, speed, feed, depth, coolant, coating, life, coolant_level, coating_level)
+    X, y = taylor_matrix(runs, speed, feed, depth, coolant, coating, life, coolant_level, coating_level)
     if not len(keys):
         return pd.DataFrame(columns=[*keys.columns, *TAYLOR_KEYS])
     order = np.argsort(gid, kind="stable")
     counts = np.bincount(gid, minlength=len(keys))
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    res = _taylor_core(X[order], y[order], starts)
+    res = taylor_core(X[order], y[order], starts)
     return _assemble(keys, np.arange(len(keys)), res, TAYLOR_KEYS)

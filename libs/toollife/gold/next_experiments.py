@@ -1,663 +1,32 @@
-"""gold.doe_next_experiments and gold.doe_follow_up: the next experiment of every machine x tool,
-and what a follow-up experiment resolved (issue 14, part 2).
+"""gold.doe_next_experiments and gold.doe_follow_up: the job (issue 14, part 2).
 
-**Lineage.** An experiment may follow another one (``toollife simulate --plan-from`` runs the
-recommended runs as ``<parent>-F1``, and records the parent in ``meta.simulation_runs``; without
-that table the id convention ``X-F1`` -> ``X``, ``X-F2`` -> ``X-F1`` is used). The runs of an
-experiment are analysed together with those of its ancestors, all coded in the *root*
-experiment's coding (numeric factors: its low/high, -1/+1; categorical: ``doe.categorical_levels``):
-a fold-over is analysed with the original fraction, axial + centre points with the factorial (a
-central composite design, :func:`toollife.doe.fit_response_surface`).
-
-**Per combination** (:func:`plan_combination`) the lineage is replayed generation by generation,
-one :func:`toollife.doe.recommend_next` call per generation (its part-1 rule), with one loop rule
-on top: after a *steepest-ascent* follow-up (the step points), the best observed step becomes the
-centre of a new region, and the recommendation is ``kind='new_factorial'``: the root's design
-points (with ``next_experiment.center_points`` centre points when every factor is numeric) around
-it, with the root's half-ranges. The analysis after that restarts in the new region.
-
-**Natural levels** are decoded from the current coding and clipped to
-``doe.next_experiment.limits`` (machine limits, natural units; the coded limits are also passed
-to ``recommend_next``, so axial and step points are clipped before they are planned).
-**Categorical factors** have only the natural levels -1 and +1: a recommended run with a
-categorical factor at 0 (a centre point of the other factors, an axial point on another axis, a
-confirmation run for a categorical factor without effect) is planned once at *each* level
-(Minitab's convention for centre points with categorical factors), so the plan stays balanced
-over the categorical levels; a categorical level beyond +/-1 (a step or axial point on its axis)
-is clipped to +/-1.
-
-**Responses** (``next_experiment.response``): ``ln_tool_life`` / ``tool_life`` (maximised), or
-``cost_per_part`` (minimised), derived for every completed run from its observed tool life with
-the cost model of ``doe.cost`` (:func:`observed_cost_per_part`, equal to
-:func:`toollife.doe.cost_per_part` with T the observed life) at the run's speed and feed (the
-baseline where the experiment does not vary them). Lost runs (aborted, still running) enter
-``recommend_next`` as missing responses, so rule 0 re-runs them.
-
-Spark wiring like gold.doe_effects: each lineage x machine x tool is gathered into one row in the
-JVM (its runs as an array of structs) and ``mapInArrow`` hands Arrow batches of them to
-:func:`next_experiments_frame`, which loops over the combinations (``recommend_next`` is per
-combination: ~10-20 ms per call, one call per generation of the lineage).
+What is planned and why: :mod:`toollife.gold.next_plan`. Spark wiring like gold.doe_effects: each
+lineage x machine x tool is gathered into one row in the JVM (its runs as an array of structs) and
+``mapInArrow`` hands Arrow batches of them to :func:`toollife.gold.next_plan.next_experiments_frame`,
+which loops over the combinations (``recommend_next`` is per combination: ~10-20 ms per call, one
+call per generation of the lineage). Both tables are MERGEd by key
+(:func:`toollife.gold.writes.merge_experiments`): a rerun on the same runs changes nothing.
 """
 
 from __future__ import annotations
 
-import json
-import math
-from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-import numpy as np
-import pandas as pd
-
+from toollife.gold.arrow_batches import to_arrow, unpack_runs
+from toollife.gold.next_coding import COMPLETED, KEY, LIFE, NextParams
+from toollife.gold.next_plan import FOLLOW_UP_COLUMNS, lineages, next_experiments_frame, output_columns
+from toollife.gold.writes import merge_experiments
 from toollife.lakehouse.tables import Table
 
 NEXT = Table("gold", "doe_next_experiments")
 FOLLOW_UP = Table("gold", "doe_follow_up")
-KEY = ["experiment_id", "machine_id", "tool_id"]
-RESPONSES = ("ln_tool_life", "tool_life", "cost_per_part")
-GEN = "_gen"
-LIFE = "tool_life_min"
-COMPLETED = "_completed"
-NEW_FACTORIAL = "new_factorial"
-SKIPPED = "skipped"
 
 
-class Skip(ValueError):
-    """A combination that cannot be planned; the message is the reason."""
-
-
-@dataclass(frozen=True)
-class NextParams:
-    """What the per-batch maths needs (picklable: shipped to the Python workers)."""
-
-    factors: tuple[str, ...]
-    categorical: Mapping[str, tuple[str, str]]
-    response: str = "ln_tool_life"
-    alpha: float = 0.05
-    maximize: bool = True
-    relevant_effect: float | None = None
-    target_power: float = 0.8
-    n_steps: int = 5
-    axial_alpha: Any = "rotatable"
-    center_points: int = 3
-    n_confirm: int = 3
-    limits: Mapping[str, tuple[float, float]] = field(default_factory=dict)
-    cost: Mapping[str, float] = field(default_factory=dict)
-    baseline: Mapping[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "NextParams":
-        doe = config["doe"]
-        nx = doe["next_experiment"]
-        response = nx["response"] or ("ln_tool_life" if doe["log_response"] else "tool_life")
-        if response not in RESPONSES:
-            raise ValueError(f"doe.next_experiment.response must be one of {RESPONSES} or null, got {response!r}")
-        limits = {}
-        for f, lh in {**nx["limits"], **nx["extra_limits"]}.items():
-            if lh is None:
-                continue
-            lo, hi = (float(v) for v in lh)
-            if not lo < hi:
-                raise ValueError(f"doe.next_experiment.limits.{f}: low {lo} must be < high {hi}")
-            limits[f] = (lo, hi)
-        axial = nx["axial_alpha"]
-        try:
-            axial = float(axial)
-        except (TypeError, ValueError):
-            pass
-        maximize = bool(doe["maximize"]) if response != "cost_per_part" else False
-        return cls(
-            factors=tuple(doe["factors"]),
-            categorical={f: (str(v[0]), str(v[1])) for f, v in doe["categorical_levels"].items()},
-            response=response, alpha=float(doe["alpha"]), maximize=maximize,
-            relevant_effect=None if nx["relevant_effect"] is None else float(nx["relevant_effect"]),
-            target_power=float(nx["target_power"]), n_steps=int(nx["n_steps"]), axial_alpha=axial,
-            center_points=int(nx["center_points"]), n_confirm=int(nx["n_confirm"]), limits=limits,
-            cost={k: float(v) for k, v in doe["cost"].items()}, baseline=dict(doe["baseline"]),
-        )
-
-    @property
-    def log_response(self) -> bool:
-        return self.response == "ln_tool_life"
-
-
-# --------------------------------------------------------------------------- responses
-def observed_cost_per_part(speed, feed, life, cost: Mapping[str, float]) -> np.ndarray:
-    """Cost per part of runs from their *observed* tool life (vectorised):
-    C_m (t_h + t_m) + (t_m / T)(C_m t_c + C_t), t_m = pi D L / (1000 V f) -- the cost model of
-    :func:`toollife.doe.cost_per_part` with T the life the run showed instead of the Taylor law's."""
-    V, f, T = (np.asarray(x, dtype=float) for x in (speed, feed, life))
-    Cm, Ct, tc, th = cost["machine_rate"], cost["tool_cost"], cost["tool_change_time"], cost["handling_time"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t_m = np.pi * cost["diameter"] * cost["length"] / (1000.0 * V * f)
-        out = Cm * (th + t_m) + (t_m / T) * (Cm * tc + Ct)
-    return np.where((V > 0) & (f > 0) & (T > 0), out, np.nan)
-
-
-def responses(runs: pd.DataFrame, params: NextParams) -> np.ndarray:
-    """The analysed response of each run (NaN: lost -- not completed, or no usable life)."""
-    life = pd.to_numeric(runs[LIFE], errors="coerce").to_numpy(float)
-    done = runs[COMPLETED].to_numpy(bool) if COMPLETED in runs.columns else np.isfinite(life)
-    life = np.where(done & np.isfinite(life) & (life > 0), life, np.nan)
-    if params.response != "cost_per_part":
-        return life                         # recommend_next takes ln itself (log_response)
-
-    def natural(name):
-        base = float(params.baseline[name])
-        if name in runs.columns:
-            x = pd.to_numeric(runs[name], errors="coerce").to_numpy(float)
-            return np.where(np.isfinite(x), x, base)
-        return np.full(len(runs), base)
-
-    return observed_cost_per_part(natural("cutting_speed"), natural("feed"), life, params.cost)
-
-
-# --------------------------------------------------------------------------- coding
-@dataclass
-class Coding:
-    """Coded <-> natural of one region: numeric factors x = (v - centre) / half; categorical
-    factors -1/+1 by their levels."""
-
-    factors: list[str]
-    centre: dict[str, float]
-    half: dict[str, float]
-    levels: dict[str, tuple[str, str]]
-
-    def code(self, runs: pd.DataFrame) -> np.ndarray:
-        X = np.empty((len(runs), len(self.factors)))
-        for j, f in enumerate(self.factors):
-            if f in self.levels:
-                lo, hi = self.levels[f]
-                v = runs[f].astype(object).to_numpy()
-                X[:, j] = np.where(v == hi, 1.0, np.where(v == lo, -1.0, np.nan))
-            else:
-                v = pd.to_numeric(runs[f], errors="coerce").to_numpy(float)
-                X[:, j] = (v - self.centre[f]) / self.half[f]
-        # exact levels: 0.30 coded from 0.15/0.30 must be 1, not 0.9999999999999998
-        R = np.round(X)
-        return np.where(np.abs(X - R) < 1e-9, R, X) + 0.0
-
-    def natural(self, f: str, x: np.ndarray) -> np.ndarray:
-        if f in self.levels:
-            lo, hi = self.levels[f]
-            return np.where(x > 0, hi, lo).astype(object)
-        return self.centre[f] + np.asarray(x, dtype=float) * self.half[f]
-
-    def coded_limits(self, limits: Mapping[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
-        out = {}
-        for f in self.factors:
-            if f in self.levels:
-                out[f] = (-1.0, 1.0)
-            elif f in limits:
-                lo, hi = limits[f]
-                out[f] = ((lo - self.centre[f]) / self.half[f], (hi - self.centre[f]) / self.half[f])
-        return out
-
-
-def root_coding(root: pd.DataFrame, params: NextParams) -> Coding:
-    """The root experiment's coding: the factors it varies (non-null coded level, as in
-    gold.experiment_runs) with its own low/high."""
-    factors = [f for f in params.factors if f"coded_{f}" in root.columns and root[f"coded_{f}"].notna().any()]
-    if not factors:
-        raise Skip("the experiment varies none of the configured factors")
-    centre, half, levels = {}, {}, {}
-    for f in factors:
-        if f in params.categorical:
-            levels[f] = params.categorical[f]
-            continue
-        x = pd.to_numeric(root[f], errors="coerce").to_numpy(float)
-        lo, hi = np.nanmin(x), np.nanmax(x)
-        if not hi > lo:
-            raise Skip(f"every run sets {f} to {lo:g}: a factor run at one level has no low and high to "
-                       "plan from (too few runs of this combination)")
-        centre[f], half[f] = (lo + hi) / 2.0, (hi - lo) / 2.0
-    return Coding(factors, centre, half, levels)
-
-
-# --------------------------------------------------------------------------- one combination
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, pd.DataFrame):
-        return [_jsonable(r) for r in v.to_dict("records")]
-    if isinstance(v, pd.Series):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, Mapping):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple, np.ndarray)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, (np.bool_, bool)):
-        return bool(v)
-    if isinstance(v, (np.integer, int)):
-        return int(v)
-    if isinstance(v, (np.floating, float)):
-        return None if not math.isfinite(float(v)) else round(float(v), 10)
-    return v
-
-
-def dumps(v: Any) -> str:
-    return json.dumps(_jsonable(v), sort_keys=True, separators=(",", ":"))
-
-
-@dataclass
-class _Step:
-    kind: str
-    reason: str
-    runs: pd.DataFrame            # coded, current coding: factor columns, point_type[, step]
-    details: dict
-    coding: Coding
-
-
-def _recommend(X: np.ndarray, y: np.ndarray, coding: Coding, params: NextParams):
-    from toollife.doe import recommend_next
-
-    frame = pd.DataFrame(X, columns=coding.factors)
-    frame["_y"] = y
-    if params.response == "cost_per_part" and np.nanmin(y) <= 0:
-        raise Skip("non-positive cost per part")
-    return recommend_next(
-        frame, coding.factors, "_y", alpha=params.alpha, maximize=params.maximize,
-        log_response=params.log_response, relevant_effect=params.relevant_effect,
-        target_power=params.target_power, n_steps=params.n_steps, axial_alpha=params.axial_alpha,
-        center_points=params.center_points, n_confirm=params.n_confirm,
-        limits=coding.coded_limits(params.limits))
-
-
-def _new_region(steps_X: np.ndarray, steps_y: np.ndarray, region_X: np.ndarray, coding: Coding,
-                params: NextParams) -> _Step:
-    """After a steepest-ascent follow-up: a new factorial around the best step point."""
-    ok = np.isfinite(steps_y)
-    if not ok.any():
-        raise Skip("every step point of the steepest-ascent follow-up was lost")
-    idx = np.flatnonzero(ok)
-    best = idx[int(np.argmax(steps_y[ok]) if params.maximize else np.argmin(steps_y[ok]))]
-    centre, half = dict(coding.centre), dict(coding.half)
-    moved = []
-    for j, f in enumerate(coding.factors):
-        if f in coding.levels:
-            continue
-        c = float(coding.natural(f, steps_X[best, j]))
-        if f in params.limits:                     # keep the whole new region within the limits
-            lo, hi = params.limits[f]
-            c = float(np.clip(c, lo + half[f], hi - half[f])) if hi - lo >= 2 * half[f] else (lo + hi) / 2
-        centre[f] = c
-        moved.append(f"{f} = {c:.4g}")
-    new = Coding(coding.factors, centre, half, coding.levels)
-    corners = np.unique(region_X[(np.abs(region_X) == 1).all(axis=1)], axis=0)
-    pts = [pd.DataFrame(corners, columns=coding.factors).assign(point_type="factorial")]
-    if not coding.levels and params.center_points:
-        pts.append(pd.DataFrame(np.zeros((params.center_points, len(coding.factors))), columns=coding.factors)
-                   .assign(point_type="center"))
-    runs = pd.concat(pts, ignore_index=True)
-    what = "highest" if params.maximize else "lowest"
-    at = ", ".join(f"{f} = {float(coding.natural(f, steps_X[best, j])):.4g}" for j, f in enumerate(coding.factors)
-                   if f not in coding.levels)
-    reason = (f"The response stopped improving along the path of steepest {'ascent' if params.maximize else 'descent'}"
-              f"; the {what} observed response was at step point {int(best) + 1} ({at}): run the "
-              f"{len(corners)}-point factorial again centred there ({', '.join(moved)}, kept inside the machine "
-              "limits), with the same ranges"
-              + (f" and {params.center_points} centre points" if len(pts) > 1 else "")
-              + ", to fit a new first-order model there.")
-    return _Step(NEW_FACTORIAL, reason, runs, {"centre": centre, "best_step": int(best) + 1,
-                                               "best_step_response": float(steps_y[best])}, new)
-
-
-def _effects_json(X: np.ndarray, y: np.ndarray, coding: Coding, params: NextParams) -> tuple[str | None, Any]:
-    """Effects of a 2-level family (analyze_factorial / analyze_incomplete), as JSON."""
-    from toollife.doe import analyze_factorial, analyze_incomplete
-
-    ok = np.isfinite(y)
-    frame = pd.DataFrame(X[ok], columns=coding.factors).assign(_y=y[ok])
-    try:
-        eff = analyze_factorial(frame, coding.factors, "_y", alpha=params.alpha, log_response=params.log_response)
-    except ValueError:
-        try:
-            eff = analyze_incomplete(pd.DataFrame(X, columns=coding.factors).assign(_y=y), coding.factors, "_y",
-                                     alpha=params.alpha, log_response=params.log_response).effects
-        except ValueError:
-            return None, None
-    table = {r["term"]: {"effect": r["effect"], "std_error": r["std_error"], "p_value": r["p_value"],
-                         "significant": r["significant"], "aliases": r["aliases"] or None}
-             for r in eff.to_dict("records")}
-    return dumps(table), eff
-
-
-def _second_order_summary(X: np.ndarray, y: np.ndarray, coding: Coding, params: NextParams) -> dict | None:
-    """Canonical analysis of a second-order family (a CCD): stationary point in natural units
-    with a delta-method confidence interval per numeric factor, its nature, prediction there."""
-    from scipy import stats
-
-    from toollife.doe import fit_response_surface
-    from toollife.doe.response_surface import _b_matrix
-
-    ok = np.isfinite(y)
-    yy = np.log(y[ok]) if params.log_response else y[ok]
-    if coding.levels:
-        return None                    # no quadratic term for a 2-level categorical factor
-    frame = pd.DataFrame(X[ok], columns=coding.factors).assign(_y=yy)
-    try:
-        rs = fit_response_surface(frame, coding.factors, "_y")
-    except ValueError:
-        return None
-    k = len(coding.factors)
-    beta = rs.coefficients.to_numpy(float)
-
-    def xs(b):
-        return -0.5 * np.linalg.solve(_b_matrix(b, k), b[1:1 + k])
-
-    x0 = rs.stationary_point.to_numpy(float)
-    ci = {}
-    if np.all(np.isfinite(x0)) and rs.df_resid > 0:
-        cov = rs.mse * rs.xtx_inv
-        J = np.empty((k, len(beta)))
-        for i in range(len(beta)):
-            h = 1e-6 * max(1.0, abs(beta[i]))
-            bp, bm = beta.copy(), beta.copy()
-            bp[i] += h
-            bm[i] -= h
-            J[:, i] = (xs(bp) - xs(bm)) / (2 * h)
-        se = np.sqrt(np.einsum("ij,jk,ik->i", J, cov, J))
-        t = stats.t.ppf(1 - params.alpha / 2, rs.df_resid)
-        for j, f in enumerate(coding.factors):
-            lo, hi = coding.natural(f, x0[j] - t * se[j]), coding.natural(f, x0[j] + t * se[j])
-            ci[f] = [float(min(lo, hi)), float(max(lo, hi))]
-    back = math.exp if params.log_response else (lambda v: v)
-    pred = rs.predicted_at_stationary
-    return {"nature": rs.nature,
-            "stationary": {f: float(coding.natural(f, x0[j])) for j, f in enumerate(coding.factors)},
-            "stationary_coded": {f: float(x0[j]) for j, f in enumerate(coding.factors)},
-            "ci": ci, "predicted": back(pred) if np.isfinite(pred) else float("nan"),
-            "eigenvalues": rs.eigenvalues.tolist()}
-
-
-def taylor_cost_optimum(runs: pd.DataFrame, params: NextParams) -> dict | None:
-    """Cost-optimal cutting speed from the extended Taylor law fitted to the runs' observed tool
-    life (all completed runs of the lineage), with a delta-method 1-alpha confidence interval.
-
-    ln T = b0 + b1 ln V (+ b2 ln f + b3 ln d + indicators of flood coolant / TiAlN coating, each
-    only when the runs vary it) by least squares; n = -1/b1, T_opt = (1/n - 1)(t_c + C_t/C_m),
-    and at the baseline feed/depth/coolant/coating (``doe.baseline``) V_opt solves
-    ln T_opt = c0 + b1 ln V_opt: the closed form of :func:`toollife.doe.cost_optimal_conditions`.
-    The interval is exp of ln V_opt +/- t se (se from the gradient of ln V_opt in the coefficients).
-    None when the speed does not vary or n is not in (0, 1)."""
-    from scipy import stats
-
-    life = pd.to_numeric(runs[LIFE], errors="coerce").to_numpy(float)
-    ok = runs[COMPLETED].to_numpy(bool) & np.isfinite(life) & (life > 0)
-    if "cutting_speed" not in runs.columns:
-        return None
-    r = runs[ok]
-    y = np.log(life[ok])
-    cols, base = [np.ones(len(r))], [1.0]
-    V = pd.to_numeric(r["cutting_speed"], errors="coerce").to_numpy(float)
-    if not (np.isfinite(V).all() and (V > 0).all()) or np.ptp(np.log(V)) == 0:
-        return None
-    cols.append(np.log(V))
-    base.append(np.nan)                                   # the unknown: ln V_opt
-    for f in ("feed", "depth_of_cut"):
-        if f in r.columns:
-            x = pd.to_numeric(r[f], errors="coerce").to_numpy(float)
-            if np.isfinite(x).all() and (x > 0).all() and np.ptp(np.log(x)) > 0:
-                cols.append(np.log(x))
-                base.append(np.log(float(params.baseline[f])))
-    for f, on in (("coolant", "flood"), ("coating", "TiAlN")):
-        if f in r.columns:
-            on = params.categorical.get(f, (None, on))[1]
-            x = (r[f].astype(object).to_numpy() == on).astype(float)
-            if np.ptp(x) > 0:
-                cols.append(x)
-                base.append(1.0 if str(params.baseline.get(f)) == on else 0.0)
-    X = np.column_stack(cols)
-    df = len(y) - X.shape[1]
-    if df < 1 or np.linalg.matrix_rank(X) < X.shape[1]:
-        return None
-    XtX_inv = np.linalg.inv(X.T @ X)
-    beta = XtX_inv @ X.T @ y
-    resid = y - X @ beta
-    cov = float(resid @ resid) / df * XtX_inv
-    c = params.cost
-    K = c["tool_change_time"] + c["tool_cost"] / c["machine_rate"]
-    z = np.array(base)
-
-    def ln_v(b):
-        n = -1.0 / b[1]
-        if not 0 < n < 1:
-            return np.nan
-        c0 = b[0] + sum(b[j] * z[j] for j in range(2, len(b)))
-        return (np.log((1.0 / n - 1.0) * K) - c0) / b[1]
-
-    lv = ln_v(beta)
-    if not np.isfinite(lv):
-        return None
-    g = np.empty(len(beta))
-    for i in range(len(beta)):
-        h = 1e-6 * max(1.0, abs(beta[i]))
-        bp, bm = beta.copy(), beta.copy()
-        bp[i] += h
-        bm[i] -= h
-        g[i] = (ln_v(bp) - ln_v(bm)) / (2 * h)
-    se = float(np.sqrt(g @ cov @ g))
-    t = float(stats.t.ppf(1 - params.alpha / 2, df))
-    return {"speed": float(np.exp(lv)), "ci_low": float(np.exp(lv - t * se)), "ci_high": float(np.exp(lv + t * se)),
-            "taylor_n": float(-1.0 / beta[1]), "n_runs": int(len(y))}
-
-
-def _aliases_text(ambiguous: Mapping[str, Sequence[str]] | None) -> str | None:
-    if not ambiguous:
-        return None
-    return "; ".join(f"{t} = {' = '.join(a)}" for t, a in ambiguous.items())
-
-
-def _resolved(ambiguous: Mapping[str, Sequence[str]], eff: pd.DataFrame) -> str | None:
-    """For each aliasing the parent could not resolve: the terms the combined analysis now
-    estimates separately, with their effects ('A:B +12.3 (significant)')."""
-    e = eff.set_index("term")
-    parts = []
-    for t, als in ambiguous.items():
-        group = [t, *[a.lstrip("-") for a in als]]
-        for name in group:
-            if name not in e.index:
-                continue
-            still = set((e.loc[name, "aliases"] or "").replace("-", "").split(", ")) & set(group)
-            if not still:
-                parts.append(f"{name} {e.loc[name, 'effect']:+.4g} "
-                             f"({'significant' if e.loc[name, 'significant'] else 'not significant'})")
-    return "; ".join(dict.fromkeys(parts)) or None
-
-
-def plan_combination(runs: pd.DataFrame, params: NextParams) -> tuple[_Step, dict, list[_Step]]:
-    """Replay one machine x tool's lineage (``runs`` with a ``_gen`` column: 0 = the root
-    experiment) and return (the recommendation for the last generation, the follow-up summary
-    of the last generation, every generation's recommendation)."""
-    gens = runs[GEN].to_numpy(np.int64)
-    last = int(gens.max())
-    root = runs[gens == 0]
-    if root.empty:
-        raise Skip("the lineage's root experiment has no runs for this machine x tool")
-    coding = root_coding(root, params)
-    y_all = responses(runs, params)
-    region_start = 0
-    history: list[_Step] = []
-    X_region = None
-    for g in range(last + 1):
-        if history and history[-1].kind == "steepest_ascent":
-            sel = gens == g
-            X_steps = coding.code(runs[sel])
-            corners_from = coding.code(runs[gens == region_start])
-            step = _new_region(X_steps, y_all[sel], corners_from, coding, params)
-            coding = step.coding
-            region_start = g + 1
-            history.append(step)
-            continue
-        sel = (gens >= region_start) & (gens <= g)
-        X_region = coding.code(runs[sel])
-        if not np.isfinite(X_region).all():
-            raise Skip("run(s) without a level for every factor of the design (or a categorical level not in "
-                       "doe.categorical_levels)")
-        try:
-            rec = _recommend(X_region, y_all[sel], coding, params)
-        except ValueError as err:
-            raise Skip(f"recommend_next: {err}") from None
-        history.append(_Step(rec.kind, rec.reason, rec.runs, dict(rec.details), coding))
-    summary: dict[str, Any] = {}
-    if last >= 1:
-        opt = taylor_cost_optimum(runs, params)
-        if opt:
-            summary["cost_optimal_speed"] = opt["speed"]
-            summary["cost_optimal_speed_ci_low"] = opt["ci_low"]
-            summary["cost_optimal_speed_ci_high"] = opt["ci_high"]
-        before = history[-2]
-        summary["parent_kind"] = before.kind
-        summary["aliases_before"] = _aliases_text(before.details.get("ambiguous")) if before.kind == "fold_over" else None
-        now = history[-1]
-        summary["aliases_after"] = _aliases_text(now.details.get("ambiguous")) if now.kind == "fold_over" else None
-        sel = (gens >= region_start) & (gens <= last)
-        if X_region is not None and region_start <= last:
-            X = coding.code(runs[sel])
-            y = y_all[sel]
-            summary["n_runs"] = int(np.isfinite(y).sum())
-            two_level = bool(((np.abs(X) == 1).all(axis=1) | (X == 0).all(axis=1))[np.isfinite(y)].all())
-            if two_level:
-                summary["model"] = "two_level"
-                summary["effects_json"], eff = _effects_json(X, y, coding, params)
-                if summary["aliases_before"] and eff is not None:
-                    summary["resolved"] = _resolved(before.details.get("ambiguous") or {}, eff)
-            else:
-                so = _second_order_summary(X, y, coding, params)
-                summary["model"] = "second_order" if so else None
-                if so:
-                    summary["nature"] = so["nature"]
-                    summary["stationary_json"] = dumps(so["stationary"])
-                    summary["stationary_ci_json"] = dumps(so["ci"])
-                    summary["predicted_at_stationary"] = so["predicted"]
-                    summary["eigenvalues_json"] = dumps(so["eigenvalues"])
-    return history[-1], summary, history
-
-
-# --------------------------------------------------------------------------- batch (pandas)
-FOLLOW_UP_COLUMNS = [("parent_kind", "s"), ("model", "s"), ("n_runs", "l"), ("aliases_before", "s"),
-                     ("aliases_after", "s"), ("resolved", "s"), ("effects_json", "s"), ("nature", "s"),
-                     ("stationary_json", "s"), ("stationary_ci_json", "s"), ("predicted_at_stationary", "d"),
-                     ("eigenvalues_json", "s"), ("cost_optimal_speed", "d"), ("cost_optimal_speed_ci_low", "d"),
-                     ("cost_optimal_speed_ci_high", "d")]
-
-
-def output_columns(params: NextParams) -> list[tuple[str, str]]:
-    """(name, kind s/d/l) of the UDF's rows: the plan row, then ``fu_*`` follow-up summary
-    columns (set on the first row of a combination that has a parent, else null)."""
-    cols = [(c, "s") for c in KEY] + [("run_no", "l"), ("root_experiment_id", "s"), ("parent_experiment_id", "s"),
-                                      ("generation", "l"), ("response", "s"), ("kind", "s"), ("reason", "s"),
-                                      ("point_type", "s"), ("step", "l")]
-    cols += [(f"coded_{f}", "d") for f in params.factors]
-    cols += [(f, "s" if f in params.categorical else "d") for f in params.factors]
-    cols += [("details_json", "s")]
-    cols += [(f"fu_{c}", k) for c, k in FOLLOW_UP_COLUMNS]
-    return cols
-
-
-def _plan_rows(step: _Step, params: NextParams) -> pd.DataFrame:
-    """The recommended runs in natural units (clipped to the limits), categorical 0 expanded."""
-    coding = step.coding
-    runs = step.runs.reset_index(drop=True)
-    X = runs[coding.factors].to_numpy(float)
-    rows = []
-    for i in range(len(runs)):
-        variants = [X[i].copy()]
-        for j, f in enumerate(coding.factors):
-            if f in coding.levels:
-                nxt = []
-                for v in variants:
-                    if v[j] == 0:
-                        lo, hi = v.copy(), v.copy()
-                        lo[j], hi[j] = -1.0, 1.0
-                        nxt += [lo, hi]
-                    else:
-                        v[j] = float(np.clip(np.sign(v[j]), -1.0, 1.0))
-                        nxt.append(v)
-                variants = nxt
-        for v in variants:
-            rows.append((i, v))
-    out = pd.DataFrame({"point_type": [runs.loc[i, "point_type"] for i, _ in rows]})
-    out["step"] = [int(runs.loc[i, "step"]) if "step" in runs.columns else None for i, _ in rows]
-    V = np.array([v for _, v in rows]).reshape(len(rows), len(coding.factors))
-    for j, f in enumerate(coding.factors):
-        nat = coding.natural(f, V[:, j])
-        if f not in coding.levels and f in params.limits:
-            nat = np.clip(nat, *params.limits[f])
-            V[:, j] = (nat - coding.centre[f]) / coding.half[f]
-        out[f] = nat
-        out[f"coded_{f}"] = V[:, j] + 0.0
-    return out
-
-
-def next_experiments_frame(pdf: pd.DataFrame, params: NextParams, groups=None) -> pd.DataFrame:
-    """Plan rows for every combination in ``pdf`` (one batch: runs of many lineage x machine x
-    tool combinations; ``groups`` = (combination index per run, key frame with ``_key`` and
-    ``root_experiment_id`` / ``parent_experiment_id``), else grouped by :data:`KEY`)."""
-    if groups is None:
-        gid = pdf.groupby(KEY, sort=True).ngroup().to_numpy(np.int64)
-        keys = pdf[KEY].drop_duplicates().sort_values(KEY).reset_index(drop=True)
-        keys["_key"] = np.arange(len(keys))
-    else:
-        gid, keys = groups
-    names = [n for n, _ in output_columns(params)]
-    out = []
-    order = np.argsort(gid, kind="stable")
-    bounds = np.flatnonzero(np.diff(gid[order])) + 1
-    for idx in np.split(order, bounds) if len(order) else []:
-        g = int(gid[idx[0]])
-        runs = pdf.iloc[idx]
-        base: dict[str, Any] = {"_key": g, "response": params.response,
-                                "generation": int(runs[GEN].max())}
-        for c in ("root_experiment_id", "parent_experiment_id"):
-            if c in runs.columns:
-                base[c] = runs[c].iloc[0]
-        try:
-            step, summary, _ = plan_combination(runs, params)
-        except Skip as why:
-            out.append(pd.DataFrame([{**base, "run_no": 0, "kind": SKIPPED, "reason": str(why)}]))
-            continue
-        rows = _plan_rows(step, params)
-        rows.insert(0, "run_no", np.arange(1, len(rows) + 1))
-        for c, v in base.items():
-            rows[c] = v
-        rows["kind"], rows["reason"] = step.kind, step.reason
-        rows["details_json"] = dumps({k: v for k, v in step.details.items()})
-        if summary:
-            for c, _ in FOLLOW_UP_COLUMNS:
-                rows[f"fu_{c}"] = [summary.get(c)] + [None] * (len(rows) - 1)
-        out.append(rows)
-    out = [o.dropna(axis=1, how="all") for o in out]
-    res = pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["_key"])
-    for n in names:
-        if n not in res.columns and n not in KEY:
-            res[n] = None
-    return res[["_key", *[n for n in names if n not in KEY]]]
-
-
-# --------------------------------------------------------------------------- lineage
-def lineages(experiments: Sequence[str], parents: Mapping[str, str]) -> dict[str, list[str]]:
-    """{experiment: [root, ..., experiment]} over the known experiments; a parent link
-    pointing at an unknown experiment (or a cycle) ends the lineage there."""
-    from toollife.simulation.follow_up import parent_by_name
-
-    known = set(experiments)
-    out = {}
-    for e in experiments:
-        chain = [e]
-        while True:
-            p = parents.get(chain[-1]) or parent_by_name(chain[-1])
-            if p is None or p not in known or p in chain:
-                break
-            chain.append(p)
-        out[e] = chain[::-1]
-    return out
-
-
-# --------------------------------------------------------------------------- Spark wiring
+# --------------------------------------------------------------------------- schemas
 def _types():
     from pyspark.sql.types import DoubleType, LongType, StringType
 
     return {"s": StringType(), "d": DoubleType(), "l": LongType()}
-
 
 def _udf_schema(params: NextParams):
     from pyspark.sql.types import StructField, StructType
@@ -665,14 +34,12 @@ def _udf_schema(params: NextParams):
     t = _types()
     return StructType([StructField(n, t[k], n not in KEY) for n, k in output_columns(params)])
 
-
 def next_schema(params: NextParams):
     from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 
     fields = [f for f in _udf_schema(params).fields if not f.name.startswith("fu_")]
     return StructType(fields + [StructField("row_hash", StringType(), False),
                                 StructField("recommended_at", TimestampType(), False)])
-
 
 def follow_up_schema(params: NextParams):
     from pyspark.sql.types import StringType, StructField, StructType, TimestampType
@@ -685,6 +52,7 @@ def follow_up_schema(params: NextParams):
                                 StructField("computed_at", TimestampType(), False)])
 
 
+# --------------------------------------------------------------------------- Spark wiring
 def lineage_runs(spark, runs, config: Mapping[str, Any], params: NextParams, experiments=None):
     """gold.experiment_runs -> one row per lineage x machine x tool: keys (experiment_id = the
     lineage's last experiment), root/parent and the runs of the whole lineage as an array of
@@ -717,32 +85,19 @@ def lineage_runs(spark, runs, config: Mapping[str, Any], params: NextParams, exp
                      F.collect_list("_runs").alias("_runs")))
     return gathered, wanted, lin
 
-
 def udf(params: NextParams):
     """mapInArrow function: batches of lineage x machine x tool rows -> their plan rows."""
     schema = _udf_schema(params)
 
     def fn(batches):
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        from toollife.gold.doe_effects import _to_arrow
-
         for batch in batches:
             if batch.num_rows == 0:
                 continue
-            table = pa.Table.from_batches([batch])
-            lists = table.column("_runs").combine_chunks()
-            lengths = pc.list_value_length(lists).to_numpy(zero_copy_only=False)
-            gid = np.repeat(np.arange(table.num_rows, dtype=np.int64), lengths)
-            flat = lists.flatten()
-            frame = pd.DataFrame({f.name: c.to_numpy(zero_copy_only=False) for f, c in zip(flat.type, flat.flatten())})
-            for c in ("root_experiment_id", "parent_experiment_id"):
-                frame[c] = np.asarray(table.column(c).to_pylist(), dtype=object)[gid]
+            gid, keys, frame = unpack_runs(batch, "_runs", KEY,
+                                           per_combination=("root_experiment_id", "parent_experiment_id"))
             res = next_experiments_frame(frame, params, (gid, None))
-            yield from _to_arrow(res, table.select(KEY), schema).to_batches()
+            yield from to_arrow(res, keys, schema).to_batches()
     return fn
-
 
 def compute(spark, runs, config, params: NextParams, experiments=None):
     """(lazy DataFrame of UDF rows, planned experiments, lineages)."""
@@ -751,7 +106,6 @@ def compute(spark, runs, config, params: NextParams, experiments=None):
         return None, wanted, lin
     return gathered.mapInArrow(udf(params), _udf_schema(params)), wanted, lin
 
-
 def _with_hash(df, columns, stamp_name, stamp):
     from pyspark.sql import functions as F
 
@@ -759,38 +113,20 @@ def _with_hash(df, columns, stamp_name, stamp):
     return (df.withColumn("row_hash", F.sha2(F.to_json(F.struct(*content)), 256))
             .withColumn(stamp_name, F.lit(stamp)))
 
-
-def _merge(spark, config, tbl: Table, schema, df, key: Sequence[str], experiments: Sequence[str]) -> dict[str, int]:
-    """MERGE on ``key``: changed rows (row_hash) updated, new inserted, rows of ``experiments``
-    no longer recommended deleted; unchanged rows -- and their timestamps -- stay as they were."""
-    from toollife.lakehouse import tables
-
-    target = tables.create_if_missing(spark, config, tbl, schema, partition_by=["experiment_id"],
-                                      comment=tbl.qualified)
-    quoted = ", ".join("'" + e.replace("\\", "\\\\").replace("'", "\\'") + "'" for e in experiments)
-    cond = " AND ".join(f"t.{k} <=> s.{k}" for k in key)
-    (target.alias("t").merge(df.alias("s"), cond)
-     .whenMatchedUpdateAll(condition="t.row_hash <> s.row_hash")
-     .whenNotMatchedInsertAll()
-     .whenNotMatchedBySourceDelete(condition=f"t.experiment_id IN ({quoted})")
-     .execute())
-    tables.register(spark, config, tbl)
-    m = target.history(1).select("operationMetrics").collect()[0][0] or {}
-    return {k: int(m.get(k, 0)) for k in ("numTargetRowsInserted", "numTargetRowsUpdated", "numTargetRowsDeleted")}
-
-
 def run(spark, config: Mapping[str, Any], *, experiments: Sequence[str] | None = None, now=None) -> dict[str, Any]:
     """gold.experiment_runs (+ meta.simulation_runs lineage) -> gold.doe_next_experiments and
-    gold.doe_follow_up. Re-running on the same runs leaves both tables unchanged."""
+    gold.doe_follow_up. Re-running on the same runs leaves both tables unchanged.
+    Raises :class:`toollife.errors.MissingInputError` when gold.experiment_runs does not exist."""
     from datetime import datetime, timezone
 
     from pyspark.sql import functions as F
 
     from toollife.lakehouse import tables
-    from toollife.gold.experiment_runs import EXPERIMENT_RUNS
+    from toollife.gold.experiment_runs import AGGREGATE_JOB, EXPERIMENT_RUNS
 
     params = NextParams.from_config(config)
     now = now or datetime.now(timezone.utc).replace(tzinfo=None)
+    tables.require(spark, config, [EXPERIMENT_RUNS], AGGREGATE_JOB)     # exit 3 with the job to run, as the others
     runs = tables.read(spark, config, EXPERIMENT_RUNS)
     out, wanted, lin = compute(spark, runs, config, params, experiments)
     next_s, fu_s = next_schema(params), follow_up_schema(params)
@@ -804,13 +140,13 @@ def run(spark, config: Mapping[str, Any], *, experiments: Sequence[str] | None =
         plan_cols = [f.name for f in next_s.fields if f.name not in ("row_hash", "recommended_at")]
         plan = _with_hash(out.select(*plan_cols), plan_cols, "recommended_at", now)
         plan = plan.select(*[F.col(f.name).cast(f.dataType) for f in next_s.fields])
-        m_next = _merge(spark, config, NEXT, next_s, plan, KEY + ["run_no"], wanted)
+        m_next = merge_experiments(spark, config, NEXT, next_s, plan, KEY + ["run_no"], wanted)
         fu_cols = [f.name for f in fu_s.fields if f.name not in ("row_hash", "computed_at")]
         fu = out.where(F.col("parent_experiment_id").isNotNull() & F.col("fu_parent_kind").isNotNull())
         fu = fu.select(*KEY, "parent_experiment_id", "response",
                        *[F.col(f"fu_{c}").alias(c) for c, _ in FOLLOW_UP_COLUMNS])
         fu = _with_hash(fu, fu_cols, "computed_at", now).select(*[F.col(f.name).cast(f.dataType) for f in fu_s.fields])
-        m_fu = _merge(spark, config, FOLLOW_UP, fu_s, fu, KEY, wanted)
+        m_fu = merge_experiments(spark, config, FOLLOW_UP, fu_s, fu, KEY, wanted)
         kinds = {r[0]: int(r[1]) for r in out.where("run_no <= 1").groupBy("kind").count().collect()}
     finally:
         out.unpersist()

@@ -20,6 +20,7 @@ from pyspark.sql import SparkSession
 
 from toollife.lakehouse import tables
 from toollife.gold import doe_effects as de
+from toollife.gold.doe_screen import STATUSES
 from toollife.gold import experiment_runs as er
 from toollife.ingestion import schemas
 from toollife.quality import expectations as ex
@@ -73,7 +74,7 @@ def optimal_checks() -> list:
     return [
         ex.not_null("keys_not_null", de.GROUP_COLS + ["status"]),
         ex.compound_unique("key_unique", de.GROUP_COLS),
-        ex.in_set("status_known", "status", de.STATUSES),
+        ex.in_set("status_known", "status", STATUSES),
     ]
 
 
