@@ -85,7 +85,8 @@ def pipeline(spark, base_config, tmp_path_factory):
 
 def test_aggregate_twice_leaves_the_same_table(pipeline):
     assert pipeline["merge1"]["numTargetRowsInserted"] == 4 * 64
-    assert pipeline["merge2"] == {"numSourceRows": 256, "numTargetRowsInserted": 0, "numTargetRowsUpdated": 0}
+    assert pipeline["merge2"] == {"numSourceRows": 256, "numTargetRowsInserted": 0, "numTargetRowsUpdated": 0,
+                                  "numTargetRowsDeleted": 0}
     pd.testing.assert_frame_equal(pipeline["runs1"], pipeline["runs2"])
 
 

@@ -27,17 +27,11 @@ def merge_experiments(spark, config: Mapping[str, Any], tbl: Table, schema, df, 
                       experiments: Sequence[str]) -> dict[str, int]:
     """MERGE on ``key`` (null-safe): changed rows (row_hash) updated, new inserted, rows of
     ``experiments`` no longer in ``df`` deleted; unchanged rows -- and their timestamps -- stay as
-    they were. :func:`toollife.lakehouse.tables.merge_changed` plus the delete of what is gone."""
+    they were (:func:`toollife.lakehouse.tables.merge_changed`)."""
     from toollife.lakehouse import tables
 
     target = tables.create_if_missing(spark, config, tbl, schema, partition_by=["experiment_id"],
                                       comment=tbl.qualified)
-    cond = " AND ".join(f"t.{k} <=> s.{k}" for k in key)
-    (target.alias("t").merge(df.alias("s"), cond)
-     .whenMatchedUpdateAll(condition="t.row_hash <> s.row_hash")
-     .whenNotMatchedInsertAll()
-     .whenNotMatchedBySourceDelete(condition="t." + experiments_in(experiments))
-     .execute())
-    tables.register(spark, config, tbl)
-    m = target.history(1).select("operationMetrics").collect()[0][0] or {}
-    return {k: int(m.get(k, 0)) for k in ("numTargetRowsInserted", "numTargetRowsUpdated", "numTargetRowsDeleted")}
+    counts = tables.merge_changed(spark, config, tbl, target, df, key,
+                                  delete_missing="t." + experiments_in(experiments))
+    return {k: counts[k] for k in ("numTargetRowsInserted", "numTargetRowsUpdated", "numTargetRowsDeleted")}

@@ -195,18 +195,23 @@ def overwrite(
 
 
 def merge_changed(spark: SparkSession, config: Mapping[str, Any], tbl: Table, target: DeltaTable,
-                  source: DataFrame, keys: Iterable[str]) -> dict[str, int]:
-    """MERGE ``source`` into ``target`` on ``keys``: new rows are inserted, a known row is updated
-    only when its ``row_hash`` differs, so a rerun on the same input changes nothing and nothing is
-    ever duplicated. Registers the table; returns Delta's source / inserted / updated row counts."""
-    cond = " AND ".join(f"t.{k} = s.{k}" for k in keys)
-    (target.alias("t").merge(source.alias("s"), cond)
-     .whenMatchedUpdateAll(condition="t.row_hash <> s.row_hash")
-     .whenNotMatchedInsertAll()
-     .execute())
+                  source: DataFrame, keys: Iterable[str], *, delete_missing: str | None = None) -> dict[str, int]:
+    """MERGE ``source`` into ``target`` on ``keys`` (null-safe): new rows are inserted, a known row
+    is updated only when its ``row_hash`` differs, so a rerun on the same input changes nothing and
+    nothing is ever duplicated; with ``delete_missing`` (a predicate on the target ``t``), target
+    rows it selects that the source no longer has are deleted. Registers the table; returns Delta's
+    source / inserted / updated / deleted row counts."""
+    cond = " AND ".join(f"t.{k} <=> s.{k}" for k in keys)
+    merge = (target.alias("t").merge(source.alias("s"), cond)
+             .whenMatchedUpdateAll(condition="t.row_hash <> s.row_hash")
+             .whenNotMatchedInsertAll())
+    if delete_missing is not None:
+        merge = merge.whenNotMatchedBySourceDelete(condition=delete_missing)
+    merge.execute()
     register(spark, config, tbl)
     metrics = target.history(1).select("operationMetrics").collect()[0][0] or {}
-    return {k: int(metrics.get(k, 0)) for k in ("numSourceRows", "numTargetRowsInserted", "numTargetRowsUpdated")}
+    return {k: int(metrics.get(k, 0))
+            for k in ("numSourceRows", "numTargetRowsInserted", "numTargetRowsUpdated", "numTargetRowsDeleted")}
 
 
 def _missing_message(config: Mapping[str, Any], missing: list[str], filled_by: str) -> str:
