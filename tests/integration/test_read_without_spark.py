@@ -135,6 +135,26 @@ def test_reader_needs_no_jvm(filled_lakehouse):
     assert out.stdout.split() == [str(len(written["gold.doe_effects"]))] * 2
 
 
+def test_reading_without_spark_exits_cleanly_on_a_loaded_machine(filled_lakehouse):
+    """The README's snippet, run again and again beside two busy cores: every process exits 0. With
+    delta-rs's Python filesystem handler, Arrow's I/O threads still pre-fetching at interpreter exit
+    aborted some runs (exit 134) after correct output; the reader gives Arrow a native filesystem."""
+    config, written = filled_lakehouse
+    code = ("from toollife.lakehouse import reader; "
+            f"config = {{'lakehouse': {{'root': {config['lakehouse']['root']!r}}}}}; "
+            f"print(*[len(reader.read(config, t).frame) for t in {GOLD!r}], reader.count(config, 'gold.doe_effects'))")
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+                for _ in range(15)]
+    finally:
+        for burner in burners:
+            burner.kill()
+    assert [r.returncode for r in runs] == [0] * len(runs), [r.stderr[-300:] for r in runs if r.returncode]
+    expected = [str(len(written[t])) for t in GOLD] + [str(len(written["gold.doe_effects"]))]
+    assert all(r.stdout.split() == expected for r in runs)
+
+
 def test_tables_spark_writes_read_without_spark(spark, filled_lakehouse, lakehouse_config):
     """What Spark 4.2 + Delta 4.4 write (overwrite, then a replaceWhere rerun: a second version
     with removed files; an append-only table with properties) delta-rs and DuckDB read alike."""

@@ -16,6 +16,7 @@ Spark helpers, which is cheap; no session is ever created).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import pandas as pd
@@ -66,6 +67,19 @@ def path(config: Mapping[str, Any], qualified: str | Table) -> str:
 
 def _uri(config: Mapping[str, Any], qualified: str | Table) -> str:
     return _table(qualified).delta_rs_uri(config)
+
+
+def _arrow_filesystem(config: Mapping[str, Any], uri: str):
+    """A native pyarrow filesystem rooted at the table, for delta-rs's pyarrow reads. Without one,
+    delta-rs hands Arrow a Python filesystem handler: Arrow's I/O threads then call into Python, and
+    one still pre-fetching at interpreter exit aborts the process ("terminate called without an
+    active exception", exit 134; apache/arrow#39862) after correct output."""
+    from pyarrow import fs as pafs
+
+    if storage.is_object_store(uri):
+        bucket, key = storage.bucket_and_key(uri)
+        return pafs.SubTreeFileSystem(f"{bucket}/{key}", storage.arrow_filesystem(config))
+    return pafs.SubTreeFileSystem(str(Path(uri).resolve()), pafs.LocalFileSystem())
 
 
 def _open(config: Mapping[str, Any], qualified: str | Table, version: int | None = None):
@@ -127,7 +141,7 @@ def count(config: Mapping[str, Any], qualified: str) -> int | None:
     records = pa.table(dt.get_add_actions(flatten=True)).column("num_records").to_pylist()
     if all(n is not None for n in records):
         return int(sum(records))
-    return dt.to_pyarrow_dataset().count_rows()
+    return dt.to_pyarrow_dataset(filesystem=_arrow_filesystem(config, _uri(config, qualified))).count_rows()
 
 
 def read(
@@ -148,7 +162,8 @@ def read(
         return TableRead(qualified, location, MISSING)
     names = [f.name for f in dt.schema().fields]
     wanted = None if columns is None else [c for c in columns if c in names]
-    frame = dt.to_pandas(columns=wanted, filters=list(filters) if filters else None)
+    frame = dt.to_pandas(columns=wanted, filters=list(filters) if filters else None,
+                         filesystem=_arrow_filesystem(config, _uri(config, qualified)))
     status = OK if len(frame) else EMPTY
     return TableRead(qualified, location, status, frame, dt.version())
 
@@ -163,8 +178,6 @@ def duckdb_delta_extension() -> str:
     """Path of the DuckDB delta extension shipped by the ``duckdb-extension-delta`` wheel for the
     installed DuckDB version (DuckDB's own ``INSTALL delta`` downloads it, which our networks
     do not allow; the wheel's version must equal DuckDB's)."""
-    from pathlib import Path
-
     import duckdb
     import duckdb_extension_delta
 
