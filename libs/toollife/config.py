@@ -182,9 +182,15 @@ def load_config(
         path = Path(conf_file).resolve()
         if not path.is_file():
             raise ConfigError(f"conf file {path} does not exist; check the --conf-file path")
+    elif conf_dir is None:
+        path = None
+        if env != "local":  # the embedded defaults are `local`; any other name needs its file
+            raise ConfigError(f"no conf file for environment '{env}': no conf/ directory in {Path.cwd()} "
+                              f"and TOOLLIFE_CONF_DIR is unset; set TOOLLIFE_CONF_DIR to the repository's "
+                              f"conf/ (or use --conf-file), or drop --env / TOOLLIFE_ENV for the defaults")
     else:
-        path = conf_dir / f"{env}.yaml" if conf_dir else None
-        if path is not None and not path.is_file():
+        path = conf_dir / f"{env}.yaml"
+        if not path.is_file():
             if env != "local":
                 known = ", ".join(sorted(p.stem for p in path.parent.glob("*.yaml"))) or "none"
                 raise ConfigError(f"no conf file for environment '{env}' at {path}; "

@@ -53,9 +53,10 @@ def user_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def run(cmd: list[str], env: dict[str, str], timeout: float = 300) -> tuple[subprocess.CompletedProcess, float]:
+def run(cmd: list[str], env: dict[str, str], timeout: float = 300,
+        cwd: Path = REPO) -> tuple[subprocess.CompletedProcess, float]:
     started = time.monotonic()
-    result = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     return result, time.monotonic() - started
 
 
@@ -110,6 +111,21 @@ def test_config_and_path_mistakes_are_one_line_exit_2_before_any_jvm(tmp_path, c
     assert "spark-submit" not in result.stderr      # checked before the JVM
     assert seconds < 30
     assert not (tmp_path / "lakehouse").exists()
+
+
+def outside_env(tmp_path: Path) -> dict[str, str]:
+    """A user in some other directory, with the package installed and no TOOLLIFE_CONF_DIR."""
+    env = user_env(tmp_path)
+    del env["TOOLLIFE_CONF_DIR"]
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "libs"), *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
+def test_outside_the_repository_an_unknown_env_is_still_an_error(tmp_path):
+    result, _ = run([*TOOLLIFE, "--env", "doesnotexist", "tables", "list"], outside_env(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    one_line(result, "toollife tables: configuration error:", "no conf file for environment 'doesnotexist'",
+             "TOOLLIFE_CONF_DIR is unset")
 
 
 def test_a_job_names_the_environment_variable_too(tmp_path):
