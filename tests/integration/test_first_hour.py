@@ -102,8 +102,10 @@ def tables_under(root: Path) -> list[Path]:
      ["--set kafka.nosuch=1", "unknown config key 'kafka.nosuch'"]),
     (["submit", "jobs/ingest_sensors.py", "--set", "spark.shuffle_partitions=many"], {},
      "toollife submit: configuration error:", ["--set spark.shuffle_partitions=many", "must be of type int"]),
+    (["--log-level", "verbose", "tables", "list"], {}, "toollife: error:",
+     ["--log-level verbose: not a log level", "use one of DEBUG, INFO, WARNING, ERROR, CRITICAL"]),
 ], ids=["unknown-env", "env-var-type", "env-var-unknown-key", "submit-unknown-env", "submit-missing-job",
-        "submit-bad-set", "submit-bad-set-type"])
+        "submit-bad-set", "submit-bad-set-type", "bad-log-level"])
 def test_config_and_path_mistakes_are_one_line_exit_2_before_any_jvm(tmp_path, cmd, extra, prefix, expected):
     result, seconds = run([*TOOLLIFE, *cmd], user_env(tmp_path, **extra))
     assert result.returncode == 2, result.stderr
