@@ -130,6 +130,18 @@ def test_outside_the_repository_an_unknown_env_is_still_an_error(tmp_path):
              "TOOLLIFE_CONF_DIR is unset")
 
 
+def test_simulate_plan_from_a_missing_table_names_the_job_that_fills_it(tmp_path):
+    env = user_env(tmp_path)
+    result, _ = run([*TOOLLIFE, "simulate", "--plan-from", "gold.doe_next_experiments", "--no-table"], env)
+    assert result.returncode == 3, result.stderr
+    one_line(result, "toollife simulate: missing input:", "no table gold.doe_next_experiments under",
+             "run `toollife submit jobs/plan_next_experiments.py` first")
+    result, _ = run([*TOOLLIFE, "simulate", "--plan-from", "gold.nosuch", "--no-table"], env)
+    assert result.returncode == 2, result.stderr
+    one_line(result, "toollife simulate: configuration error:", "no table gold.nosuch under",
+             "the plan is gold.doe_next_experiments, filled by jobs/plan_next_experiments.py")
+
+
 def test_a_job_names_the_environment_variable_too(tmp_path):
     result, _ = run([sys.executable, "jobs/init_lakehouse.py"], user_env(tmp_path, TOOLLIFE__KAFKA__NOSUCH="1"))
     assert result.returncode == 2

@@ -48,6 +48,26 @@ def parent_by_name(experiment_id: str) -> str | None:
 
 
 # --------------------------------------------------------------------------- reading a plan
+PLAN_TABLE = "gold.doe_next_experiments"
+
+
+def missing_plan_table(source: str, config: Mapping[str, Any]) -> Exception:
+    """The one line for a ``--plan-from <layer>.<table>`` that is not there: which job fills it."""
+    from toollife.config import ConfigError
+    from toollife.errors import MissingInputError
+    from toollife.lakehouse.reader import FILLED_BY, filled_by
+
+    root = config["lakehouse"]["root"]
+    if source in FILLED_BY:
+        job = filled_by(source)
+        run = f"`toollife submit {job}`" if job.startswith("jobs/") else job
+        return MissingInputError(f"--plan-from {source}: no table {source} under {root} (lakehouse.root) yet; "
+                                 f"it is filled by {job}: run {run} first")
+    return ConfigError(f"--plan-from {source}: no table {source} under {root} (lakehouse.root), and it is not "
+                       f"a lakehouse table; the plan is {PLAN_TABLE}, filled by {filled_by(PLAN_TABLE)} "
+                       "(or give a CSV/JSON export of it)")
+
+
 def read_plan(source: str, config: Mapping[str, Any] | None = None, *, spark=None) -> pd.DataFrame:
     """The plan as pandas: a CSV / JSON / JSON-lines file, or ``<layer>.<table>`` (Delta)."""
     path = Path(source)
@@ -67,12 +87,20 @@ def read_plan(source: str, config: Mapping[str, Any] | None = None, *, spark=Non
 
     config = config or load_config()
     tbl = table(source)
+    location = tbl.path(config)
+    if ("://" not in location or location.startswith("file:")) and not (
+            Path(location.removeprefix("file:")) / "_delta_log").is_dir():
+        raise missing_plan_table(source, config)
     try:
         from deltalake import DeltaTable  # type: ignore
-
-        return DeltaTable(tbl.delta_rs_uri(config)).to_pandas()
+        from deltalake.exceptions import TableNotFoundError  # type: ignore
     except ImportError:
         pass
+    else:
+        try:
+            return DeltaTable(tbl.delta_rs_uri(config)).to_pandas()
+        except TableNotFoundError:
+            raise missing_plan_table(source, config) from None
     if spark is None:
         from toollife.runtime.session import get_spark
 
