@@ -117,6 +117,15 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     return nested
 
 
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error in one line, keeping where it is: "line 3, column 7: mapping values are not allowed here"."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = " ".join(str(p) for p in (getattr(exc, "context", None), getattr(exc, "problem", None)) if p)
+    if mark is None:
+        return one_line(str(exc))
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem or one_line(str(exc))}"
+
+
 def _env_var_for(key: str, environ: Mapping[str, str]) -> str | None:
     """The TOOLLIFE__... variable that set the dotted ``key`` (or a key below it)."""
     for name in sorted(environ):
@@ -200,10 +209,13 @@ def load_config(
         try:
             from_file = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path} is not valid YAML: {one_line(str(exc))}") from exc
+            raise ConfigError(f"{path} is not valid YAML: {yaml_problem(exc)}") from None
         if not isinstance(from_file, dict):
             raise ConfigError(f"{path} must hold a mapping of sections")
-        config = merge(config, from_file, schema=schema)
+        try:
+            config = merge(config, from_file, schema=schema)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}; fix it in that file", key=exc.key) from None
 
     config = _merge_env(config, environ, schema)
     if overrides:

@@ -104,8 +104,10 @@ def tables_under(root: Path) -> list[Path]:
      "toollife submit: configuration error:", ["--set spark.shuffle_partitions=many", "must be of type int"]),
     (["--log-level", "verbose", "tables", "list"], {}, "toollife: error:",
      ["--log-level verbose: not a log level", "use one of DEBUG, INFO, WARNING, ERROR, CRITICAL"]),
+    (["dashboard", "--set", "kafka.nosuch=1"], {}, "toollife dashboard: configuration error:",
+     ["--set kafka.nosuch=1: unknown config key 'kafka.nosuch'"]),
 ], ids=["unknown-env", "env-var-type", "env-var-unknown-key", "submit-unknown-env", "submit-missing-job",
-        "submit-bad-set", "submit-bad-set-type", "bad-log-level"])
+        "submit-bad-set", "submit-bad-set-type", "bad-log-level", "dashboard-bad-set"])
 def test_config_and_path_mistakes_are_one_line_exit_2_before_any_jvm(tmp_path, cmd, extra, prefix, expected):
     result, seconds = run([*TOOLLIFE, *cmd], user_env(tmp_path, **extra))
     assert result.returncode == 2, result.stderr
@@ -140,6 +142,20 @@ def test_simulate_plan_from_a_missing_table_names_the_job_that_fills_it(tmp_path
     assert result.returncode == 2, result.stderr
     one_line(result, "toollife simulate: configuration error:", "no table gold.nosuch under",
              "the plan is gold.doe_next_experiments, filled by jobs/plan_next_experiments.py")
+
+
+def test_a_conf_file_mistake_names_the_file_and_where_in_it(tmp_path):
+    (tmp_path / "broken.yaml").write_text("spark:\n  master: local[1]\n   extra: x\n")
+    (tmp_path / "typo.yaml").write_text("kafka:\n  nosuch: 1\n")
+    env = user_env(tmp_path)
+    result, _ = run([sys.executable, "jobs/init_lakehouse.py", "--conf-file", str(tmp_path / "broken.yaml")], env)
+    assert result.returncode == 2, result.stderr
+    one_line(result, "init_lakehouse: configuration error:",
+             f"{tmp_path / 'broken.yaml'} is not valid YAML: line 3, column 9: mapping values are not allowed here")
+    result, _ = run([*TOOLLIFE, "simulate", "--conf-file", str(tmp_path / "typo.yaml"), "--no-table"], env)
+    assert result.returncode == 2, result.stderr
+    one_line(result, "toollife simulate: configuration error:",
+             f"{tmp_path / 'typo.yaml'}: unknown config key 'kafka.nosuch'", "fix it in that file")
 
 
 def test_a_job_names_the_environment_variable_too(tmp_path):
