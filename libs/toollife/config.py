@@ -266,11 +266,23 @@ def parse_set_options(pairs: list[str]) -> dict[str, Any]:
     return overrides
 
 
-def job_config(env: str | None = None, conf_file: str | None = None, sets: list[str] | None = None) -> dict:
-    """The conf a job runs with; a mistake in a ``--set`` is reported as that ``--set``."""
+def _deep_update(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _deep_update(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def job_config(env: str | None = None, conf_file: str | None = None, sets: list[str] | None = None,
+               extra: Mapping[str, Any] | None = None) -> dict:
+    """The conf a job runs with; a mistake in a ``--set`` is reported as that ``--set``.
+    ``extra``: overrides of a command's own options (``simulate --machines 2``), applied after the --set."""
     sets = list(sets or [])
     try:
-        return load_config(env, conf_file=conf_file, overrides=parse_set_options(sets))
+        overrides = _deep_update(parse_set_options(sets), extra or {})
+        return load_config(env, conf_file=conf_file, overrides=overrides)
     except ConfigError as exc:
         key = exc.key or ""
         pair = next((p for p in sets if key and (p.partition("=")[0] == key
