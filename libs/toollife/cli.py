@@ -33,7 +33,7 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, object]:
     """(the parsed arguments, the chosen sub-command's module); argparse exits 2 on a mistake."""
     parser = argparse.ArgumentParser(prog="toollife", description="Tool-life DOE platform tools.")
     parser.add_argument("--env", default=None, help="conf/<env>.yaml to read (default: TOOLLIFE_ENV or local)")
-    parser.add_argument("--log-level", default="INFO", help="Python log level (default: INFO)")
+    parser.add_argument("--log-level", default="INFO", help="Python log level: DEBUG, INFO, WARNING, ERROR or CRITICAL (default: INFO)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     modules = {}
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -53,7 +53,10 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, object]:
 
 def main(argv: list[str] | None = None) -> int:
     args, module = parse(argv)
-    setup_logging(args.log_level)
+    try:
+        setup_logging(args.log_level)
+    except UserError as exc:
+        return report("toollife", exc)
     try:
         return module.run(args)
     except UserError as exc:

@@ -117,6 +117,15 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     return nested
 
 
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error in one line, keeping where it is: "line 3, column 7: mapping values are not allowed here"."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = " ".join(str(p) for p in (getattr(exc, "context", None), getattr(exc, "problem", None)) if p)
+    if mark is None:
+        return one_line(str(exc))
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem or one_line(str(exc))}"
+
+
 def _env_var_for(key: str, environ: Mapping[str, str]) -> str | None:
     """The TOOLLIFE__... variable that set the dotted ``key`` (or a key below it)."""
     for name in sorted(environ):
@@ -182,9 +191,15 @@ def load_config(
         path = Path(conf_file).resolve()
         if not path.is_file():
             raise ConfigError(f"conf file {path} does not exist; check the --conf-file path")
+    elif conf_dir is None:
+        path = None
+        if env != "local":  # the embedded defaults are `local`; any other name needs its file
+            raise ConfigError(f"no conf file for environment '{env}': no conf/ directory in {Path.cwd()} "
+                              f"and TOOLLIFE_CONF_DIR is unset; set TOOLLIFE_CONF_DIR to the repository's "
+                              f"conf/ (or use --conf-file), or drop --env / TOOLLIFE_ENV for the defaults")
     else:
-        path = conf_dir / f"{env}.yaml" if conf_dir else None
-        if path is not None and not path.is_file():
+        path = conf_dir / f"{env}.yaml"
+        if not path.is_file():
             if env != "local":
                 known = ", ".join(sorted(p.stem for p in path.parent.glob("*.yaml"))) or "none"
                 raise ConfigError(f"no conf file for environment '{env}' at {path}; "
@@ -194,10 +209,13 @@ def load_config(
         try:
             from_file = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path} is not valid YAML: {one_line(str(exc))}") from exc
+            raise ConfigError(f"{path} is not valid YAML: {yaml_problem(exc)}") from None
         if not isinstance(from_file, dict):
             raise ConfigError(f"{path} must hold a mapping of sections")
-        config = merge(config, from_file, schema=schema)
+        try:
+            config = merge(config, from_file, schema=schema)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}; fix it in that file", key=exc.key) from None
 
     config = _merge_env(config, environ, schema)
     if overrides:
@@ -248,11 +266,23 @@ def parse_set_options(pairs: list[str]) -> dict[str, Any]:
     return overrides
 
 
-def job_config(env: str | None = None, conf_file: str | None = None, sets: list[str] | None = None) -> dict:
-    """The conf a job runs with; a mistake in a ``--set`` is reported as that ``--set``."""
+def _deep_update(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _deep_update(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def job_config(env: str | None = None, conf_file: str | None = None, sets: list[str] | None = None,
+               extra: Mapping[str, Any] | None = None) -> dict:
+    """The conf a job runs with; a mistake in a ``--set`` is reported as that ``--set``.
+    ``extra``: overrides of a command's own options (``simulate --machines 2``), applied after the --set."""
     sets = list(sets or [])
     try:
-        return load_config(env, conf_file=conf_file, overrides=parse_set_options(sets))
+        overrides = _deep_update(parse_set_options(sets), extra or {})
+        return load_config(env, conf_file=conf_file, overrides=overrides)
     except ConfigError as exc:
         key = exc.key or ""
         pair = next((p for p in sets if key and (p.partition("=")[0] == key

@@ -89,12 +89,23 @@ def warn(prog: str, message: str, stream=None) -> None:
     print(f"{prog}: warning: {message}", file=sys.stderr if stream is None else stream, flush=True)
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def check_log_level(level: str) -> str:
+    """``level`` upper-cased, or a :class:`UsageError` naming the valid levels."""
+    name = str(level).upper()
+    if name not in LOG_LEVELS and name not in ("WARN", "FATAL"):
+        raise UsageError(f"--log-level {level}: not a log level; use one of {', '.join(LOG_LEVELS)}")
+    return name
+
+
 def setup_logging(level: str = "INFO") -> None:
     """The toollife log on stderr at ``level``. py4j (a line per gateway connection) only from
     WARNING; kafka-python (lines per connection attempt, metadata update, retry) not at all: what
     matters reaches the user as our own line (``cannot reach Kafka at ...``, delivery errors).
     ``--log-level DEBUG`` shows both."""
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    logging.basicConfig(level=check_log_level(level), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         logging.getLogger("py4j").setLevel(logging.WARNING)

@@ -107,7 +107,7 @@ def test_a_resolution_iii_fold_over_identifies_the_interaction_behind_an_inert_f
     pd.testing.assert_frame_equal(plan_table(spark, config), plan1)
 
     # the simulator runs the plan read back from the Delta table as the follow-up <parent>-F1
-    plan = read_plan("gold.doe_next_experiments", config, spark=spark)
+    plan = read_plan("gold.doe_next_experiments", config)
     fu = simulate_follow_up(config, plan, root.experiment_id)
     assert fu.experiment_id == f"{root.experiment_id}-F1" and fu.parent_experiment_id == root.experiment_id
     pd.testing.assert_frame_equal(fu.taylor, root.taylor)                 # same truth

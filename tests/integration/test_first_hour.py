@@ -53,9 +53,10 @@ def user_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def run(cmd: list[str], env: dict[str, str], timeout: float = 300) -> tuple[subprocess.CompletedProcess, float]:
+def run(cmd: list[str], env: dict[str, str], timeout: float = 300,
+        cwd: Path = REPO) -> tuple[subprocess.CompletedProcess, float]:
     started = time.monotonic()
-    result = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     return result, time.monotonic() - started
 
 
@@ -101,8 +102,17 @@ def tables_under(root: Path) -> list[Path]:
      ["--set kafka.nosuch=1", "unknown config key 'kafka.nosuch'"]),
     (["submit", "jobs/ingest_sensors.py", "--set", "spark.shuffle_partitions=many"], {},
      "toollife submit: configuration error:", ["--set spark.shuffle_partitions=many", "must be of type int"]),
+    (["--log-level", "verbose", "tables", "list"], {}, "toollife: error:",
+     ["--log-level verbose: not a log level", "use one of DEBUG, INFO, WARNING, ERROR, CRITICAL"]),
+    (["dashboard", "--set", "kafka.nosuch=1"], {}, "toollife dashboard: configuration error:",
+     ["--set kafka.nosuch=1: unknown config key 'kafka.nosuch'"]),
+    (["simulate", "--set", "kafka.nosuch=1", "--no-table"], {}, "toollife simulate: configuration error:",
+     ["--set kafka.nosuch=1: unknown config key 'kafka.nosuch'"]),
+    (["submit", "jobs/init_lakehouse.py", "--log-level", "verbose"], {}, "toollife submit: error:",
+     ["--log-level verbose: not a log level"]),
 ], ids=["unknown-env", "env-var-type", "env-var-unknown-key", "submit-unknown-env", "submit-missing-job",
-        "submit-bad-set", "submit-bad-set-type"])
+        "submit-bad-set", "submit-bad-set-type", "bad-log-level", "dashboard-bad-set",
+        "simulate-bad-set", "submit-job-bad-log-level"])
 def test_config_and_path_mistakes_are_one_line_exit_2_before_any_jvm(tmp_path, cmd, extra, prefix, expected):
     result, seconds = run([*TOOLLIFE, *cmd], user_env(tmp_path, **extra))
     assert result.returncode == 2, result.stderr
@@ -112,13 +122,63 @@ def test_config_and_path_mistakes_are_one_line_exit_2_before_any_jvm(tmp_path, c
     assert not (tmp_path / "lakehouse").exists()
 
 
+def outside_env(tmp_path: Path) -> dict[str, str]:
+    """A user in some other directory, with the package installed and no TOOLLIFE_CONF_DIR."""
+    env = user_env(tmp_path)
+    del env["TOOLLIFE_CONF_DIR"]
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "libs"), *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
+def test_outside_the_repository_an_unknown_env_is_still_an_error(tmp_path):
+    result, _ = run([*TOOLLIFE, "--env", "doesnotexist", "tables", "list"], outside_env(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    one_line(result, "toollife tables: configuration error:", "no conf file for environment 'doesnotexist'",
+             "TOOLLIFE_CONF_DIR is unset")
+
+
+def test_outside_the_repository_submit_finds_the_job_and_checks_its_options_before_the_jvm(tmp_path):
+    env = dict(outside_env(tmp_path), TOOLLIFE_CONF_DIR=str(REPO / "conf"))
+    result, seconds = run([*TOOLLIFE, "submit", "jobs/aggregate_experiments.py", "--bogus"], env, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "no job file" not in result.stderr and "spark-submit" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "aggregate_experiments.py: error: unrecognized arguments: --bogus"
+    assert seconds < 30
+
+
+def test_simulate_plan_from_a_missing_table_names_the_job_that_fills_it(tmp_path):
+    env = user_env(tmp_path)
+    result, _ = run([*TOOLLIFE, "simulate", "--plan-from", "gold.doe_next_experiments", "--no-table"], env)
+    assert result.returncode == 3, result.stderr
+    one_line(result, "toollife simulate: missing input:", "no table gold.doe_next_experiments under",
+             "run `toollife submit jobs/plan_next_experiments.py` first")
+    result, _ = run([*TOOLLIFE, "simulate", "--plan-from", "gold.nosuch", "--no-table"], env)
+    assert result.returncode == 2, result.stderr
+    one_line(result, "toollife simulate: configuration error:", "no table gold.nosuch under",
+             "the plan is gold.doe_next_experiments, filled by jobs/plan_next_experiments.py")
+
+
+def test_a_conf_file_mistake_names_the_file_and_where_in_it(tmp_path):
+    (tmp_path / "broken.yaml").write_text("spark:\n  master: local[1]\n   extra: x\n")
+    (tmp_path / "typo.yaml").write_text("kafka:\n  nosuch: 1\n")
+    env = user_env(tmp_path)
+    result, _ = run([sys.executable, "jobs/init_lakehouse.py", "--conf-file", str(tmp_path / "broken.yaml")], env)
+    assert result.returncode == 2, result.stderr
+    one_line(result, "init_lakehouse: configuration error:",
+             f"{tmp_path / 'broken.yaml'} is not valid YAML: line 3, column 9: mapping values are not allowed here")
+    result, _ = run([*TOOLLIFE, "simulate", "--conf-file", str(tmp_path / "typo.yaml"), "--no-table"], env)
+    assert result.returncode == 2, result.stderr
+    one_line(result, "toollife simulate: configuration error:",
+             f"{tmp_path / 'typo.yaml'}: unknown config key 'kafka.nosuch'", "fix it in that file")
+
+
 def test_a_job_names_the_environment_variable_too(tmp_path):
     result, _ = run([sys.executable, "jobs/init_lakehouse.py"], user_env(tmp_path, TOOLLIFE__KAFKA__NOSUCH="1"))
     assert result.returncode == 2
     one_line(result, "init_lakehouse: configuration error:", "environment variable TOOLLIFE__KAFKA__NOSUCH")
 
 
-def test_kafka_down_without_a_broker_and_up_beside_a_running_one(tmp_path):
+def test_kafka_down_without_a_broker_and_up_beside_a_running_one_both_exit_0(tmp_path):
     env = user_env(tmp_path)
     result, _ = run([*TOOLLIFE, "kafka", "down"], env)
     assert result.returncode == 0 and "Kafka broker stopped" not in result.stdout
@@ -129,10 +189,12 @@ def test_kafka_down_without_a_broker_and_up_beside_a_running_one(tmp_path):
     (tmp_path / "kafka").mkdir(exist_ok=True)
     (tmp_path / "kafka" / "broker.pid").write_text(f"{os.getpid()} 9092\n")
     result, _ = run([*TOOLLIFE, "kafka", "up"], env)
-    assert result.returncode == 1
-    one_line(result, "toollife kafka: error:", f"already running (pid {os.getpid()}", "`toollife kafka down`")
+    assert result.returncode == 0                   # idempotent like `down`
+    one_line(result, "a Kafka broker is already running", f"(pid {os.getpid()}", "nothing to start",
+             "`toollife kafka down`")
     result, _ = run([*TOOLLIFE, "kafka", "up"], dict(env, MAKELEVEL="1"))  # typed as `make kafka-up`
-    one_line(result, "toollife kafka: error:", "`make kafka-down`")
+    assert result.returncode == 0
+    one_line(result, "a Kafka broker is already running", "`make kafka-down`")
 
 
 def test_help_shows_the_effective_conf_once(tmp_path):

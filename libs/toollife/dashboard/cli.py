@@ -67,14 +67,12 @@ def app_environment(args: argparse.Namespace, environ: Mapping[str, str]) -> dic
 
 
 def run(args: argparse.Namespace) -> int:
-    from toollife.config import ConfigError, load_config
+    from toollife.config import job_config
 
-    try:
-        env = app_environment(args, os.environ)
-        config = load_config(environ=env)
-    except ConfigError as exc:
-        print(f"dashboard: configuration error: {exc}", file=sys.stderr)
-        return 2
+    # checked as the command line gives it first, so a mistake blames the --set (not the
+    # TOOLLIFE__ variable it becomes for the app); ConfigError: one line, exit 2
+    config = job_config(getattr(args, "env", None), None, args.overrides)
+    env = app_environment(args, os.environ)
     cmd = streamlit_command(args.host, args.port)
     if args.print_command:
         for name in sorted(k for k in env if k.startswith("TOOLLIFE") and env.get(k) != os.environ.get(k)):

@@ -18,7 +18,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from toollife.errors import UsageError
+from toollife.errors import UsageError, check_log_level
 from toollife.runtime.spark_conf import submit_args
 
 
@@ -38,15 +38,47 @@ def build_command(config, job: str, job_args: list[str], *, master: str | None =
     return [*cmd, job, *job_args]
 
 
-def check_job(job: str, base_dir: str) -> None:
-    """The job file must exist; else name the jobs there are."""
+def installed_jobs_dir() -> Path:
+    """jobs/ of the checkout the library is installed from (an editable install, PYTHONPATH=libs)."""
+    return Path(__file__).resolve().parents[3] / "jobs"
+
+
+def check_job(job: str, base_dir: str) -> str:
+    """The job file to run: ``job`` as given, else ``jobs/NAME.py`` of the project (``base_dir``)
+    or of the installed library, so it runs from any directory; else name the jobs there are."""
     path = Path(job)
     if path.is_file():
-        return
+        return job
+    relative = not path.is_absolute() and path.parent in (Path("."), Path("jobs"))
+    candidates = [d / path.name for d in (Path(base_dir) / "jobs", installed_jobs_dir())] if relative else []
+    found = next((c for c in candidates if c.is_file()), None)
+    if found is not None:
+        return str(found)
     jobs_dir = path.parent if path.parent.is_dir() and path.parent != Path(".") else Path(base_dir) / "jobs"
+    if relative and not jobs_dir.is_dir():
+        jobs_dir = installed_jobs_dir()
     known = sorted(str(p) for p in jobs_dir.glob("*.py")) if jobs_dir.is_dir() else []
     where = f"; jobs in {jobs_dir}/: {', '.join(Path(k).name for k in known)}" if known else ""
     raise UsageError(f"no job file {job}{where}")
+
+
+def check_job_options(job: str, job_args: list[str]) -> None:
+    """The job's own options, parsed by the job's parser before the JVM starts (argparse says what
+    is wrong and exits 2), as run_jobs checks its steps. A file without a job ``main`` (run_jobs.py)
+    is left to itself; ``--help`` is the job's to print."""
+    from toollife.runtime.chain import load_job
+    from toollife.runtime.job import base_parser
+
+    if "-h" in job_args or "--help" in job_args:
+        return
+    try:
+        spec = load_job(Path(job))
+    except UsageError:
+        return
+    parser = base_parser(spec.name, spec.description)
+    if spec.add_arguments:
+        spec.add_arguments(parser)
+    parser.parse_args(job_args)
 
 
 def job_conf(env: str | None, job_args: list[str], files: str | None):
@@ -59,6 +91,7 @@ def job_conf(env: str | None, job_args: list[str], files: str | None):
     from toollife.config import job_config
 
     known, _ = base_parser("job", None).parse_known_args([a for a in job_args if a not in ("-h", "--help")])
+    check_log_level(known.log_level)
     conf_file = known.conf_file
     if conf_file and not Path(conf_file).is_file():
         shipped = [f for f in (files or "").split(",") if f and Path(f).name == Path(conf_file).name]
@@ -76,8 +109,9 @@ def add_arguments(parser: argparse.ArgumentParser, env: str | None = None) -> No
 
 def run(args: argparse.Namespace) -> int:
     config = job_conf(args.env, args.job_args, args.files)
-    check_job(args.job, config["base_dir"])
-    cmd = build_command(config, args.job, args.job_args, master=args.master,
+    job = check_job(args.job, config["base_dir"])
+    check_job_options(job, args.job_args)
+    cmd = build_command(config, job, args.job_args, master=args.master,
                         py_files=args.py_files, files=args.files)
     print(shlex.join(cmd), file=sys.stderr, flush=True)
     env = submit_environment(config, os.environ, master=args.master, env_name=args.env)

@@ -299,7 +299,8 @@ def start_on_free_port(config: Mapping[str, Any], data_dir: Callable[[int], str]
 
 def add_arguments(parser: argparse.ArgumentParser, env: str | None = None) -> None:
     parser.add_argument("action", choices=["up", "down", "status"],
-                        help="up: format (once), start in the background, wait, create topics; down: stop by PID; "
+                        help="up: format (once), start in the background, wait, create topics (nothing when one is running); "
+                             "down: stop by PID; "
                              "status: exit 0 when running, 1 when not")
 
 
@@ -308,6 +309,11 @@ def run(args: argparse.Namespace) -> int:
 
     broker = LocalKafkaBroker(load_config(args.env))
     if args.action == "up":
+        pid = broker.running_pid()
+        if pid is not None:  # idempotent, like `down`: the broker the user wants is there
+            print(f"a Kafka broker is already running (pid {pid}, {broker.pid_file}); nothing to start; "
+                  f"stop it with `{stop_command()}`")
+            return 0
         broker.start(detach=True)
         print(f"Kafka broker running at {broker.bootstrap_servers}; logs in {broker.log_dir}; "
               f"stop it with `{stop_command()}`")

@@ -88,6 +88,8 @@ def add_arguments(parser: argparse.ArgumentParser, env: str | None = None) -> No
                      "message). Exit status: 0 all delivered, 1 publishing failed, 2 invalid options/config.")
     g = parser.add_argument_group("plan")
     g.add_argument("--conf-file", default=None, help="explicit conf YAML instead of conf/<env>.yaml")
+    g.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override one conf value, e.g. kafka.partitions=6 (repeatable; the options here win)")
     g.add_argument("--machines", type=int, help=f"number of machines M01.. (config: {d['machines']})")
     g.add_argument("--tools", type=int, help=f"number of tools T01.. per machine (config: {d['tools']})")
     g.add_argument("--replicates", type=int, help=f"replicates r of the design per machine x tool (config: {d['replicates']})")
@@ -210,8 +212,16 @@ def _generator_hint(args: argparse.Namespace, config: dict[str, Any]) -> str:
     return ""
 
 
+def _config(args: argparse.Namespace) -> dict[str, Any]:
+    """defaults <- conf <- TOOLLIFE__* <- --set <- this command's options; a mistake names its source."""
+    from toollife.config import job_config
+
+    return job_config(getattr(args, "env", None), args.conf_file, getattr(args, "overrides", None),
+                      extra=overrides_from_args(args))
+
+
 def run(args: argparse.Namespace) -> int:
-    from toollife.config import ConfigError, load_config
+    from toollife.config import ConfigError
     from toollife.simulation import manifest as mf
     from toollife.simulation.core import simulate
     from toollife.simulation.messages import TOPICS
@@ -219,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
 
     if getattr(args, "plan_from", None):
         return run_follow_up(args)
-    config = load_config(getattr(args, "env", None), conf_file=args.conf_file, overrides=overrides_from_args(args))
+    config = _config(args)
     try:
         result = simulate(config)
     except ValueError as exc:
@@ -279,14 +289,14 @@ def run(args: argparse.Namespace) -> int:
 def run_follow_up(args: argparse.Namespace) -> int:
     """``toollife simulate --plan-from SOURCE [--parent ID ...]``: publish each follow-up like a
     simulation (Kafka, or --dry-run JSONL) and write its manifest, naming its parent."""
-    from toollife.config import ConfigError, load_config
+    from toollife.config import ConfigError
     from toollife.simulation import manifest as mf
     from toollife.simulation.follow_up import read_plan, simulate_plan
     from toollife.simulation.messages import TOPICS
     from toollife.simulation.publisher import PublishError, publish
 
     try:
-        config = load_config(getattr(args, "env", None), conf_file=args.conf_file, overrides=overrides_from_args(args))
+        config = _config(args)
         plan = read_plan(args.plan_from, config)
         results = simulate_plan(config, plan, args.parent, experiment_id=args.experiment_id)
     except (ValueError, FileNotFoundError) as exc:   # the console script prints it in one line, exit 2

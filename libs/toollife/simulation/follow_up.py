@@ -48,7 +48,27 @@ def parent_by_name(experiment_id: str) -> str | None:
 
 
 # --------------------------------------------------------------------------- reading a plan
-def read_plan(source: str, config: Mapping[str, Any] | None = None, *, spark=None) -> pd.DataFrame:
+PLAN_TABLE = "gold.doe_next_experiments"
+
+
+def missing_plan_table(source: str, config: Mapping[str, Any]) -> Exception:
+    """The one line for a ``--plan-from <layer>.<table>`` that is not there: which job fills it."""
+    from toollife.config import ConfigError
+    from toollife.errors import MissingInputError
+    from toollife.lakehouse.reader import FILLED_BY, filled_by
+
+    root = config["lakehouse"]["root"]
+    if source in FILLED_BY:
+        job = filled_by(source)
+        run = f"`toollife submit {job}`" if job.startswith("jobs/") else job
+        return MissingInputError(f"--plan-from {source}: no table {source} under {root} (lakehouse.root) yet; "
+                                 f"it is filled by {job}: run {run} first")
+    return ConfigError(f"--plan-from {source}: no table {source} under {root} (lakehouse.root), and it is not "
+                       f"a lakehouse table; the plan is {PLAN_TABLE}, filled by {filled_by(PLAN_TABLE)} "
+                       "(or give a CSV/JSON export of it)")
+
+
+def read_plan(source: str, config: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """The plan as pandas: a CSV / JSON / JSON-lines file, or ``<layer>.<table>`` (Delta)."""
     path = Path(source)
     if path.is_file():
@@ -63,23 +83,13 @@ def read_plan(source: str, config: Mapping[str, Any] | None = None, *, spark=Non
     if "/" in source or "." not in source or source.count(".") != 1:
         raise ValueError(f"--plan-from {source!r}: no such file, and not a <layer>.<table> name")
     from toollife.config import load_config
-    from toollife.lakehouse import storage
-    from toollife.lakehouse.tables import table
+    from toollife.lakehouse import reader
 
     config = config or load_config()
-    tbl = table(source)
-    try:
-        from deltalake import DeltaTable  # type: ignore
-
-        uri = tbl.delta_rs_uri(config)
-        return DeltaTable(uri, storage_options=storage.delta_rs_options(config, uri)).to_pandas()
-    except ImportError:
-        pass
-    if spark is None:
-        from toollife.runtime.session import get_spark
-
-        spark = get_spark(config, app_name="toollife-simulate-plan")
-    return spark.read.format("delta").load(tbl.path(config)).toPandas()
+    read = reader.read(config, source)     # delta-rs: local disk or the bucket, no JVM
+    if read.frame is None:
+        raise missing_plan_table(source, config)
+    return read.frame
 
 
 def _parents(plan: pd.DataFrame) -> list[str]:
