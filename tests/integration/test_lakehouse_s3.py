@@ -15,6 +15,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from toollife import cli
+from toollife.gold.experiment_runs import EXPERIMENT_RUNS, RUN_KEY
 from toollife.lakehouse import reader, storage, tables
 from toollife.runtime.chain import run_jobs
 from toollife.simulation import simulate
@@ -70,11 +71,13 @@ def test_the_chain_on_object_storage_equals_the_local_run(spark, kafka_config, s
 
     # again: the checkpoints in the bucket say everything was read; silver and gold do not change
     before = tables.read(spark, on_s3, silver).count()
-    assert run_jobs(JOBS, check_command=cli.parse, argv=[*conf_sets(on_s3), *CHAIN]) == 0
+    runs_before = tables.read(spark, on_s3, EXPERIMENT_RUNS).toPandas().sort_values(RUN_KEY, ignore_index=True)
+    assert run_jobs(JOBS, check_command=cli.parse, argv=[*conf_sets(on_s3), *CHAIN[:2]]) == 0
     assert tables.read(spark, on_s3, silver).count() == before
-    assert effects(spark, on_s3) == effects(spark, kafka_config)
+    runs_after = tables.read(spark, on_s3, EXPERIMENT_RUNS).toPandas().sort_values(RUN_KEY, ignore_index=True)
+    assert runs_after.equals(runs_before)
     runs = tables.read(spark, on_s3, tables.Table("meta", "job_runs"))
-    assert runs.where(F.col("status") == "succeeded").count() == 2 * len(CHAIN)
+    assert runs.where(F.col("status") == "succeeded").count() == len(CHAIN) + 2
 
 
 def test_a_wrong_secret_or_a_missing_bucket_is_one_line_before_any_jvm(s3_lakehouse_config):
