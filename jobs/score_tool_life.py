@@ -10,10 +10,11 @@ import sys
 
 from toollife.gold.options import add_experiment_option
 from toollife.runtime.job import run_job
-from toollife.ml import jobs
 
 
 def main(spark, config, args):
+    from toollife.ml import jobs   # scikit-learn and MLflow: not needed to check the options
+
     return jobs.score(spark, config, experiments=args.experiment_id)
 
 

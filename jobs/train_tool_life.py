@@ -9,10 +9,12 @@ champion / challenger move by the promotion rule, and every move lands in meta.m
 import sys
 
 from toollife.runtime.job import run_job
-from toollife.ml import jobs, tracking
+from toollife.ml import tracking
 
 
 def main(spark, config, args):
+    from toollife.ml import jobs   # scikit-learn and MLflow: not needed to check the options
+
     return jobs.train(spark, config, models=args.model or tracking.MODEL_NAMES)
 
 
