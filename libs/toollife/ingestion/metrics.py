@@ -13,7 +13,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-from toollife.ingestion.validate import REASON_CODES
+from toollife.ingestion.contract_rules import REASON_CODES
 from toollife.runtime.prometheus import Registry, serve
 
 P = "toollife_ingest_"
