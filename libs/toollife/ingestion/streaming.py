@@ -34,8 +34,6 @@ Kafka error anyway is reported the same way. The next run resumes from the check
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 import time
 from typing import Any, Mapping
 
@@ -50,6 +48,7 @@ from toollife.ingestion.kafka_outage import PROBE_INTERVAL_S, OutageClock, kafka
 from toollife.ingestion.progress import ProgressListener, ProgressRecorder
 from toollife.runtime.prometheus import SPARK_PATH as SPARK_METRICS_PATH
 from toollife.runtime.prometheus import enabled as metrics_enabled
+from toollife.runtime.streaming_stop import StopRequest, stop_all, stop_gracefully
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +78,7 @@ class IngestionApp:
         self.sources = [schemas.SOURCES[s] for s in ing["sources"]]
         self.queries: list[StreamingQuery] = []
         self.silver_writers: dict[str, silver.SilverBatchWriter] = {}
-        self._stop = threading.Event()
+        self.stop_request = StopRequest()
         names = [f"{layer}_{s.key}" for s in self.sources for layer in ("bronze", "silver")]
         self.listener = ProgressListener(names, ing["progress"]["log_batches"])
         self.metrics = None  # Prometheus metrics (conf metrics.enabled), served while run() runs
@@ -149,18 +148,15 @@ class IngestionApp:
 
     def request_stop(self, *_: Any) -> None:
         """Ask for a graceful stop (signal-handler compatible)."""
-        if not self._stop.is_set():
-            log.warning("stop requested: finishing the running micro-batches, then stopping")
-        self._stop.set()
+        self.stop_request.request()
 
     def install_signal_handlers(self) -> None:
         """SIGTERM/SIGINT -> graceful stop (main thread only)."""
-        signal.signal(signal.SIGTERM, self.request_stop)
-        signal.signal(signal.SIGINT, self.request_stop)
+        self.stop_request.install_signal_handlers()
 
     @property
     def stopping(self) -> bool:
-        return self._stop.is_set()
+        return self.stop_request.requested
 
     def run(self) -> int:
         """Run until drained (available_now) or stopped (processing_time). Raises IngestionError,
@@ -183,7 +179,7 @@ class IngestionApp:
                     self._wait([self._start_bronze(s) for s in self.sources]
                                + [self._start_silver(s) for s in self.sources], kafka=True)
             finally:
-                self._stop_all()
+                stop_all(self.queries)
                 self.spark.streams.removeListener(self.listener)
                 if self.metrics is not None:
                     self.metrics.stop()
@@ -211,7 +207,7 @@ class IngestionApp:
                 self._raise_if_kafka_failure(q)
                 raise IngestionError(f"query {q.name} failed: {q.exception()}")
             if self.stopping:
-                self._graceful_stop(queries)
+                stop_gracefully(queries, self.config["ingestion"]["stop"]["graceful_timeout_s"])
                 return
             if not any(q.isActive for q in queries):
                 return
@@ -258,24 +254,6 @@ class IngestionApp:
         raise UnreachableError(
             f"query {q.name} failed because Kafka at {servers} did not answer ({cause}; {state}); "
             "is the broker running and healthy? once it is, start the ingestion again: it resumes from its checkpoints")
-
-    def _graceful_stop(self, queries: list[StreamingQuery]) -> None:
-        deadline = time.monotonic() + float(self.config["ingestion"]["stop"]["graceful_timeout_s"])
-        for q in queries:
-            while q.isActive and q.status.get("isTriggerActive") and time.monotonic() < deadline:
-                time.sleep(0.2)
-            if q.isActive:
-                q.stop()
-                log.info("query %s stopped after batch %s", q.name,
-                         (q.lastProgress or {}).get("batchId"))
-
-    def _stop_all(self) -> None:
-        for q in self.queries:
-            if q.isActive:
-                try:
-                    q.stop()
-                except Exception:  # already failing; the original error is what matters
-                    log.exception("stopping %s", q.name)
 
     def _flush_progress(self, force: bool, every: float = 0.0, final: bool = False) -> None:
         self.progress.flush(self.queries, force=force, every=every, final=final)
