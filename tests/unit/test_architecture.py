@@ -92,7 +92,9 @@ def test_no_import_circle_between_modules():
 
 
 @pytest.mark.parametrize("module", ["toollife.doe", "toollife.simulation.physics", "toollife.runtime.spark_conf",
-                                    "toollife.config", "toollife.lakehouse.reader", "toollife.cli"])
+                                    "toollife.config", "toollife.lakehouse.reader", "toollife.cli",
+                                    "toollife.runtime.sql", "toollife.ingestion.contract_rules",
+                                    "toollife.ingestion.kafka_outage"])
 def test_pure_modules_import_without_pyspark(module):
     code = f"import sys; sys.modules['pyspark'] = None; import {module}"  # any pyspark import now fails
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from toollife.ingestion.streaming import OutageClock, kafka_unreachable_cause
+from toollife.ingestion.kafka_outage import OutageClock, kafka_unreachable_cause
 
 
 def test_outage_clock_says_down_once_up_once_and_exceeded_past_the_tolerance():

@@ -10,6 +10,7 @@ from chispa import assert_df_equality
 
 from toollife import contracts
 from toollife.ingestion import schemas
+from toollife.ingestion import contract_rules, fast_path
 from toollife.ingestion import validate as V
 from toollife.ingestion.silver import classify, parse_interval
 
@@ -160,9 +161,9 @@ FAST_PATH_READS = [  # the fast path reads these exactly (last duplicate wins, t
 
 def test_fast_path_decides_only_what_it_reads_exactly(spark, allow_dup_keys):
     schema = contracts.load_schema(contracts.SENSOR_READING)
-    fields = V._fields(schema["properties"])
+    fields = contract_rules.contract_fields(schema["properties"])
     payloads = FAST_PATH_READS + FAST_PATH_TRAPS
-    fast, _ = V.fast_parse(V.decode(bronze(spark, payloads)), fields, schema["required"], V.Rules())
+    fast, _ = fast_path.fast_parse(V.decode(bronze(spark, payloads)), fields, schema["required"], V.Rules())
     flags = [r._fast_ok for r in fast.orderBy("offset").collect()]
     assert flags == [True] * len(FAST_PATH_READS) + [False] * len(FAST_PATH_TRAPS)
 
@@ -220,7 +221,7 @@ def test_classify_keeps_first_per_event_id_and_recognises_own_rows(spark):
 
 
 def test_reason_codes_are_documented():
-    assert set(V.REASON_CODES) >= {"malformed_json", "key_mismatch", "missing_factors", "missing_tool_life"}
+    assert set(contract_rules.REASON_CODES) >= {"malformed_json", "key_mismatch", "missing_factors", "missing_tool_life"}
     assert parse_interval("90 seconds").total_seconds() == 90
     assert parse_interval("1 hour").total_seconds() == 3600
     with pytest.raises(ValueError):

@@ -1,6 +1,6 @@
 """The ingestion's own Prometheus metrics (conf ``metrics.enabled``), fed by the two hooks the
 application already has: every silver batch's counters (:class:`.silver.SilverBatchWriter`'s
-observers) and every query's progress (:class:`.streaming.ProgressListener`'s observers).
+observers) and every query's progress (:class:`.progress.ProgressListener`'s observers).
 
 Served at ``http://<metrics.host>:<metrics.port>/metrics`` beside Spark's own PrometheusServlet
 (``toollife.runtime.prometheus``). Counters start at 0 with the process, as Prometheus expects (``rate()`` and
@@ -13,7 +13,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-from toollife.ingestion.validate import REASON_CODES
+from toollife.ingestion.contract_rules import REASON_CODES
 from toollife.runtime.prometheus import Registry, serve
 
 P = "toollife_ingest_"
@@ -71,7 +71,7 @@ class IngestionMetrics:
             r.set(P + "event_time_lag_seconds", written - newest, source=source)
 
     def observe_progress(self, row: Mapping[str, Any]) -> None:
-        """A meta.stream_progress row (toollife.ingestion.streaming.progress_row)."""
+        """A meta.stream_progress row (toollife.ingestion.progress.progress_row)."""
         if not row.get("executed"):
             return
         r, query = self.registry, row["query_name"]

@@ -15,12 +15,8 @@ Trigger modes (``ingestion.trigger.mode``):
   silver queries drain bronze, then the application exits.
 
 Every micro-batch's progress (rows/s in and processed, duration, watermark) is logged and appended
-to ``meta.stream_progress`` by a :class:`StreamingQueryListener` (queued, written by the main loop).
-The listener hears of a batch asynchronously, so the event of a query's last batch can arrive
-while the application stops: at the end every query's own ``recentProgress`` is compared with what
-the listener delivered, and any batch it missed is recorded from there (once: rows are keyed by
-run id, batch id and trigger timestamp). So meta.stream_progress and the run's metrics hold every
-batch of every query.
+to ``meta.stream_progress`` (:mod:`.progress`: a listener queues it, the main loop writes it, and
+at the end the batches the listener had not delivered yet are recorded too).
 On SIGTERM the application lets the running micro-batch of every query finish, then stops.
 
 Before any table or checkpoint is created, the Kafka bootstrap servers must accept a connection
@@ -30,33 +26,29 @@ seconds, in one line, leaving nothing behind.
 A broker that goes away while the queries run is waited for, up to ``ingestion.kafka.outage_tolerance_s``:
 the Kafka source's own timeouts are set to outlast it (:func:`kafka_options.outage_options`), and a
 watchdog probes the bootstrap servers every few seconds, says once that Kafka is unreachable and
-once that it is back, and past the tolerance stops the queries and fails the run with one line
-naming the broker (:class:`toollife.errors.UnreachableError`, exit 1). A query that fails on a
+once that it is back, and past the tolerance (:class:`.kafka_outage.OutageClock`) stops the
+queries and fails the run with one line naming the broker (:class:`toollife.errors.UnreachableError`, exit 1). A query that fails on a
 Kafka error anyway is reported the same way. The next run resumes from the checkpoints.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import queue
-import re
-import signal
-import threading
 import time
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
-from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
+from pyspark.sql.streaming import StreamingQuery
 
 from toollife.lakehouse import tables
 from toollife.errors import UnreachableError
 from toollife.ingestion import bronze, kafka_options, schemas, silver
+from toollife.ingestion.kafka_outage import PROBE_INTERVAL_S, OutageClock, kafka_unreachable_cause
+from toollife.ingestion.progress import ProgressListener, ProgressRecorder
 from toollife.runtime.prometheus import SPARK_PATH as SPARK_METRICS_PATH
 from toollife.runtime.prometheus import enabled as metrics_enabled
+from toollife.runtime.streaming_stop import StopRequest, stop_all, stop_gracefully
 
 log = logging.getLogger(__name__)
 
@@ -65,135 +57,6 @@ TRIGGER_MODES = ("processing_time", "available_now")
 
 class IngestionError(RuntimeError):
     """A streaming query failed; the message names it and Spark's error."""
-
-
-PROBE_INTERVAL_S = 5.0  # how often the running application checks that a bootstrap server answers
-
-# What Kafka's clients and Spark's Kafka source throw when no broker answers: the driver's offset
-# look-ups ("Timed out waiting for a node assignment. Call: listNodes"), an executor's fetch
-# ("Cannot fetch record for offset ... in ... milliseconds"), a connection dropped mid-request.
-_KAFKA_UNREACHABLE = re.compile(
-    r"org\.apache\.kafka\.common\.errors\.(?:TimeoutException|DisconnectException|NetworkException)[^\n]*"
-    r"|Timed out waiting for a node assignment[^\n]*|Cannot fetch record for offset[^\n]*")
-
-
-def kafka_unreachable_cause(error: str) -> str | None:
-    """The line of a failed query's error that says Kafka did not answer, or None for other failures."""
-    match = _KAFKA_UNREACHABLE.search(error or "")
-    return match.group(0).strip() if match else None
-
-
-@dataclass
-class OutageClock:
-    """When Kafka went away, for how long, and when that is longer than the tolerance.
-
-    Pure bookkeeping over the caller's probes: :meth:`observe` returns ``"down"`` on the first
-    failed probe, ``"up"`` on the first good one after it, ``"exceeded"`` while a probe fails more
-    than ``tolerance_s`` after the first failed one, else None."""
-
-    tolerance_s: float
-    down_since: float | None = None
-    outages: int = 0
-    unreachable_s: float = 0.0    # all outages that ended
-    last_outage_s: float = 0.0
-
-    def observe(self, reachable: bool, now: float) -> str | None:
-        if reachable:
-            if self.down_since is None:
-                return None
-            self.last_outage_s = now - self.down_since
-            self.unreachable_s += self.last_outage_s
-            self.down_since = None
-            return "up"
-        if self.down_since is None:
-            self.down_since = now
-            self.outages += 1
-            return "down"
-        return "exceeded" if now - self.down_since > self.tolerance_s else None
-
-    def down_for(self, now: float) -> float:
-        return 0.0 if self.down_since is None else now - self.down_since
-
-
-def _ts(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).replace(tzinfo=None)
-
-
-def progress_row(p: Any) -> dict[str, Any]:
-    """A ``StreamingQueryProgress`` -> one meta.stream_progress row (plain values)."""
-    durations = p.durationMs or {}
-    event_time = p.eventTime or {}
-    sources = [json.loads(s.json) for s in (p.sources or [])]
-    return {
-        "query_name": p.name,
-        "query_id": str(p.id),
-        "run_id": str(p.runId),
-        "batch_id": int(p.batchId),
-        "timestamp": _ts(p.timestamp),
-        "num_input_rows": int(p.numInputRows),
-        "input_rows_per_second": float(p.inputRowsPerSecond or 0.0),
-        "processed_rows_per_second": float(p.processedRowsPerSecond or 0.0),
-        "batch_duration_ms": int(p.batchDuration) if p.batchDuration is not None else None,
-        "trigger_execution_ms": int(durations.get("triggerExecution", 0)),
-        "watermark": event_time.get("watermark"),
-        "sources_json": json.dumps(sources),
-        "sink": p.sink.description if p.sink is not None else None,
-        # not a column: False for the progress Spark reports every noDataProgressEventInterval while
-        # a query waits for data (same batch id as the next batch, no rows; not a micro-batch)
-        "executed": "addBatch" in durations,
-    }
-
-
-def progress_key(row: Mapping[str, Any]) -> tuple:
-    """One progress report: a batch id repeats in the no-data reports while a query waits."""
-    return row["run_id"], row["batch_id"], row["timestamp"]
-
-
-class ProgressListener(StreamingQueryListener):
-    """Logs every batch of the application's queries and queues it for meta.stream_progress."""
-
-    def __init__(self, names: Sequence[str], log_batches: bool = True):
-        self.names = set(names)
-        self.log_batches = log_batches
-        self.rows: "queue.Queue[dict[str, Any]]" = queue.Queue()
-        self.observers: list = []  # called with every progress row, e.g. the Prometheus metrics
-
-    def onQueryStarted(self, event):  # noqa: N802 (Spark's names)
-        if event.name in self.names:
-            log.info("query %s started (id %s, run %s)", event.name, event.id, event.runId)
-
-    def onQueryProgress(self, event):  # noqa: N802
-        try:
-            p = event.progress
-            if p.name not in self.names:
-                return
-            row = progress_row(p)
-            self.rows.put(row)
-            for observe in self.observers:
-                observe(row)
-            if self.log_batches:
-                log.info("progress %s batch %d: %d rows, %.1f rows/s in, %.1f rows/s processed, %s ms, watermark %s",
-                         row["query_name"], row["batch_id"], row["num_input_rows"], row["input_rows_per_second"],
-                         row["processed_rows_per_second"], row["batch_duration_ms"], row["watermark"])
-        except Exception:  # never break Spark's listener bus
-            log.exception("could not record streaming progress")
-
-    def onQueryIdle(self, event):  # noqa: N802
-        pass
-
-    def onQueryTerminated(self, event):  # noqa: N802
-        if event.exception:
-            log.error("query %s terminated with error: %s", event.id, event.exception.splitlines()[0])
-
-    def drain(self) -> list[dict[str, Any]]:
-        out = []
-        while True:
-            try:
-                out.append(self.rows.get_nowait())
-            except queue.Empty:
-                return out
 
 
 class IngestionApp:
@@ -215,7 +78,7 @@ class IngestionApp:
         self.sources = [schemas.SOURCES[s] for s in ing["sources"]]
         self.queries: list[StreamingQuery] = []
         self.silver_writers: dict[str, silver.SilverBatchWriter] = {}
-        self._stop = threading.Event()
+        self.stop_request = StopRequest()
         names = [f"{layer}_{s.key}" for s in self.sources for layer in ("bronze", "silver")]
         self.listener = ProgressListener(names, ing["progress"]["log_batches"])
         self.metrics = None  # Prometheus metrics (conf metrics.enabled), served while run() runs
@@ -224,10 +87,7 @@ class IngestionApp:
 
             self.metrics = IngestionMetrics(config, [s.key for s in self.sources])
             self.listener.observers.append(self.metrics.observe_progress)
-        self._last_flush = time.monotonic()
-        self._recorded: set[tuple] = set()  # progress_key() of the rows already in meta.stream_progress
-        self._batches: dict[str, int] = {n: 0 for n in sorted(names)}
-        self._input_rows: dict[str, int] = {n: 0 for n in sorted(names)}
+        self.progress = ProgressRecorder(spark, config, self.listener)
         self.outage = OutageClock(float(ing["kafka"]["outage_tolerance_s"]))
         self._next_probe = 0.0
 
@@ -288,18 +148,15 @@ class IngestionApp:
 
     def request_stop(self, *_: Any) -> None:
         """Ask for a graceful stop (signal-handler compatible)."""
-        if not self._stop.is_set():
-            log.warning("stop requested: finishing the running micro-batches, then stopping")
-        self._stop.set()
+        self.stop_request.request()
 
     def install_signal_handlers(self) -> None:
         """SIGTERM/SIGINT -> graceful stop (main thread only)."""
-        signal.signal(signal.SIGTERM, self.request_stop)
-        signal.signal(signal.SIGINT, self.request_stop)
+        self.stop_request.install_signal_handlers()
 
     @property
     def stopping(self) -> bool:
-        return self._stop.is_set()
+        return self.stop_request.requested
 
     def run(self) -> int:
         """Run until drained (available_now) or stopped (processing_time). Raises IngestionError,
@@ -322,7 +179,7 @@ class IngestionApp:
                     self._wait([self._start_bronze(s) for s in self.sources]
                                + [self._start_silver(s) for s in self.sources], kafka=True)
             finally:
-                self._stop_all()
+                stop_all(self.queries)
                 self.spark.streams.removeListener(self.listener)
                 if self.metrics is not None:
                     self.metrics.stop()
@@ -336,7 +193,7 @@ class IngestionApp:
     def summary(self) -> dict[str, Any]:
         """What this run did, per query (the metrics of its meta.job_runs row)."""
         return {"mode": self.mode, "sources": [s.key for s in self.sources], "stopped_by_signal": self.stopping,
-                "micro_batches": dict(self._batches), "input_rows": dict(self._input_rows),
+                "micro_batches": dict(self.progress.batches), "input_rows": dict(self.progress.input_rows),
                 "kafka_outages": self.outage.outages,
                 "kafka_unreachable_s": round(self.outage.unreachable_s + self.outage.down_for(time.monotonic()), 1)}
 
@@ -350,7 +207,7 @@ class IngestionApp:
                 self._raise_if_kafka_failure(q)
                 raise IngestionError(f"query {q.name} failed: {q.exception()}")
             if self.stopping:
-                self._graceful_stop(queries)
+                stop_gracefully(queries, self.config["ingestion"]["stop"]["graceful_timeout_s"])
                 return
             if not any(q.isActive for q in queries):
                 return
@@ -398,59 +255,8 @@ class IngestionApp:
             f"query {q.name} failed because Kafka at {servers} did not answer ({cause}; {state}); "
             "is the broker running and healthy? once it is, start the ingestion again: it resumes from its checkpoints")
 
-    def _graceful_stop(self, queries: list[StreamingQuery]) -> None:
-        deadline = time.monotonic() + float(self.config["ingestion"]["stop"]["graceful_timeout_s"])
-        for q in queries:
-            while q.isActive and q.status.get("isTriggerActive") and time.monotonic() < deadline:
-                time.sleep(0.2)
-            if q.isActive:
-                q.stop()
-                log.info("query %s stopped after batch %s", q.name,
-                         (q.lastProgress or {}).get("batchId"))
-
-    def _stop_all(self) -> None:
-        for q in self.queries:
-            if q.isActive:
-                try:
-                    q.stop()
-                except Exception:  # already failing; the original error is what matters
-                    log.exception("stopping %s", q.name)
-
-    def _missed_progress(self) -> list[dict[str, Any]]:
-        """Batches of this run's queries the listener has not delivered (yet): from each query's
-        own recentProgress, which Spark fills synchronously, before the listener hears of a batch."""
-        missed = []
-        for q in self.queries:
-            for p in q.recentProgress:
-                row = progress_row(p)
-                if progress_key(row) not in self._recorded:
-                    missed.append(row)
-                    if self.listener.log_batches:
-                        log.info("progress %s batch %d: %d rows (the listener had not delivered it yet)",
-                                 row["query_name"], row["batch_id"], row["num_input_rows"])
-        return missed
-
     def _flush_progress(self, force: bool, every: float = 0.0, final: bool = False) -> None:
-        if not force and time.monotonic() - self._last_flush < every:
-            return
-        self._last_flush = time.monotonic()
-        rows = []
-        for r in self.listener.drain():
-            if progress_key(r) not in self._recorded:  # a batch recovered at the end may still be delivered
-                self._recorded.add(progress_key(r))
-                rows.append(r)
-        if final:
-            missed = self._missed_progress()
-            self._recorded.update(progress_key(r) for r in missed)
-            rows += missed
-        if not rows:
-            return
-        for r in rows:
-            self._batches[r["query_name"]] += int(r["executed"])
-            self._input_rows[r["query_name"]] += r["num_input_rows"]
-        df = self.spark.createDataFrame(
-            [tuple(r[f.name] for f in schemas.STREAM_PROGRESS.fields) for r in rows], schemas.STREAM_PROGRESS)
-        df.write.format("delta").mode("append").save(schemas.STREAM_PROGRESS_TABLE.path(self.config))
+        self.progress.flush(self.queries, force=force, every=every, final=final)
 
 
 def with_overrides(config: Mapping[str, Any], **ingestion: Any) -> dict[str, Any]:

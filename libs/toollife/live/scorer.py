@@ -26,8 +26,6 @@ rows: both MERGEs are idempotent, and an alert is sent only while its row is unm
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 import time
 from typing import Any, Mapping
 
@@ -45,6 +43,7 @@ from toollife.ml import features as feat
 from toollife.ml import tracking
 from toollife.ml.training import SPECS
 from toollife.runtime.phases import PhaseClock
+from toollife.runtime.streaming_stop import StopRequest, stop_all, stop_gracefully
 
 log = logging.getLogger(__name__)
 
@@ -337,16 +336,13 @@ class LiveScorerApp:
         if self.mode not in TRIGGER_MODES:
             raise ValueError(f"live.trigger.mode must be one of {', '.join(TRIGGER_MODES)}, got {self.mode!r}")
         self.scorer = LiveBatchScorer(config, client)
-        self._stop = threading.Event()
+        self.stop_request = StopRequest("the running micro-batch")
 
     def request_stop(self, *_: Any) -> None:
-        if not self._stop.is_set():
-            log.warning("stop requested: finishing the running micro-batch, then stopping")
-        self._stop.set()
+        self.stop_request.request()
 
     def install_signal_handlers(self) -> None:
-        signal.signal(signal.SIGTERM, self.request_stop)
-        signal.signal(signal.SIGINT, self.request_stop)
+        self.stop_request.install_signal_handlers()
 
     def run(self) -> dict[str, Any]:
         cfg = self.config
@@ -362,24 +358,20 @@ class LiveScorerApp:
         log.info("live scorer started: %s@%s, trigger %s, alerts on %s below %s min", self.scorer.model_name,
                  cfg["live"]["alias"], trigger, alerts_mod.topic(cfg), cfg["live"]["alert_thresholds_min"])
         try:
-            while query.isActive and not self._stop.is_set():
+            while query.isActive and not self.stop_request.requested:
                 query.awaitTermination(0.5)
-            if self._stop.is_set() and query.isActive:
-                deadline = time.monotonic() + float(cfg["live"]["stop"]["graceful_timeout_s"])
-                while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
-                    time.sleep(0.2)
-                query.stop()
+            if self.stop_request.requested:
+                stop_gracefully([query], cfg["live"]["stop"]["graceful_timeout_s"])
             if query.exception() is not None:
                 raise RuntimeError(f"query {QUERY_NAME} failed: {query.exception()}")
         finally:
-            if query.isActive:
-                query.stop()
+            stop_all([query])
             self.scorer.publisher.close()
         return self.summary()
 
     def summary(self) -> dict[str, Any]:
         live = tables.read(self.spark, self.config, LIVE)
         counts = live.groupBy("status").count().collect()
-        return {"mode": self.mode, "stopped_by_signal": self._stop.is_set(), **self.scorer.stats,
+        return {"mode": self.mode, "stopped_by_signal": self.stop_request.requested, **self.scorer.stats,
                 "gold.tool_life_live": {r["status"]: int(r["count"]) for r in counts},
                 "gold.tool_alerts": tables.read(self.spark, self.config, ALERTS).count()}

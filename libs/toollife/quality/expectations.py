@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Sequence
 
 from toollife.quality.core import Check
+from toollife.runtime.sql import quote_identifier
 
 
 def _gxe():
@@ -70,8 +71,8 @@ def not_null(name: str, cols: Iterable[str], table_ref: str = "{batch}", severit
     """Every key column non-null, as one query (one expectation per column would be one set of
     Spark jobs per column)."""
     cols = list(cols)
-    where = " OR ".join(f"`{c}` IS NULL" for c in cols)
-    return unexpected_rows(name, f"SELECT {', '.join(f'`{c}`' for c in cols)} FROM {table_ref} WHERE {where}",
+    where = " OR ".join(f"{quote_identifier(c)} IS NULL" for c in cols)
+    return unexpected_rows(name, f"SELECT {', '.join(quote_identifier(c) for c in cols)} FROM {table_ref} WHERE {where}",
                            severity, f"not null: {', '.join(cols)}")
 
 

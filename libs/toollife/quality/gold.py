@@ -25,6 +25,7 @@ from toollife.gold import experiment_runs as er
 from toollife.ingestion import schemas
 from toollife.quality import expectations as ex
 from toollife.quality.core import Suite, current_version, path_sql, table_suite
+from toollife.runtime.sql import quote_identifier
 
 LAYER = "gold"
 PREDICTIONS = tables.Table("gold", "tool_life_predictions")
@@ -33,7 +34,7 @@ MODEL_NAMES = ("tool_life", "tool_rul")        # toollife.ml.tracking.MODEL_NAME
 
 
 def _join(cols) -> str:
-    return " AND ".join(f"b.`{c}` <=> r.`{c}`" for c in cols)
+    return " AND ".join(f"b.{quote_identifier(c)} <=> r.{quote_identifier(c)}" for c in cols)
 
 
 def runs_checks(config: Mapping[str, Any], silver_version: int | None) -> list:

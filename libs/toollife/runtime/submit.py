@@ -7,14 +7,24 @@ Prints the full command first, so it can be copied into any scheduler as it is. 
 starts it checks what it can: that the job file exists and that the job's conf (``--env``,
 ``--conf-file``, ``--set`` among the job's arguments, TOOLLIFE__* variables) is valid, so such a
 mistake is one line and exit code 2 within a second instead of after the JVM's start-up.
+
+It then stays as spark-submit's parent and exits with its exit code. A SIGTERM or SIGINT it gets
+is passed on to the job's Python driver only: the job stops gracefully (running micro-batches
+commit, the run is recorded in meta.job_runs) and exits 0. spark-submit runs in a session of its
+own, so a signal to this process's group (Ctrl-C, a scheduler stopping a task) does not reach the
+driver JVM either: the JVM's shutdown hook would stop the SparkContext under the Python driver
+(Py4J "Cannot call methods on a stopped SparkContext", exit 143, no meta.job_runs row).
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import shlex
 import shutil
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -115,8 +125,46 @@ def run(args: argparse.Namespace) -> int:
                         py_files=args.py_files, files=args.files)
     print(shlex.join(cmd), file=sys.stderr, flush=True)
     env = submit_environment(config, os.environ, master=args.master, env_name=args.env)
-    os.execvpe(cmd[0], cmd, env)
-    return 0  # not reached
+    return supervise(cmd, env, Path(args.job).name)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the kernel kills spark-submit if this process is killed outright (SIGKILL), as it
+    did when this process *was* spark-submit; elsewhere nothing."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def supervise(cmd: list[str], env: dict[str, str], script: str) -> int:
+    """Run spark-submit and wait for it; SIGTERM/SIGINT go to the Python driver running ``script``
+    (before it has started, to spark-submit itself). Returns its exit code, 128+N for signal N."""
+    started: list[subprocess.Popen] = []
+    stops: list[int] = []  # a signal that came before spark-submit had a pid
+
+    def forward(signum, _frame):
+        if not started:
+            stops.append(signum)
+            return
+        target = python_driver_pid(started[0].pid, script) or started[0].pid
+        try:
+            os.kill(target, signum)
+        except ProcessLookupError:
+            pass  # it ended meanwhile: wait() below returns its code
+
+    # handlers first: a stop in the instant spark-submit starts must not kill this process alone
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        started.append(subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=_die_with_parent))
+        for signum in stops:
+            forward(signum, None)
+        code = started[0].wait()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return 128 - code if code < 0 else code
 
 
 def submit_environment(config, environ, *, master: str | None = None, env_name: str | None = None) -> dict[str, str]:
