@@ -110,9 +110,11 @@ def tables_under(root: Path) -> list[Path]:
      ["--set kafka.nosuch=1: unknown config key 'kafka.nosuch'"]),
     (["submit", "jobs/init_lakehouse.py", "--log-level", "verbose"], {}, "toollife submit: error:",
      ["--log-level verbose: not a log level"]),
+    (["tables", "list", "--set", "kafka.nosuch=1"], {}, "toollife tables: configuration error:",
+     ["--set kafka.nosuch=1: unknown config key 'kafka.nosuch'"]),
 ], ids=["unknown-env", "env-var-type", "env-var-unknown-key", "submit-unknown-env", "submit-missing-job",
         "submit-bad-set", "submit-bad-set-type", "bad-log-level", "dashboard-bad-set",
-        "simulate-bad-set", "submit-job-bad-log-level"])
+        "simulate-bad-set", "submit-job-bad-log-level", "tables-bad-set"])
 def test_config_and_path_mistakes_are_one_line_exit_2_before_any_jvm(tmp_path, cmd, extra, prefix, expected):
     result, seconds = run([*TOOLLIFE, *cmd], user_env(tmp_path, **extra))
     assert result.returncode == 2, result.stderr
@@ -120,6 +122,12 @@ def test_config_and_path_mistakes_are_one_line_exit_2_before_any_jvm(tmp_path, c
     assert "spark-submit" not in result.stderr      # checked before the JVM
     assert seconds < 30
     assert not (tmp_path / "lakehouse").exists()
+
+
+def test_tables_list_on_an_empty_lakehouse_says_so(tmp_path):
+    result, _ = run([*TOOLLIFE, "tables", "list"], user_env(tmp_path))
+    assert result.returncode == 0 and result.stdout == "", result.stderr
+    one_line(result, "no tables yet under", str(tmp_path / "lakehouse"), "jobs/init_lakehouse.py")
 
 
 def outside_env(tmp_path: Path) -> dict[str, str]:

@@ -8,19 +8,26 @@ from __future__ import annotations
 
 import argparse
 
-from toollife.config import load_config
+import sys
+
+from toollife.config import job_config
 from toollife.lakehouse.tables import existing_tables
 
 
 def add_arguments(parser: argparse.ArgumentParser, env: str | None = None) -> None:
     parser.add_argument("action", choices=["list", "sql-init"],
                         help="list: <layer>.<table> and location; sql-init: CREATE statements for spark-sql -i")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override one config key, as for the jobs (repeatable)")
 
 
 def run(args: argparse.Namespace) -> int:
-    config = load_config(args.env)
+    config = job_config(args.env, None, args.overrides)
     found = existing_tables(config)
     if args.action == "list":
+        if not found:   # said on stderr: stdout stays a clean list for scripts
+            print(f"no tables yet under {config['lakehouse']['root']} (lakehouse.root); "
+                  "`toollife submit jobs/init_lakehouse.py` creates them, `make demo` fills them", file=sys.stderr)
         for tbl in found:
             print(f"{tbl.qualified:40s} {tbl.path(config)}")
         return 0
