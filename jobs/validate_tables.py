@@ -10,6 +10,7 @@ expectation and the table), 0 otherwise (warnings are printed, not fatal).
 import sys
 from datetime import datetime, timezone
 
+from toollife.errors import MissingInputError
 from toollife.runtime.job import run_job
 
 NAME = "validate_tables"
@@ -21,6 +22,10 @@ def main(spark, config, args):
 
     outcome = quality.validate(spark, config, layers=args.layer or (), tables=args.table or (),
                                as_of=args.as_of, full=args.full)
+    if not outcome.results and outcome.skipped and all(why == core.NOT_YET for why in outcome.skipped.values()):
+        raise MissingInputError(f"no table to validate yet under {config['lakehouse']['root']} (lakehouse.root): "
+                                f"{', '.join(sorted(outcome.skipped))} do not exist; run "
+                                "`toollife submit jobs/ingest_sensors.py` (and the gold jobs) first")
     for line in outcome.summary_lines():
         print(f"{NAME}: {line}", flush=True)
     print(f"{NAME}: data docs {core.data_docs_index(config)}", flush=True)

@@ -102,11 +102,13 @@ def check_log_level(level: str) -> str:
 
 def setup_logging(level: str = "INFO") -> None:
     """The toollife log on stderr at ``level``. py4j (a line per gateway connection) only from
-    WARNING; kafka-python (lines per connection attempt, metadata update, retry) not at all: what
-    matters reaches the user as our own line (``cannot reach Kafka at ...``, delivery errors).
-    ``--log-level DEBUG`` shows both."""
+    WARNING; Great Expectations from WARNING; kafka-python (lines per connection attempt, metadata
+    update, retry) not at all: what matters reaches the user as our own line (``cannot reach Kafka
+    at ...``, delivery errors). ``--log-level DEBUG`` shows them all."""
     logging.basicConfig(level=check_log_level(level), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         logging.getLogger("py4j").setLevel(logging.WARNING)
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
+        # Great Expectations logs its own internals at INFO: ~200 lines a validation run
+        logging.getLogger("great_expectations").setLevel(logging.WARNING)

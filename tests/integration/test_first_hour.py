@@ -355,6 +355,12 @@ def test_gold_jobs_name_the_missing_table_and_fail_when_nothing_could_be_analyse
              "run `toollife submit jobs/aggregate_experiments.py` first")
     assert tables_under(root) == []     # a run stopped by a missing input leaves no lakehouse behind
 
+    # validation of an empty lakehouse: one line and the exit code of a missing input, no GX log lines
+    result, _ = run([sys.executable, "jobs/validate_tables.py", "--layer", "bronze", "--layer", "silver"], env)
+    assert result.returncode == 3, result.stderr[-3000:]
+    one_line(result, "validate_tables: missing input:", f"no table to validate yet under {root}",
+             "bronze.sensor_readings_raw", "run `toollife submit jobs/ingest_sensors.py`")
+
     config = dict(lakehouse_config, lakehouse={"root": str(root), "checkpoint_root": str(tmp_path / "checkpoints")})
     _aborted_runs_only(spark, config)
     result, _ = run([*TOOLLIFE, "submit", "jobs/compute_doe_effects.py"], env)

@@ -304,6 +304,7 @@ def record(spark: SparkSession, config: Mapping[str, Any], outcome: Outcome, sui
 
 
 FIGURES_SUFFIX = ".figures"
+NOT_YET = "the table does not exist yet"   # why a table was not checked (Outcome.skipped)
 
 
 def validate(spark: SparkSession, config: Mapping[str, Any], builders: Iterable[Callable[..., list[Suite]]],
@@ -340,7 +341,7 @@ def version_range(spark: SparkSession, config: Mapping[str, Any], tbl: tables.Ta
     """(first, last) Delta version to check, or None (no table yet, or nothing new)."""
     end = current_version(spark, config, tbl)
     if end is None:
-        skipped[tbl.qualified] = "the table does not exist yet"
+        skipped[tbl.qualified] = NOT_YET
         return None
     start = done.get(tbl.qualified, -1) + 1
     if start > end:
