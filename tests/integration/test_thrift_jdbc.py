@@ -76,8 +76,10 @@ def test_beeline_reads_gold_doe_effects_over_jdbc(filled_lakehouse, spark, tmp_p
         effects_sql = (f"select {', '.join(COLUMNS)} from gold.doe_effects where experiment_id = 'EXP-1' "
                        "order by machine_id, tool_id, term")
         results = _beeline(port, {",".join(COLUMNS): effects_sql, "n": "select count(*) as n from gold.late_arrival",
-                                 "namespace,tableName,isTemporary": "show tables in gold"}, env)
-        effects, late_count, gold_tables = results.values()
+                                 "namespace,tableName,isTemporary": "show tables in gold",
+                                 # no job wrote bronze here: its schema exists anyway (no SCHEMA_NOT_FOUND)
+                                 "namespace": "show schemas"}, env)
+        effects, late_count, gold_tables, schemas = results.values()
 
         # the direct reads: delta-rs (no JVM), and the test session's Spark while the server holds the same tables
         direct = written["gold.doe_effects"].sort_values(["machine_id", "tool_id", "term"])[COLUMNS]
@@ -90,6 +92,7 @@ def test_beeline_reads_gold_doe_effects_over_jdbc(filled_lakehouse, spark, tmp_p
                                        direct["effect"].reset_index(drop=True), check_names=False, rtol=1e-12)
         assert (got["significant"] == "true").tolist() == direct["significant"].tolist()
         assert late_count == [{"n": "3"}]
+        assert {"bronze", "silver", "gold", "meta"} <= {r["namespace"] for r in schemas}
         assert {"doe_effects", "doe_optimal_settings", "experiment_runs", "late_arrival"} <= {
             r["tableName"] for r in gold_tables}
     finally:

@@ -145,6 +145,8 @@ def serve(config: Mapping[str, Any]) -> int:
     from toollife.runtime.session import get_spark
 
     spark = get_spark(config, app_name=APP_NAME)   # registers every table on disk
+    for layer in tables.LAYERS:     # `show tables in gold` answers (empty) before any job has run
+        tables.ensure_schema(spark, layer)
     spark._jvm.org.apache.spark.sql.hive.thriftserver.HiveThriftServer2.startWithContext(
         spark._jsparkSession.sqlContext())
     thrift = config["thrift"]
