@@ -24,7 +24,6 @@ import argparse
 import base64
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from toollife.errors import UserError
+from toollife.services.processes import free_port, terminate
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +71,6 @@ class BrokerError(UserError, RuntimeError):
 def stop_command() -> str:
     """How the user who started this command stops a broker: the form they typed."""
     return "make kafka-down" if os.environ.get("MAKELEVEL") else "toollife kafka down"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def _cluster_id() -> str:
@@ -249,19 +243,7 @@ class LocalKafkaBroker:
         pid = self.running_pid()
         if pid is None:
             return False
-        os.killpg(pid, signal.SIGTERM)  # controlled shutdown
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            proc = getattr(self, "_proc", None)
-            if proc is not None and proc.poll() is not None:
-                break
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.2)
-        else:
-            os.killpg(pid, signal.SIGKILL)
+        terminate(pid, process=getattr(self, "_proc", None), group=True, timeout_s=timeout_s)  # controlled shutdown
         self.pid_file.unlink(missing_ok=True)
         pipe = _WATCHED.pop(pid, None)
         if pipe is not None:

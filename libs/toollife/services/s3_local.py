@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import subprocess
 import time
 import urllib.error
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from toollife.errors import UserError
-from toollife.services.kafka_local import free_port
+from toollife.services.processes import free_port, terminate
 
 # the local server's own credentials when the environment has none (a laptop's throw-away store)
 LOCAL_ACCESS_KEY = "toollife"
@@ -149,23 +148,7 @@ class LocalS3Server:
         pid = self.process.pid if self.process and self.process.poll() is None else self.running_pid()
         if pid is None:
             return False
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return False
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            try:
-                if self.process is not None and self.process.pid == pid:
-                    if self.process.poll() is not None:
-                        break
-                else:
-                    os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.1)
-        else:
-            os.kill(pid, signal.SIGKILL)
+        terminate(pid, process=self.process, timeout_s=15)
         self.pid_file.unlink(missing_ok=True)
         return True
 

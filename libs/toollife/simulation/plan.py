@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from toollife.doe import design as doe_design
-from toollife.simulation.physics import SENSORS, STANDARD_FACTORS, Taylor
+from toollife.simulation.physics import SENSORS, Taylor
 
 # independent random streams
 (STREAM_MACHINE, STREAM_TOOL, STREAM_ORDER, STREAM_EPS, STREAM_RUN_ANOMALY, STREAM_SENSOR, STREAM_INJECT,
