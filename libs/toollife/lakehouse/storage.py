@@ -42,6 +42,10 @@ def _s3(config: Mapping[str, Any]) -> Mapping[str, Any]:
     return config.get("s3") or {}
 
 
+def _region(config: Mapping[str, Any]) -> str:
+    return str(_s3(config).get("region") or "us-east-1")
+
+
 def hadoop_conf(config: Mapping[str, Any]) -> dict[str, str]:
     """The ``spark.hadoop.fs.s3a.*`` settings for conf's endpoint; empty when nothing is in object
     storage and no endpoint is set (a laptop's local lakehouse pays nothing for S3A)."""
@@ -50,7 +54,7 @@ def hadoop_conf(config: Mapping[str, Any]) -> dict[str, str]:
         return {}
     conf = {
         "spark.hadoop.fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
-        "spark.hadoop.fs.s3a.endpoint.region": str(s3.get("region") or "us-east-1"),
+        "spark.hadoop.fs.s3a.endpoint.region": _region(config),
         "spark.hadoop.fs.s3a.path.style.access": str(bool(s3.get("path_style_access", True))).lower(),
         "spark.hadoop.fs.s3a.attempts.maximum": str(int(s3.get("attempts", 5))),
         "spark.hadoop.fs.s3a.retry.limit": str(int(s3.get("attempts", 5))),
@@ -79,7 +83,7 @@ def delta_rs_options(config: Mapping[str, Any], location: str | None = None) -> 
     if location is not None and not is_object_store(location):
         return None
     s3 = _s3(config)
-    options = {"AWS_REGION": str(s3.get("region") or "us-east-1"),
+    options = {"AWS_REGION": _region(config),
                # one writer per table at a time, as for Spark's default S3 log store (docs/storage.md)
                "AWS_S3_ALLOW_UNSAFE_RENAME": "true"}
     if s3.get("endpoint"):
@@ -144,7 +148,7 @@ def arrow_filesystem(config: Mapping[str, Any], *, attempts: int | None = None):
     return pafs.S3FileSystem(
         endpoint_override=parsed.netloc if parsed else None,
         scheme=parsed.scheme if parsed else "https",
-        region=str(s3.get("region") or "us-east-1"),
+        region=_region(config),
         force_virtual_addressing=not s3.get("path_style_access", True),
         access_key=os.environ.get("AWS_ACCESS_KEY_ID"), secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY"),
         session_token=os.environ.get("AWS_SESSION_TOKEN"),
