@@ -2,7 +2,8 @@
 
 aggregate (silver -> gold.experiment_runs, MERGE) -> validate gold.experiment_runs -> effects
 (gold.doe_effects, gold.doe_optimal_settings) -> validate them -> plan the next experiment of every
-machine x tool (gold.doe_next_experiments, gold.doe_follow_up). Each validation stops the DAG on
+machine x tool (gold.doe_next_experiments, gold.doe_follow_up) and, beside it, what the
+recommendations are worth (gold.doe_savings). Each validation stops the DAG on
 a critical failure, so effects are never computed from a broken runs table.
 """
 
@@ -24,4 +25,6 @@ with DAG(dag_id="doe_analysis", **dag_kwargs(__doc__, [SILVER_VALIDATED], dagrun
     check_effects = validate("validate_doe_effects", "--table", "gold.doe_effects", "--table", "gold.doe_optimal_settings")
     plan = submit("plan_next_experiments", "plan_next_experiments.py", timeout=timedelta(minutes=30),
                   doc="spark-submit jobs/plan_next_experiments.py: gold.doe_next_experiments, gold.doe_follow_up")
-    aggregate >> check_runs >> effects >> check_effects >> plan
+    savings = submit("compute_savings", "compute_savings.py", timeout=timedelta(minutes=30),
+                     doc="spark-submit jobs/compute_savings.py: gold.doe_savings (annual saving, payback)")
+    aggregate >> check_runs >> effects >> check_effects >> [plan, savings]

@@ -72,6 +72,7 @@ def experiment_runs(config: Mapping[str, Any]) -> pd.DataFrame:
     for run_id in (1, 2, 3):        # too few runs for any analysis: the DOE job skips this one
         rows.append(_run("M03", "T01", run_id, 1, dict(zip(factors, design.iloc[run_id - 1])), 1.0, rng))
     frame = pd.DataFrame(rows)
+    from toollife.gold.doe_savings import savings_schema
     from toollife.gold.experiment_runs import experiment_runs_schema
 
     return frame.reindex(columns=_arrow(experiment_runs_schema(config)).names)
@@ -121,6 +122,19 @@ def next_experiments(config: Mapping[str, Any], runs: pd.DataFrame) -> pd.DataFr
     plan = nx.next_experiments_frame(pdf, params)
     plan = keys.iloc[plan.pop("_key")].reset_index(drop=True).join(plan)
     return plan.assign(root_experiment_id=plan["experiment_id"], row_hash="h", recommended_at=COMPUTED_AT)
+
+
+def savings(config: Mapping[str, Any], runs: pd.DataFrame) -> pd.DataFrame:
+    """gold.doe_savings rows, by the savings job's own pandas function."""
+    from toollife.gold.savings_frames import SavingsParams, savings_frame
+
+    keys = runs[["experiment_id", "machine_id", "tool_id"]].drop_duplicates().sort_values(
+        ["experiment_id", "machine_id", "tool_id"]).reset_index(drop=True)
+    gid = runs.merge(keys.reset_index(), on=["experiment_id", "machine_id", "tool_id"], how="left")["index"].to_numpy()
+    frame = runs.assign(_completed=runs["status"].eq("completed"), life=runs["tool_life_min"])
+    out = savings_frame(frame, gid, keys.assign(_key=np.arange(len(keys))), SavingsParams.from_config(config))
+    out = keys.iloc[out.pop("_key")].reset_index(drop=True).join(out)
+    return out.assign(alpha=0.05, computed_at=COMPUTED_AT)
 
 
 # --------------------------------------------------------------------------- silver / meta
@@ -252,6 +266,7 @@ def write_lakehouse(config: Mapping[str, Any], *, models: bool = True, quality: 
     from toollife.gold.doe_effects import DoeParams, effects_schema, optimal_schema
     from toollife.ingestion import schemas
     from toollife.lakehouse.lineage import JOB_RUNS_SCHEMA
+    from toollife.gold.doe_savings import savings_schema
     from toollife.gold.experiment_runs import experiment_runs_schema
     from toollife.gold.next_coding import NextParams
     from toollife.gold.next_experiments import next_schema
@@ -266,6 +281,7 @@ def write_lakehouse(config: Mapping[str, Any], *, models: bool = True, quality: 
         ("gold.doe_optimal_settings", optimal, _arrow(optimal_schema(params)), ["experiment_id"]),
         ("gold.doe_next_experiments", next_experiments(config, runs), _arrow(next_schema(NextParams.from_config(config))),
          ["experiment_id"]),
+        ("gold.doe_savings", savings(config, runs), _arrow(savings_schema()), ["experiment_id"]),
         ("silver.quarantine", quarantine(), _arrow(schemas.QUARANTINE), ["ingest_date"]),
         ("meta.ingest_batch_stats", batch_stats(), _arrow(schemas.BATCH_STATS), None),
         ("meta.job_runs", job_runs(), _arrow(JOB_RUNS_SCHEMA), None),

@@ -114,7 +114,7 @@ def test_the_dags_run_every_job_validate_each_layer_and_a_critical_failure_stops
     job_runs = tables.read(spark, kafka_config, tables.Table("meta", "job_runs"))
     by_job = {r.job: r["count"] for r in job_runs.where(F.col("status") == "succeeded").groupBy("job").count().collect()}
     assert by_job == {"ingest_sensors": 1, "validate_tables": 4, "aggregate_experiments": 1, "compute_doe_effects": 1,
-                      "plan_next_experiments": 1, "train_tool_life": 1, "score_tool_life": 1, "score_live": 1,
+                      "plan_next_experiments": 1, "compute_savings": 1, "train_tool_life": 1, "score_tool_life": 1, "score_live": 1,
                       "maintain_tables": 2}
     optimized = tables.read(spark, kafka_config, tables.Table("silver", "sensor_readings"))
     assert optimized.count() == dq_readings                             # compaction changes no data

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from toollife.dashboard import APP
 from dashboard_lakehouse import empty_tables_lakehouse, filled_lakehouse, point_app_at  # noqa: F401 (fixtures)
 
-PAGES = {"plant": None, "doe": "views/doe.py", "models": "views/models.py", "quality": "views/quality.py"}
+PAGES = {"summary": None, "plant": "views/plant.py", "doe": "views/doe.py", "models": "views/models.py", "quality": "views/quality.py"}
 
 
 def run_page(page: str) -> AppTest:
@@ -32,6 +32,29 @@ def no_errors(at: AppTest) -> None:
 
 def texts(elements) -> str:
     return "\n".join(str(e.value) for e in elements)
+
+
+def test_summary_page(filled_lakehouse, point_app_at):
+    from toollife.gold.savings_frames import plant_totals
+
+    config, written = filled_lakehouse
+    point_app_at(config)
+    at = run_page("summary")
+    no_errors(at)
+    assert [t.value for t in at.title] == ["Summary"]
+    assert [s.value for s in at.subheader] == ["What it is worth", "Where the money is",
+                                               "Not yet distinguishable from zero", "Trend across experiment rounds"]
+    savings = written["gold.doe_savings"]
+    ok = savings[savings["status"] == "ok"]
+    assert len(ok) >= 2 and (savings["status"] == "skipped").any()          # M03/T01 ran three runs
+    want = plant_totals(savings)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["annual saving"] == f"{want['annual_saving']:,.0f}"
+    assert want["annual_saving"] == ok.loc[ok["significant"], "annual_saving"].sum()
+    ranked = at.dataframe[0].value
+    assert list(ranked["annual_saving"]) == sorted(ok["annual_saving"], reverse=True)
+    undecided = at.dataframe[1].value
+    assert set(undecided["machine_id"] + "/" + undecided["tool_id"]) >= {"M03/T01"}
 
 
 def test_plant_page(filled_lakehouse, point_app_at):
@@ -151,6 +174,7 @@ def test_quality_page(filled_lakehouse, point_app_at):
 
 
 MISSING_JOBS = {
+    "summary": ["jobs/compute_savings.py"],
     "plant": ["jobs/aggregate_experiments.py", "jobs/ingest_sensors.py", "every job in jobs/"],
     "doe": ["jobs/compute_doe_effects.py"],
     "models": ["jobs/score_tool_life.py", "jobs/train_tool_life.py", "jobs/score_live.py"],
@@ -183,7 +207,7 @@ def test_tables_without_rows_say_so(page, empty_tables_lakehouse, point_app_at):
 
 def test_dashboard_imports_no_spark():
     code = ("import sys; import toollife.lakehouse.reader, toollife.dashboard.data, toollife.dashboard.ui, "
-            "toollife.dashboard.cli, toollife.doe.plots; "
+            "toollife.dashboard.cli, toollife.dashboard.savings_view, toollife.doe.plots; "
             "assert 'pyspark' not in sys.modules and 'py4j' not in sys.modules, 'Spark imported'; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

@@ -185,3 +185,26 @@ def test_jobs_under_spark_submit_are_idempotent(pipeline):
         now = snapshot(spark, config, tbl, drop=("computed_at",))
         pd.testing.assert_frame_equal(now, pipeline[f"{name}2"].drop(columns="computed_at"))
     assert spark.table("gold.doe_effects").where(F.col("experiment_id") == pipeline["sim"].experiment_id).count() > 0
+
+
+def test_savings_job_equals_the_per_combination_figures_and_reruns_alike(pipeline, spark):
+    from toollife.doe.savings import annual_savings
+    from toollife.gold import doe_savings as ds
+
+    config = pipeline["config"]
+    m1 = ds.run(spark, config)
+    first = snapshot(spark, config, ds.SAVINGS, drop=("computed_at",))
+    m2 = ds.run(spark, config)
+    pd.testing.assert_frame_equal(snapshot(spark, config, ds.SAVINGS, drop=("computed_at",)), first)
+    assert m1 == m2 and len(first) == 4 and (first["status"] == "ok").all()
+    runs = pipeline["runs3"]
+    life = "tool_life" if "tool_life" in runs else "tool_life_min"
+    for _, row in first.iterrows():
+        g = runs[(runs["machine_id"] == row["machine_id"]) & (runs["tool_id"] == row["tool_id"])]
+        want, _ = annual_savings(g, config["doe"]["cost"], config["doe"]["baseline"],
+                                 config["doe"]["production"]["parts_per_year"], life=life,
+                                 completed=(g["status"] == "completed").to_numpy())
+        for k, v in want.items():
+            assert row[k] == pytest.approx(v, rel=1e-9), k
+        assert row["significant"] == (row["annual_saving_low"] > 0)
+    assert m1["annual_saving"] == pytest.approx(first.loc[first["significant"], "annual_saving"].sum())

@@ -117,3 +117,32 @@ def test_interval_covers_the_simulators_true_saving():
             assert abs(out["annual_saving"] - true_saving) <= out["annual_saving_high"] - out["annual_saving_low"]
     assert total >= 40
     assert hits / total >= 0.90, f"{hits} of {total}"
+
+
+def test_savings_frame_per_combination_overrides_and_skips():
+    from toollife.gold.savings_frames import SavingsParams, savings_frame
+
+    runs = _exact_runs()
+    runs = runs.assign(_completed=True, life=runs["tool_life"], cutting_time_min=runs["tool_life"],
+                       coolant="flood", coating="TiAlN")
+    fixed = runs.assign(cutting_speed=240.0)
+    both = pd.concat([runs, fixed], ignore_index=True)
+    gid = np.repeat([0, 1], len(runs))
+    keys = pd.DataFrame({"machine_id": ["M01", "M02"], "tool_id": ["T01", "T01"], "_key": [0, 1]})
+    params = SavingsParams(cost=COST, baseline=PRACTICE, parts_per_year=10_000,
+                           per_combination={"M01/T01": {"parts_per_year": 5_000, "cutting_speed": 260.0}})
+    out = savings_frame(both, gid, keys, params).set_index("_key")
+    want, _ = annual_savings(runs, COST, {**PRACTICE, "cutting_speed": 260.0}, 5_000)
+    assert out.loc[0, "status"] == "ok" and out.loc[0, "annual_saving"] == pytest.approx(want["annual_saving"])
+    assert out.loc[0, "parts_per_year"] == 5_000
+    assert out.loc[0, "experiment_cost"] == pytest.approx(experiment_cost(runs["cutting_time_min"], COST))
+    assert out.loc[1, "status"] == "skipped" and "does not vary cutting_speed" in out.loc[1, "reason"]
+
+
+def test_production_conf_rejects_an_unknown_key():
+    from toollife.config import ConfigError
+    from toollife.gold.savings_frames import SavingsParams
+
+    config = load_config(overrides={"doe": {"production": {"per_combination": {"M01/T01": {"parts_a_year": 1}}}}})
+    with pytest.raises(ConfigError, match="doe.production.per_combination.M01/T01.parts_a_year"):
+        SavingsParams.from_config(config)

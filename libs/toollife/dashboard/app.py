@@ -1,7 +1,8 @@
 """Entry point of the dashboard (``streamlit run app.py``; ``toollife dashboard`` does that).
 
 Each page is a script under views/, registered with ``st.navigation`` so it has its own URL:
-``/`` (Plant, the default page), ``/doe``, ``/models``, ``/quality``.
+``/`` (Summary, the default page: what the experiments are worth), ``/plant``, ``/doe``, ``/models``,
+``/quality``.
 """
 
 import logging
@@ -13,7 +14,8 @@ from toollife.dashboard import ui
 st.set_page_config(page_title="toollife", page_icon=":material/precision_manufacturing:", layout="wide")
 
 PAGES = [
-    st.Page("views/plant.py", title="Plant", icon=":material/factory:", default=True),
+    st.Page("views/summary.py", title="Summary", icon=":material/savings:", default=True),
+    st.Page("views/plant.py", title="Plant", icon=":material/factory:", url_path="plant"),
     st.Page("views/doe.py", title="DOE", icon=":material/science:", url_path="doe"),
     st.Page("views/models.py", title="Models", icon=":material/model_training:", url_path="models"),
     st.Page("views/quality.py", title="Quality", icon=":material/rule:", url_path="quality"),

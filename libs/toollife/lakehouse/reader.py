@@ -37,6 +37,7 @@ FILLED_BY: dict[str, str] = {
     "gold.doe_effects": "jobs/compute_doe_effects.py",
     "gold.doe_optimal_settings": "jobs/compute_doe_effects.py",
     "gold.doe_next_experiments": "jobs/plan_next_experiments.py",
+    "gold.doe_savings": "jobs/compute_savings.py",
     "gold.doe_follow_up": "jobs/plan_next_experiments.py (once a follow-up experiment has run)",
     "meta.job_runs": "every job in jobs/ (e.g. jobs/init_lakehouse.py)",
     "meta.simulation_runs": "toollife simulate",
