@@ -25,6 +25,7 @@ SUBCOMMANDS = {
     "mlflow": ("toollife.ml.cli", "the MLflow UI over the configured tracking store (ml.store_dir / ml.tracking_uri)"),
     "dashboard": ("toollife.dashboard.cli", "the Streamlit dashboard over the Delta tables (no Spark), on 127.0.0.1:8501"),
     "metrics": ("toollife.services.metrics_exporter", "Prometheus metrics of the lakehouse's job runs (meta.job_runs), on 127.0.0.1:9109"),
+    "report": ("toollife.dashboard.report", "the savings summary, per-combination table and key charts as one PDF or Excel file"),
     "thrift": ("toollife.services.thrift", "the Spark Thrift Server (JDBC for BI tools) over every lakehouse table, on 127.0.0.1:10000"),
 }
 

@@ -48,7 +48,7 @@ def ranked(savings: pd.DataFrame) -> pd.DataFrame:
 def undecided(savings: pd.DataFrame, next_experiments: pd.DataFrame | None) -> pd.DataFrame:
     """Combinations whose saving is not yet distinguishable from zero, with the next experiment
     recommended for them (gold.doe_next_experiments: its kind and reason)."""
-    out = savings[(savings["status"] != "ok") | ~savings["significant"].fillna(False).astype(bool)]
+    out = savings[(savings["status"] != "ok") | ~savings["significant"].eq(True)]
     out = out[["experiment_id", "machine_id", "tool_id", "status", "reason", "annual_saving",
                "annual_saving_low", "annual_saving_high"]]
     if next_experiments is not None and len(next_experiments):
@@ -61,7 +61,7 @@ def undecided(savings: pd.DataFrame, next_experiments: pd.DataFrame | None) -> p
 
 def trend(savings: pd.DataFrame) -> pd.DataFrame:
     """Per experiment (round), the summed significant saving and how many combinations it costs."""
-    sig = savings.assign(_sig=savings["significant"].fillna(False).astype(bool))
+    sig = savings.assign(_sig=savings["significant"].eq(True))
     g = sig.groupby("experiment_id", sort=True)
     return pd.DataFrame({
         "annual_saving": g.apply(lambda x: x.loc[x["_sig"], "annual_saving"].sum(), include_groups=False),

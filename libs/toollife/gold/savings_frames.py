@@ -105,7 +105,7 @@ def plant_totals(rows: pd.DataFrame) -> dict[str, Any]:
     zero; its interval sums their bounds (conservative: as if the combinations' errors were
     perfectly correlated). Payback: the experiments' total cost over that saving."""
     ok = rows[rows["status"] == "ok"].sort_values("experiment_id").groupby(["machine_id", "tool_id"]).tail(1)
-    sig = ok[ok["significant"].fillna(False).astype(bool)]
+    sig = ok[ok["significant"].eq(True)]
     saving = float(sig["annual_saving"].sum())
     cost = float(rows["experiment_cost"].fillna(0).sum())
     return {"combinations": int(len(rows)), "combinations_costed": int(len(ok)), "combinations_significant": int(len(sig)),
