@@ -104,3 +104,9 @@ def test_demo_runs_the_whole_flow(tmp_path, capsys):
                           first, re.M)) == 2
     assert len(re.findall(r"^\s+next: \w+: .+$", first, re.M)) == 2
     assert counts["gold.doe_next_experiments"] > 0 and counts["gold.doe_follow_up"] > 0
+    # what it is worth: the plant-wide saving with its interval and payback, and the PDF report
+    assert counts["gold.doe_savings"] == 3 * 2                            # every combination of the first round
+    assert re.search(r"^    annual saving [\d,]+ \(95 % interval -?[\d,]+ to [\d,]+\) on \d of \d+ machine x tool "
+                     r"combinations; the experiments cost [\d,]+, payback \d+ days$", first, re.M), first[-3000:]
+    report = re.search(r"^    report for the plant manager: (\S+\.pdf)", first, re.M)
+    assert report and Path(report[1]).read_bytes()[:5] == b"%PDF-"
