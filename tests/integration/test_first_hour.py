@@ -32,7 +32,7 @@ TINY = ["--machines", "1", "--tools", "1", "--replicates", "1", "--seed", "4", "
 NOISE = re.compile(r"^\d\d/\d\d/\d\d \d\d:\d\d:\d\d (TRACE|DEBUG|INFO|WARN|ERROR)\b"
                    r"|Using Spark's default log4j profile|Setting default log level"
                    r"| (INFO|WARNING|ERROR|DEBUG) (py4j|kafka)[.:]|^Traceback|^\s+at (org|java|scala)\.", re.M)
-SUBMIT_ECHO = re.compile(r"^\S*spark-submit ")  # `toollife submit` prints the command it runs: kept
+SUBMIT_ECHO = re.compile(r"^spark-submit (--master \S+ )?(\.\.\. )?\S+\.py( |$)")  # `toollife submit` echoes its command in short: kept
 JVM_NOTICE = "WARNING: Using incubator modules"  # printed by the JVM itself for Spark's --add-modules
 
 
