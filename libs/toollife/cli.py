@@ -26,6 +26,7 @@ SUBCOMMANDS = {
     "dashboard": ("toollife.dashboard.cli", "the Streamlit dashboard over the Delta tables (no Spark), on 127.0.0.1:8501"),
     "metrics": ("toollife.services.metrics_exporter", "Prometheus metrics of the lakehouse's job runs (meta.job_runs), on 127.0.0.1:9109"),
     "thrift": ("toollife.services.thrift", "the Spark Thrift Server (JDBC for BI tools) over every lakehouse table, on 127.0.0.1:10000"),
+    "sql": ("toollife.services.sql_shell", "Spark SQL over every lakehouse table: a statement, -f FILE, or a prompt"),
 }
 
 
