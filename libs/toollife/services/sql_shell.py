@@ -139,7 +139,7 @@ def sql_error(exc: Exception, config: Any) -> UserError:
     except Exception:  # noqa: BLE001 - a JVM that went away: the message still says enough
         pass
     message = one_line(getattr(exc, "getMessage", lambda: str(exc))() if hasattr(exc, "getMessage") else str(exc))
-    message = re.sub(r"\s*SQLSTATE: \w+;?.*$", "", message)
+    message = re.sub(r"\s*SQLSTATE: \w+;?", "", message)
     found = NOT_FOUND.search(message)
     if error_class == "TABLE_OR_VIEW_NOT_FOUND" and found:
         qualified = f"{found[1]}.{found[2]}"
@@ -253,7 +253,7 @@ def execute(spark: Any, config: Any, statement: str, args: argparse.Namespace, o
     print(text, file=out, flush=True)
     if args.format == "table":
         noun = "row" if len(rows) == 1 else "rows"
-        print(f"({len(rows)} {noun}{f', more not shown (--max-rows {limit})' if more else ''})",
+        print(f"(first {len(rows)} {noun}; --max-rows 0 shows all)" if more else f"({len(rows)} {noun})",
               file=sys.stderr, flush=True)
 
 
