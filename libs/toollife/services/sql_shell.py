@@ -138,7 +138,9 @@ def sql_error(exc: Exception, config: Any) -> UserError:
         error_class = get() if get else None
     except Exception:  # noqa: BLE001 - a JVM that went away: the message still says enough
         pass
-    message = one_line(getattr(exc, "getMessage", lambda: str(exc))() if hasattr(exc, "getMessage") else str(exc))
+    java = getattr(exc, "java_exception", None)     # a Py4JJavaError pyspark did not convert: the Java message
+    text = exc.getMessage() if hasattr(exc, "getMessage") else str(java.getMessage()) if java is not None else str(exc)
+    message = one_line(text)
     message = re.sub(r"\s*SQLSTATE: \w+;?", "", message)
     found = NOT_FOUND.search(message)
     if error_class == "TABLE_OR_VIEW_NOT_FOUND" and found:
