@@ -68,12 +68,8 @@ kafka-up: setup  ## start the local KRaft broker (127.0.0.1:9092) in the backgro
 kafka-down:  ## stop it
 	$(PY) -m toollife.cli kafka down
 
-sql: setup  ## spark-sql over the lakehouse tables, e.g. make sql Q="select * from gold.doe_effects"
-	$(PY) -m toollife.cli tables sql-init > var/register-tables.sql
-	$(VENV)/bin/spark-sql --jars $$(ls $(JARS)/spark/*.jar | paste -sd,) \
-	  --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension \
-	  --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog \
-	  -i var/register-tables.sql $(if $(Q),-e "$(Q)",)
+sql: setup  ## Spark SQL over the lakehouse tables: make sql Q="select * from gold.doe_effects" (no Q: a prompt)
+	@$(PY) -m toollife.cli sql $(if $(Q),"$(Q)",)
 
 .PHONY: dashboard
 DASHBOARD_PORT ?= 8501
@@ -112,4 +108,4 @@ airflow-standalone: airflow  ## the same as `make airflow`
 clean:  ## remove generated state (tables, checkpoints, broker data, build output); keeps .venv and jars
 	-$(PY) -m toollife.cli kafka down 2>/dev/null
 	rm -rf var/lakehouse var/checkpoints var/kafka var/log var/mlflow var/demo build dist *.egg-info libs/*.egg-info \
-	       spark-warehouse metastore_db derby.log .pytest_cache
+	       var/catalog spark-warehouse metastore_db derby.log .pytest_cache

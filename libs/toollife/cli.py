@@ -27,6 +27,7 @@ SUBCOMMANDS = {
     "metrics": ("toollife.services.metrics_exporter", "Prometheus metrics of the lakehouse's job runs (meta.job_runs), on 127.0.0.1:9109"),
     "report": ("toollife.dashboard.report", "the savings summary, per-combination table and key charts as one PDF or Excel file"),
     "thrift": ("toollife.services.thrift", "the Spark Thrift Server (JDBC for BI tools) over every lakehouse table, on 127.0.0.1:10000"),
+    "sql": ("toollife.services.sql_shell", "Spark SQL over every lakehouse table: a statement, -f FILE, or a prompt"),
 }
 
 

@@ -32,7 +32,7 @@ TINY = ["--machines", "1", "--tools", "1", "--replicates", "1", "--seed", "4", "
 NOISE = re.compile(r"^\d\d/\d\d/\d\d \d\d:\d\d:\d\d (TRACE|DEBUG|INFO|WARN|ERROR)\b"
                    r"|Using Spark's default log4j profile|Setting default log level"
                    r"| (INFO|WARNING|ERROR|DEBUG) (py4j|kafka)[.:]|^Traceback|^\s+at (org|java|scala)\.", re.M)
-SUBMIT_ECHO = re.compile(r"^\S*spark-submit ")  # `toollife submit` prints the command it runs: kept
+SUBMIT_ECHO = re.compile(r"^spark-submit (--master \S+ )?(\.\.\. )?\S+\.py( |$)")  # `toollife submit` echoes its command in short: kept
 JVM_NOTICE = "WARNING: Using incubator modules"  # printed by the JVM itself for Spark's --add-modules
 
 
@@ -60,6 +60,9 @@ def run(cmd: list[str], env: dict[str, str], timeout: float = 300,
     return result, time.monotonic() - started
 
 
+ECHO_MAX = 300  # the echo names master, job and arguments; the jars and settings (~2,000 characters) are elided
+
+
 def user_lines(result: subprocess.CompletedProcess) -> list[str]:
     """What the terminal shows (under spark-submit the job's stderr arrives on stdout), without
     the job's JSON summary and the two lines we knowingly leave: the spark-submit echo and the
@@ -72,6 +75,8 @@ def user_lines(result: subprocess.CompletedProcess) -> list[str]:
 def one_line(result: subprocess.CompletedProcess, prefix: str, *expected: str) -> str:
     """The single line the user sees: it starts with ``prefix`` and says ``expected``."""
     assert not NOISE.search(result.stderr + result.stdout), (result.stderr + result.stdout)[-3000:]
+    echoed = [line for line in (result.stderr + "\n" + result.stdout).splitlines() if SUBMIT_ECHO.match(line)]
+    assert all(len(line) < ECHO_MAX for line in echoed), echoed
     lines = user_lines(result)
     assert len(lines) == 1, lines
     line = lines[0]
@@ -184,6 +189,13 @@ def test_a_job_names_the_environment_variable_too(tmp_path):
     result, _ = run([sys.executable, "jobs/init_lakehouse.py"], user_env(tmp_path, TOOLLIFE__KAFKA__NOSUCH="1"))
     assert result.returncode == 2
     one_line(result, "init_lakehouse: configuration error:", "environment variable TOOLLIFE__KAFKA__NOSUCH")
+
+
+def test_a_job_run_directly_with_a_bad_log_level_is_one_line_exit_2(tmp_path):
+    result, seconds = run([sys.executable, "jobs/init_lakehouse.py", "--log-level", "verbose"], user_env(tmp_path))
+    assert result.returncode == 2 and seconds < 30, result.stderr
+    one_line(result, "init_lakehouse: error:", "--log-level verbose: not a log level",
+             "use one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
 
 
 def test_kafka_down_without_a_broker_and_up_beside_a_running_one_both_exit_0(tmp_path):
@@ -371,3 +383,43 @@ def test_gold_jobs_name_the_missing_table_and_fail_when_nothing_could_be_analyse
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["status"] == "failed" and summary["combinations_ok"] == 0
     assert summary["skip_reasons"] == {"no completed runs": 1}
+
+
+# ------------------------------------------------------------------ toollife sql (one JVM, in this process for the rest)
+
+def test_sql_from_the_command_line_is_quiet_names_the_job_of_a_missing_table_and_leaves_no_files(tmp_path):
+    work = tmp_path / "somewhere"
+    work.mkdir()
+    result, _ = run([*TOOLLIFE, "sql", "show tables in gold; select * from gold.doe_effects"], user_env(tmp_path),
+                    cwd=work)
+    assert result.returncode == 3, result.stderr[-3000:]
+    assert result.stdout.splitlines() == ["namespace | tableName | isTemporary", "----------+-----------+------------"]
+    assert not NOISE.search(result.stderr), result.stderr[-3000:]
+    err = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith(JVM_NOTICE)]
+    assert err[0] == "(0 rows)" and len(err) == 2, err
+    assert err[1].startswith("toollife sql: missing input: no table gold.doe_effects under ")
+    assert "run `toollife submit jobs/compute_doe_effects.py` first" in err[1]
+    assert sorted(p.name for p in work.iterdir()) == []      # no metastore_db, derby.log, spark-warehouse
+
+
+def test_sql_prints_a_plain_table_and_a_failed_statement_is_one_error_class_line(spark, lakehouse_config, capsys):
+    import argparse
+
+    from toollife.lakehouse import tables
+    from toollife.services import sql_shell
+
+    probe = tables.Table("gold", "sql_probe")
+    tables.overwrite(spark.createDataFrame([("A", 1.5), ("AB", None), ("B", -2.0)], "term string, effect double"),
+                     lakehouse_config, probe)
+    args = argparse.Namespace(format="table", max_rows=2)
+    sql_shell.execute(spark, lakehouse_config, "select term, effect from gold.sql_probe order by term", args)
+    out, err = capsys.readouterr()
+    assert out.splitlines() == ["term | effect", "-----+-------", "A    |    1.5", "AB   |   NULL"]
+    assert err.strip() == "(first 2 rows; --max-rows 0 shows all)"
+    with pytest.raises(sql_shell.SqlError) as bad:
+        sql_shell.execute(spark, lakehouse_config, "selec term from gold.sql_probe", args)
+    assert bad.value.exit_code == 1 and str(bad.value).startswith("[PARSE_SYNTAX_ERROR] Syntax error at or near")
+    assert "\n" not in str(bad.value) and "SQLSTATE" not in str(bad.value)
+    with pytest.raises(sql_shell.SqlError) as unknown:   # not a lakehouse table: Spark's own words, exit 1
+        sql_shell.execute(spark, lakehouse_config, "select * from gold.nosuch", args)
+    assert str(unknown.value).startswith("[TABLE_OR_VIEW_NOT_FOUND]")

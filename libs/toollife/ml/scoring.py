@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 from toollife.lakehouse import tables
 from toollife.gold.experiment_runs import EXPERIMENT_RUNS
 from toollife.ingestion.schemas import SOURCES
-from toollife.ml import datasets, spark_features, tracking
+from toollife.ml import datasets, quiet, spark_features, tracking
 from toollife.ml import features as feat
 from toollife.ml.training import SPECS
 
@@ -40,6 +40,7 @@ def _predict(spark: SparkSession, frame: DataFrame, model_name: str, uri: str, v
     import mlflow.pyfunc
 
     columns = list(SPECS[model_name].features)
+    quiet.spark_udf_notices_off()
     udf = mlflow.pyfunc.spark_udf(spark, uri, result_type="double", env_manager="local")
     ok = frame.where(F.col("reason").isNull()).withColumn("_ln", udf(F.struct(*[F.col(c) for c in columns])))
     bad = frame.where(F.col("reason").isNotNull()).withColumn("_ln", F.lit(None).cast("double"))

@@ -22,7 +22,6 @@ import json
 import logging
 import subprocess
 import tempfile
-import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from toollife.ml import features as feat
-from toollife.ml import models, plots, tracking
+from toollife.ml import models, plots, quiet, tracking
 
 log = logging.getLogger("toollife.ml")
 
@@ -234,12 +233,11 @@ def _log_inputs(spec: ModelSpec, data: TrainingData, frame: pd.DataFrame, is_tes
     for qualified in tables_read:
         source = DeltaDatasetSource(path=data.paths[qualified], delta_table_version=data.versions[qualified])
         for context, rows in (("training", frame[~is_test]), ("holdout", frame[is_test])):
-            with warnings.catch_warnings():  # the run key's integer columns are never missing
-                warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
+            with quiet.integer_columns_hint_off():   # from_pandas and log_input each infer the schema
                 dataset = mlflow.data.from_pandas(
                     rows[list(dict.fromkeys([*feat.RUN_KEY, *spec.features, "tool_life_min"]))], source=source,
                     targets="tool_life_min", name=f"{qualified}@v{data.versions[qualified]}:{context}")
-            mlflow.log_input(dataset, context=context)
+                mlflow.log_input(dataset, context=context)
 
 
 def _log_figures(spec: ModelSpec, cand: Candidate, frame: pd.DataFrame, is_test: np.ndarray, out: Path) -> None:
@@ -289,11 +287,12 @@ def log_and_register(client, spec: ModelSpec, cand: Candidate, data: TrainingDat
         with tempfile.TemporaryDirectory() as tmp:
             _log_figures(spec, cand, frame, is_test, Path(tmp))
         example = X[~is_test].head(5)
-        info = mlflow.sklearn.log_model(
-            cand.model, name="model", registered_model_name=spec.name,
-            signature=infer_signature(example, cand.model.predict(example)), input_example=example,
-            serialization_format="skops", skops_trusted_types=models.SKOPS_TRUSTED_TYPES,
-            pip_requirements=pip_requirements())
+        with quiet.integer_columns_hint_off(), quiet.registry_prints_to_debug():
+            info = mlflow.sklearn.log_model(
+                cand.model, name="model", registered_model_name=spec.name,
+                signature=infer_signature(example, cand.model.predict(example)), input_example=example,
+                serialization_format="skops", skops_trusted_types=models.SKOPS_TRUSTED_TYPES,
+                pip_requirements=pip_requirements())
         cand.run_id, cand.version = run.info.run_id, str(info.registered_model_version)
     metric_name = config["ml"]["promotion_metric"][spec.name]
     for key, value in {"candidate": cand.kind, "training_run_id": cand.run_id, "metric": metric_name,

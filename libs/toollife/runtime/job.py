@@ -98,8 +98,8 @@ def run_job(
         except UserError:
             pass  # the help still shows the conf keys; running will name the mistake
     args = parser.parse_args(argv)
-    setup_logging(args.log_level)
     try:
+        setup_logging(args.log_level)   # `--log-level verbose`: one line and exit 2, as `toollife` says it
         config = job_config(args.env, args.conf_file, args.overrides)
         storage.check_buckets(config)   # an object-store lakehouse answers, before any JVM
         if preflight is not None:

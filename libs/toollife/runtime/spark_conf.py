@@ -63,8 +63,10 @@ def spark_conf(config: Mapping[str, Any], app_name: str | None = None) -> dict[s
         conf["spark.driver.bindAddress"] = spark_cfg["local_ip"]
         conf["spark.ui.showConsoleProgress"] = "false"
     conf.update(launch_conf(config, sys.executable))
-    if log4j_option(config):  # the same way; Spark prepends the default options to the extra ones
-        conf["spark.driver.defaultJavaOptions"] = log4j_option(config)
+    default_options = " ".join(o for o in (log4j_option(config), catalog_home_option(config)) if o)
+    if default_options:  # the same way; Spark prepends the default options to the extra ones
+        conf["spark.driver.defaultJavaOptions"] = default_options
+    conf.update(local_metastore_conf(config))
     jars = jar_paths(spark_cfg["jars_dir"])
     if jars:
         conf["spark.jars"] = ",".join(jars)
@@ -120,6 +122,33 @@ def log4j_option(config: Mapping[str, Any]) -> str:
         return ""
     level = (config["spark"]["log_level"] or "WARN").upper()
     return f"-Dlog4j2.configurationFile=file:{Path(path).resolve()} -Dtoollife.log.level={level}"
+
+
+def catalog_dir(config: Mapping[str, Any]) -> Path | None:
+    """Where a local driver keeps the catalog's own state (``spark.catalog_dir``, default
+    var/catalog): Derby's home (its ``derby.log``; the Thrift server's Hive client writes one even
+    over the in-memory catalog) and, with ``catalog: hive``, the Derby ``metastore_db``. None on a
+    cluster (master not ``local``) or when unset: Spark's and the cluster's defaults apply."""
+    spark_cfg = config["spark"]
+    path = spark_cfg.get("catalog_dir")
+    if not path or not str(spark_cfg["master"] or "").startswith("local"):
+        return None
+    return Path(path)
+
+
+def catalog_home_option(config: Mapping[str, Any]) -> str:
+    """-Dderby.system.home=<catalog_dir>: Derby's files go there, not into the working directory."""
+    path = catalog_dir(config)
+    return f"-Dderby.system.home={path}" if path else ""
+
+
+def local_metastore_conf(config: Mapping[str, Any]) -> dict[str, str]:
+    """A local ``catalog: hive``: its Derby metastore under catalog_dir (not ./metastore_db)."""
+    path = catalog_dir(config)
+    if path is None or config["spark"]["catalog"] != "hive":
+        return {}
+    return {"spark.hadoop.javax.jdo.option.ConnectionURL":
+            f"jdbc:derby:;databaseName={path / 'metastore_db'};create=true"}
 
 
 def submit_args(config: Mapping[str, Any], *, master: str | None = None) -> list[str]:

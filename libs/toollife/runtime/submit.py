@@ -3,7 +3,9 @@
     toollife submit jobs/init_lakehouse.py --check-executors
     toollife --env cluster submit --master yarn --py-files dist/toollife.zip jobs/compute_doe_effects.py
 
-Prints the full command first, so it can be copied into any scheduler as it is. Before the JVM
+Prints one short line first (``spark-submit --master local[2] ... jobs/x.py ARGS``: the jars and
+``--conf`` settings elided); ``--print-command`` prints the full command instead of running it, so
+it can be copied into any scheduler as it is (``--log-level DEBUG`` logs it too). Before the JVM
 starts it checks what it can: that the job file exists and that the job's conf (``--env``,
 ``--conf-file``, ``--set`` among the job's arguments, TOOLLIFE__* variables) is valid, so such a
 mistake is one line and exit code 2 within a second instead of after the JVM's start-up.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import logging
 import os
 import shlex
 import shutil
@@ -30,6 +33,8 @@ from pathlib import Path
 
 from toollife.errors import UsageError, check_log_level
 from toollife.runtime.spark_conf import submit_args
+
+log = logging.getLogger(__name__)
 
 
 def spark_submit_binary() -> str:
@@ -46,6 +51,16 @@ def build_command(config, job: str, job_args: list[str], *, master: str | None =
     if files:
         cmd += ["--files", files]
     return [*cmd, job, *job_args]
+
+
+def short_command(cmd: list[str], job_args: list[str]) -> str:
+    """The one line echoed before a run: spark-submit, its master, ``...`` for the jars and
+    settings, the job and its arguments (``cmd`` ends with the job and ``job_args``)."""
+    at = len(cmd) - len(job_args) - 1
+    options = cmd[1:at]
+    master = options[options.index("--master"):options.index("--master") + 2] if "--master" in options else []
+    parts = [Path(cmd[0]).name, *master, *(["..."] if len(options) > len(master) else [])]
+    return " ".join([*(shlex.quote(p) if p != "..." else p for p in parts), shlex.join(cmd[at:])])
 
 
 def installed_jobs_dir() -> Path:
@@ -113,6 +128,8 @@ def add_arguments(parser: argparse.ArgumentParser, env: str | None = None) -> No
     parser.add_argument("--master", default=None, help="override spark.master from conf")
     parser.add_argument("--py-files", default=None, help="zip of the library for executors (make package)")
     parser.add_argument("--files", default=None, help="files to ship, e.g. conf/cluster.yaml")
+    parser.add_argument("--print-command", action="store_true",
+                        help="print the full spark-submit command (every jar and --conf) instead of running it")
     parser.add_argument("job", help="path of the job file, e.g. jobs/init_lakehouse.py")
     parser.add_argument("job_args", nargs=argparse.REMAINDER, help="arguments passed to the job")
 
@@ -123,7 +140,11 @@ def run(args: argparse.Namespace) -> int:
     check_job_options(job, args.job_args)
     cmd = build_command(config, job, args.job_args, master=args.master,
                         py_files=args.py_files, files=args.files)
-    print(shlex.join(cmd), file=sys.stderr, flush=True)
+    if args.print_command:
+        print(shlex.join(cmd))
+        return 0
+    log.debug("%s", shlex.join(cmd))
+    print(short_command(cmd, args.job_args), file=sys.stderr, flush=True)
     env = submit_environment(config, os.environ, master=args.master, env_name=args.env)
     return supervise(cmd, env, Path(args.job).name)
 

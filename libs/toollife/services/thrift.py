@@ -19,9 +19,10 @@ new JDBC session, so every connection fails ("Session handle ... has not been in
 
 Catalog: conf's ``spark.catalog``. On a laptop that is the in-memory catalog, shared by every JDBC
 session of the server (each gets its own SparkSession over one SharedState) and filled from the
-files, so no Derby ``metastore_db`` is created or locked: the jobs, ``make sql`` and this server run
-side by side, and a job's new Delta version is what the next query reads. With ``catalog: hive``
-(cluster) the server uses the shared metastore like the jobs.
+files, so no Derby ``metastore_db`` is created or locked: the jobs, ``toollife sql`` and this server
+run side by side, and a job's new Delta version is what the next query reads. The server's own Hive
+client still starts Derby: its ``derby.log`` goes to ``spark.catalog_dir`` (var/catalog), not into
+the working directory. With ``catalog: hive`` (cluster) the server uses the shared metastore like the jobs.
 
 The Delta jars go on ``--jars`` *and* ``--driver-class-path``: the JDBC sessions resolve the catalog
 class through the JVM's application class loader, which ``--jars`` does not reach
@@ -111,6 +112,7 @@ def _sets(args: argparse.Namespace) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from toollife.config import job_config
+    from toollife.runtime.spark_conf import catalog_dir
     from toollife.runtime.submit import submit_environment
     from toollife.lakehouse.tables import existing_tables
 
@@ -127,10 +129,12 @@ def run(args: argparse.Namespace) -> int:
     if not _port_free(host, port):
         raise UsageError(f"port {port} on {host} is already in use (another Thrift server?); "
                          "pick another with --port or `make thrift THRIFT_PORT=...`")
-    print(shlex.join(cmd), file=sys.stderr, flush=True)
+    log.debug("%s", shlex.join(cmd))   # all of it: --print-command
     print(f"toollife thrift: starting the Spark Thrift Server for {len(existing_tables(config))} tables under "
           f"{config['lakehouse']['root']}; connect to {jdbc_url(host, port)} (driver {JDBC_DRIVER}), e.g.\n"
           f"  toollife thrift --port {port} --beeline -e 'show tables in gold'\nCtrl-C stops it", flush=True)
+    if catalog_dir(config) is not None:      # Derby's home (derby.log) must exist
+        catalog_dir(config).mkdir(parents=True, exist_ok=True)
     env = submit_environment(config, os.environ, env_name=args.env)
     os.execvpe(cmd[0], cmd, env)
     return 0  # not reached

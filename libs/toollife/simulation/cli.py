@@ -124,7 +124,10 @@ def add_arguments(parser: argparse.ArgumentParser, env: str | None = None) -> No
     g = parser.add_argument_group("sensors and anomalies")
     g.add_argument("--sample-interval", type=float, metavar="SECONDS",
                    help=f"seconds of cutting time between readings (config: {se['sample_interval_s']})")
-    g.add_argument("--start-time", metavar="ISO8601", help=f"simulated clock start, with offset (config: {se['start_time']})")
+    g.add_argument("--start-time", metavar="ISO8601",
+                   help="simulated clock start, with offset (default: where the last simulation recorded under "
+                        "--manifest-dir ended; one already recorded keeps its start; never before "
+                        f"config: {se['start_time']})")
     g.add_argument("--drift-rate", type=float, help=f"probability per run of a drifting sensor (config: {an['drift_rate']})")
     g.add_argument("--spike-rate", type=float, help=f"probability per vibration reading of a spike (config: {an['vibration_spike_rate']})")
     g.add_argument("--chipping-rate", type=float,
@@ -220,6 +223,14 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
                       extra=overrides_from_args(args))
 
 
+def _start_for(args: argparse.Namespace, config: dict[str, Any]):
+    """The clock start: --start-time as given; else where the last recorded simulation ended (a
+    simulation already recorded keeps its start), see toollife.simulation.manifest.NextStart."""
+    from toollife.simulation.manifest import NextStart
+
+    return None if args.start_time else NextStart(config)
+
+
 def run(args: argparse.Namespace) -> int:
     from toollife.config import ConfigError
     from toollife.simulation import manifest as mf
@@ -231,7 +242,7 @@ def run(args: argparse.Namespace) -> int:
         return run_follow_up(args)
     config = _config(args)
     try:
-        result = simulate(config)
+        result = simulate(config, start_for=_start_for(args, config))
     except ValueError as exc:
         raise ConfigError(f"{exc}{_generator_hint(args, config)}") from None
     topics = {t: config["kafka"]["topics"][t] for t in TOPICS}
@@ -298,7 +309,8 @@ def run_follow_up(args: argparse.Namespace) -> int:
     try:
         config = _config(args)
         plan = read_plan(args.plan_from, config)
-        results = simulate_plan(config, plan, args.parent, experiment_id=args.experiment_id)
+        results = simulate_plan(config, plan, args.parent, experiment_id=args.experiment_id,
+                                start_for=_start_for(args, config))
     except (ValueError, FileNotFoundError) as exc:   # the console script prints it in one line, exit 2
         raise ConfigError(str(exc)) from None
     topics = {t: config["kafka"]["topics"][t] for t in TOPICS}

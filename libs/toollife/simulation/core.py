@@ -8,7 +8,7 @@ import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import pandas as pd
 
@@ -104,10 +104,19 @@ class SimulationResult:
     parent_experiment_id: str | None = None  # a follow-up experiment: the experiment it follows
 
 
+#: the simulated clock's start of a simulation, given its id (``manifest.start_chooser``: where the
+#: last recorded experiment ended, or the recorded start of this one)
+StartFor = Callable[[str], str]
+
+
 def simulate(config: Mapping[str, Any] | None = None, *, overrides: Mapping[str, Any] | None = None,
-             max_request_size: int | None = None) -> SimulationResult:
+             max_request_size: int | None = None, start_for: StartFor | None = None) -> SimulationResult:
     """Run the simulation described by ``config`` (full config, ``simulation`` section or None
-    for the embedded defaults) with ``overrides`` merged into the section. Pure and seeded."""
+    for the embedded defaults) with ``overrides`` merged into the section. Pure and seeded.
+
+    ``start_for`` (``toollife simulate``) picks the clock's start from the simulation id; the id
+    and the event ids stay those of the section as configured, so the same seed and settings are
+    the same simulation whichever start it got."""
     sim = resolve_sim_config(config, overrides)
     seed = int(sim["seed"])
     chash = config_hash(sim)
@@ -121,7 +130,7 @@ def simulate(config: Mapping[str, Any] | None = None, *, overrides: Mapping[str,
     prefix = hashlib.blake2b(f"{seed}|{valid_hash}".encode(), digest_size=6).hexdigest()
     return result_from_plan(sim, plan, experiment_id=experiment_id, prefix=prefix,
                             simulation_id=f"sim-{seed}-{chash[:10]}", chash=chash,
-                            max_request_size=max_request_size)
+                            max_request_size=max_request_size, start_for=start_for)
 
 
 def check_volume(sim: Mapping[str, Any], plan: Plan) -> None:
@@ -144,10 +153,12 @@ def check_volume(sim: Mapping[str, Any], plan: Plan) -> None:
 
 def result_from_plan(sim: Mapping[str, Any], plan: Plan, *, experiment_id: str, prefix: str, simulation_id: str,
                      chash: str, max_request_size: int | None = None,
-                     parent_experiment_id: str | None = None) -> SimulationResult:
+                     parent_experiment_id: str | None = None, start_for: StartFor | None = None) -> SimulationResult:
     """Messages, bad-message injection, counts and truth of a built plan (shared by
     :func:`simulate` and the follow-up experiments of :mod:`toollife.simulation.follow_up`)."""
     seed = int(sim["seed"])
+    if start_for is not None:
+        sim = {**sim, "sensors": {**sim["sensors"], "start_time": start_for(simulation_id)}}
     check_volume(sim, plan)
     anomaly_counts: Counter = Counter({k: 0 for k in ANOMALY_KINDS})
     valid = msgs.valid_messages(plan, sim, prefix=prefix, experiment_id=experiment_id,

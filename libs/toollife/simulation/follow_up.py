@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from toollife.simulation.core import SimulationResult, config_hash, resolve_sim_config, result_from_plan
+from toollife.simulation.core import SimulationResult, StartFor, config_hash, resolve_sim_config, result_from_plan
 from toollife.simulation.plan import (CATEGORICAL, STREAM_ORDER, Factor, experiment_key, plan_from_runs, rng,
                                       true_taylor)
 
@@ -119,7 +119,8 @@ def _index(ids: pd.Series, what: str) -> np.ndarray:
 
 # --------------------------------------------------------------------------- one follow-up
 def simulate_follow_up(config: Mapping[str, Any] | None, plan: pd.DataFrame, parent: str, *,
-                       experiment_id: str | None = None, max_request_size: int | None = None) -> SimulationResult:
+                       experiment_id: str | None = None, max_request_size: int | None = None,
+                       start_for: StartFor | None = None) -> SimulationResult:
     """Simulate the planned runs of ``parent`` (rows of gold.doe_next_experiments) as one
     follow-up experiment (default id :func:`follow_up_id`) with the conf's seed and physics."""
     sim = resolve_sim_config(config)
@@ -191,11 +192,11 @@ def simulate_follow_up(config: Mapping[str, Any] | None, plan: pd.DataFrame, par
     prefix = hashlib.blake2b(f"{seed}|{valid_hash}|{digest}".encode(), digest_size=6).hexdigest()
     return result_from_plan(sim, built, experiment_id=experiment_id, prefix=prefix,
                             simulation_id=f"sim-{seed}-{chash[:10]}", chash=chash,
-                            max_request_size=max_request_size, parent_experiment_id=parent)
+                            max_request_size=max_request_size, parent_experiment_id=parent, start_for=start_for)
 
 
 def simulate_plan(config: Mapping[str, Any] | None, plan: pd.DataFrame, parents: Sequence[str] | None = None,
-                  *, experiment_id: str | None = None) -> list[SimulationResult]:
+                  *, experiment_id: str | None = None, start_for: StartFor | None = None) -> list[SimulationResult]:
     """One follow-up per parent experiment of the plan (``parents``: only these; default: every
     parent whose follow-up is not itself in the plan, i.e. the open recommendations -- the
     plan keeps the recommendation of ``X`` after ``X-F1`` ran)."""
@@ -206,4 +207,9 @@ def simulate_plan(config: Mapping[str, Any] | None, plan: pd.DataFrame, parents:
         raise ValueError(f"experiment(s) {missing} are not in the plan (it holds {known})")
     if experiment_id and len(chosen) != 1:
         raise ValueError("--experiment-id names one follow-up: choose its parent with --parent")
-    return [simulate_follow_up(config, plan, p, experiment_id=experiment_id) for p in chosen]
+    results = []
+    for p in chosen:   # one after another on the clock: ``start_for`` hears of each (``note``)
+        results.append(simulate_follow_up(config, plan, p, experiment_id=experiment_id, start_for=start_for))
+        if start_for is not None and hasattr(start_for, "note"):
+            start_for.note(results[-1])
+    return results

@@ -7,17 +7,24 @@ the ground truth: the true Taylor parameters of every machine x tool combination
 its random effects, the coating/coolant multipliers), the true main effects on ln T, and the
 true tool life of every run. The simulation id is deterministic (seed + config hash), so writing
 the same simulation again replaces its file and its row (MERGE) instead of adding one.
+
+The manifest also records the simulated clock (``clock``: the first and the last event's time).
+``toollife simulate`` starts a new experiment where the last recorded one ended
+(:class:`NextStart`), so its events are not all older than the ingestion's watermark (a second
+experiment on the same clock start was 100 % "late"), and a simulation already recorded keeps its
+recorded start: the same seed and settings publish byte-identical messages again.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from toollife.simulation.core import CONTRACT_VERSION, SimulationResult
+from toollife.simulation.messages import Clock, parse_start
 
 TABLE = ("meta", "simulation_runs")
 
@@ -76,6 +83,7 @@ def build_manifest(result: SimulationResult, *, target: str, topics: Mapping[str
         "topics": dict(topics or {}),
         "output_path": output_path,
         "counts": result.counts,
+        "clock": clock(result),
         "publish": dict(publish_report) if publish_report else None,
         "truth": {
             "coating_multiplier": dict(phys["coating_multiplier"]),
@@ -87,6 +95,66 @@ def build_manifest(result: SimulationResult, *, target: str, topics: Mapping[str
         },
         "config": sim,
     })
+
+
+def clock(result: SimulationResult) -> dict[str, str]:
+    """{"start", "end"}: the simulated clock's start and its last event (the latest run's end)."""
+    start = result.config["sensors"]["start_time"]
+    end_ms = int(result.runs["end_ms"].max()) if len(result.runs) else 0
+    return {"start": start, "end": Clock(parse_start(start)).iso(end_ms)}
+
+
+def choose_start(configured: str, simulation_id: str, recorded: Mapping[str, Mapping[str, str | None]],
+                 gap_s: float) -> str:
+    """The clock start of simulation ``simulation_id`` (pure).
+
+    ``recorded``: {simulation_id: {"start", "end"}} of the simulations on record. A recorded
+    simulation keeps its start (a rerun is byte-identical); a new one starts ``gap_s`` (a tool
+    change) after the latest recorded end, rounded up to the second, or at ``configured`` if that
+    is later (or nothing is recorded): the configured start is the earliest a simulation starts.
+    """
+    if simulation_id in recorded and recorded[simulation_id].get("start"):
+        return str(recorded[simulation_id]["start"])
+    ends = [parse_start(r["end"]) for r in recorded.values() if r.get("end")]
+    first = parse_start(configured)
+    if not ends or max(ends) + timedelta(seconds=gap_s) <= first:
+        return configured
+    after = max(ends).astimezone(first.tzinfo) + timedelta(seconds=gap_s)
+    if after.microsecond:
+        after = after.replace(microsecond=0) + timedelta(seconds=1)
+    return Clock(after).iso(0)
+
+
+def recorded_clocks(manifests: Iterable[Path]) -> dict[str, dict[str, str | None]]:
+    """{simulation_id: {"start", "end"}} of manifest files; one written before the clock was
+    recorded has its configured start and no end. Unreadable files are skipped."""
+    out: dict[str, dict[str, str | None]] = {}
+    for path in manifests:
+        try:
+            doc = json.loads(Path(path).read_text())
+            rec = doc.get("clock") or {"start": doc["config"]["sensors"]["start_time"], "end": None}
+            out[doc["simulation_id"]] = {"start": rec.get("start"), "end": rec.get("end")}
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return out
+
+
+class NextStart:
+    """``start_for`` of :func:`toollife.simulation.core.simulate`: the start :func:`choose_start`
+    gives a simulation, from the manifests under ``simulation.manifest_dir`` and those simulated
+    since (``note``: several follow-ups of one command run one after another)."""
+
+    def __init__(self, config: Mapping[str, Any]):
+        sim = config["simulation"]
+        self.configured = sim["sensors"]["start_time"]
+        self.gap_s = float(sim["sensors"]["setup_gap_s"])
+        self.recorded = recorded_clocks(sorted(Path(sim["manifest_dir"]).glob("*.json")))
+
+    def __call__(self, simulation_id: str) -> str:
+        return choose_start(self.configured, simulation_id, self.recorded, self.gap_s)
+
+    def note(self, result: SimulationResult) -> None:
+        self.recorded[result.simulation_id] = clock(result)
 
 
 def manifest_path(config: Mapping[str, Any], simulation_id: str) -> Path:
