@@ -207,6 +207,8 @@ def _typed_row(row, spec: ImportSpec, position: int) -> dict:
 
 def _runs(good: list[dict], spec: ImportSpec, natural, coded) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """Readings and one row per run from the valid rows."""
+    if not good:
+        return pd.DataFrame(), pd.DataFrame(), 0
     names = [n for _, n in spec.factors]
     design = [n for n in names if any(v is not None for v in coded[n].values())]
     keys = list(dict.fromkeys((r["machine_id"], r["tool_id"], r["run"]) for r in good))
