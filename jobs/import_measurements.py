@@ -38,10 +38,11 @@ def prepare(config, args):
 
     if args.kind == "landing":
         folder = Path(args.landing_dir or config["imports"]["landing_dir"])
-        if not folder.is_dir():
-            raise UsageError(f"no landing folder {folder} (conf: imports.landing_dir)")
+        if args.landing_dir and not folder.is_dir():
+            raise UsageError(f"no landing folder {folder}")
         chosen = []
-        for map_file in sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")):
+        maps = (sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))) if folder.is_dir() else []
+        for map_file in maps:
             data = next((map_file.with_suffix(s) for s in DATA_SUFFIXES if map_file.with_suffix(s).is_file()), None)
             chosen.append(specs.build({**specs.load_map(map_file, str(data) if data else None),
                                        **({"source": data.name} if data else {})}))
