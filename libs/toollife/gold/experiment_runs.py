@@ -17,6 +17,11 @@ them (:func:`merge_runs`). Per run:
 * per sensor: ``<sensor>_mean``, ``<sensor>_max`` and ``<sensor>_slope`` (least squares per
   minute of elapsed time since the run started; a slope does not depend on the time origin).
 
+Beside the simulated runs the table holds imported ones (toollife.imports, ``source`` = the
+file): the shared life columns ``tool_life`` / ``censored_life`` / ``life_unit`` / ``source`` are
+filled here for simulated runs too (life_unit min, source simulation); imported factors add
+columns by schema evolution, and :func:`merge_runs` never touches an imported experiment.
+
 ``row_hash`` digests every content column, so the MERGE only rewrites a row whose content
 changed: re-running on the same silver data leaves the table exactly as it was.
 """
