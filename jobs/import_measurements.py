@@ -42,6 +42,12 @@ def prepare(config, args):
             raise UsageError(f"no landing folder {folder}")
         chosen = []
         maps = (sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))) if folder.is_dir() else []
+        stems = {m.stem for m in maps}
+        unmapped = sorted(p.name for p in folder.glob("*") if p.suffix in DATA_SUFFIXES and p.stem not in stems) \
+            if folder.is_dir() else []
+        if unmapped:
+            warn(NAME, f"{len(unmapped)} file(s) in {folder} without a map file beside them, not imported: "
+                       f"{', '.join(unmapped[:5])} (add <name>.yaml, see docs/importing.md)")
         for map_file in maps:
             data = next((map_file.with_suffix(s) for s in DATA_SUFFIXES if map_file.with_suffix(s).is_file()), None)
             chosen.append(specs.build({**specs.load_map(map_file, str(data) if data else None),

@@ -154,3 +154,23 @@ def test_factors_rename_and_the_spec_round_trips_through_the_job_arguments(tmp_p
                         "criterion: 0.25\n")
     from_map = specs.from_args(parser.parse_args(["wear", "--map", str(yaml_map)]))
     assert from_map.factors == spec.factors and from_map.file == str(tmp_path / "n.csv") and from_map.source == "n.csv"
+
+
+def test_the_landing_folder_imports_each_data_file_with_a_map_beside_it(tmp_path, capsys):
+    import argparse
+    import importlib.util
+    from pathlib import Path
+
+    job = Path(__file__).resolve().parents[2] / "jobs" / "import_measurements.py"
+    loader = importlib.util.spec_from_file_location("import_measurements_job", job)
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    (tmp_path / "lot7.csv").write_text("t,vb\n0,0\n10,0.4\n")
+    (tmp_path / "lot7.yaml").write_text("kind: wear\nexperiment_id: lot7\ntime_column: t\ntime_unit: min\n"
+                                        "wear_column: vb\nwear_unit: mm\n")
+    (tmp_path / "stray.csv").write_text("t,vb\n")
+    [(spec, parsed)] = module.prepare({"imports": {"landing_dir": str(tmp_path)}},
+                                      argparse.Namespace(kind="landing", landing_dir=None))
+    assert spec.file == str(tmp_path / "lot7.csv") and spec.source == "lot7.csv"
+    assert parsed.runs.loc[0, "tool_life"] == pytest.approx(7.5)
+    assert "stray.csv" in capsys.readouterr().err
