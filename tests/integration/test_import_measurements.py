@@ -31,7 +31,7 @@ PHM = {c: REALDATA / f"phm2010_{c}_wear.csv" for c in ("c1", "c4", "c6")}
 pytestmark = pytest.mark.skipif(not NASA.is_file(), reason=f"no real data at {REALDATA} (../shared/realdata of the repo)")
 
 NASA_ARGS = ["wear", str(NASA), "--experiment-id", "nasa_mill", "--run-column", "case", "--time-column", "time",
-             "--time-unit", "min", "--wear-column", "VB", "--wear-unit", "mm", "--factors", "DOC,feed,material"]
+             "--time-unit", "min", "--wear-column", "VB", "--wear-unit", "mm", "--factors", "DOC=depth_of_cut,feed,material"]
 MONTGOMERY_ARGS = ["runs", str(MONTGOMERY), "--experiment-id", "montgomery_6_5", "--life", "LifeHours",
                    "--life-unit", "h", "--factors", "CuttingSpeed,ToolGeometry,CuttingAngle"]
 
@@ -134,9 +134,11 @@ def test_nasa_lives_at_0_3_mm_equal_numpy_and_case_6_has_none(spark, lake, impor
             assert row.status == "completed" and row.tool_life == pytest.approx(expected, rel=1e-12)
             assert row.tool_life_min == pytest.approx(expected, rel=1e-12)
         assert row.life_unit == "min" and row.source == str(NASA) and row.n_readings == len(mine)
-        assert row.coded_DOC == (1.0 if mine[0]["DOC"] == "1.5" else -1.0)
+        assert row.depth_of_cut == float(mine[0]["DOC"])      # DOC=depth_of_cut fills the standard column
+        assert row.coded_depth_of_cut == (1.0 if mine[0]["DOC"] == "1.5" else -1.0)
+        assert row.coded_material == (1.0 if mine[0]["material"] == "2" else -1.0)
         assert row.feed == float(mine[0]["feed"]) and row.coded_feed == (1.0 if mine[0]["feed"] == "0.5" else -1.0)
-    assert sorted(got["design_factors"].iloc[0]) == ["DOC", "feed", "material"]
+    assert sorted(got["design_factors"].iloc[0]) == ["depth_of_cut", "feed", "material"]
     wear = tables.read(spark, lake, tables.table("silver.wear_measurements")).where("experiment_id = 'nasa_mill'")
     assert wear.count() == 146
 
