@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     "s3": ("toollife.services.s3_local", "start/stop the local S3 API server (S3Proxy, in memory) for an s3a:// lakehouse"),
     "tables": ("toollife.lakehouse.cli", "list the lakehouse tables or print spark-sql registration DDL"),
     "submit": ("toollife.runtime.submit", "spark-submit a job from jobs/ with the conf's jars, master and settings"),
+    "import": ("toollife.imports.cli", "import real tool-life worksheets or wear logs (CSV, Excel, Parquet) into the lakehouse"),
     "simulate": ("toollife.simulation.cli", "simulate DOE machining runs and publish sensor readings + tool events to Kafka"),
     "mlflow": ("toollife.ml.cli", "the MLflow UI over the configured tracking store (ml.store_dir / ml.tracking_uri)"),
     "dashboard": ("toollife.dashboard.cli", "the Streamlit dashboard over the Delta tables (no Spark), on 127.0.0.1:8501"),

@@ -22,6 +22,7 @@ SCHEDULES = {
     "tool_life_scoring": ("CronTriggerTimetable", "'@daily'"),
     "tool_life_live": ("AssetTriggeredTimetable", "toollife_silver_validated"),
     "lakehouse_maintenance": ("CronTriggerTimetable", "'@weekly'"),
+    "import_measurements": ("CronTriggerTimetable", "'@hourly'"),
 }
 ORDER = {
     "sensor_ingestion": ["ingest_sensors", "validate_bronze_silver"],
@@ -31,6 +32,8 @@ ORDER = {
     "tool_life_scoring": ["score_tool_life", "validate_predictions"],
     "tool_life_live": ["score_live"],
     "lakehouse_maintenance": ["optimize_tables", "vacuum_tables"],
+    "import_measurements": ["import_measurements", "validate_experiment_runs", "compute_doe_effects",
+                            "validate_doe_effects", "plan_next_experiments"],
 }
 BRANCHES = {("doe_analysis", "compute_savings"): ["validate_doe_effects"]}   # beside the planner, not after it
 
@@ -98,3 +101,8 @@ def test_every_task_launches_with_the_session_factorys_own_settings(dagbag):
     for dag_id, dag in dagbag["dags"].items():
         for task_id, task in dag["tasks"].items():
             assert task["conf"] == expected, (dag_id, task_id)
+
+
+def test_the_import_dag_imports_the_landing_folder(dagbag):
+    task = dagbag["dags"]["import_measurements"]["tasks"]["import_measurements"]
+    assert Path(task["application"]).name == "import_measurements.py" and task["args"] == ["landing"]

@@ -26,7 +26,7 @@ FLOORS = {
     "toollife.services": 4, "toollife.simulation": 4,
     "toollife.ingestion": 5,
     "toollife.gold": 6,
-    "toollife.ml": 7,
+    "toollife.ml": 7, "toollife.imports": 7,
     "toollife.quality": 8, "toollife.live": 8, "toollife.dashboard": 8,
     "toollife.cli": 9, "toollife.demo": 9,
 }
@@ -94,7 +94,8 @@ def test_no_import_circle_between_modules():
 @pytest.mark.parametrize("module", ["toollife.doe", "toollife.simulation.physics", "toollife.runtime.spark_conf",
                                     "toollife.config", "toollife.lakehouse.reader", "toollife.cli",
                                     "toollife.runtime.sql", "toollife.ingestion.contract_rules",
-                                    "toollife.ingestion.kafka_outage"])
+                                    "toollife.ingestion.kafka_outage",
+                                    "toollife.imports.rules", "toollife.imports.cli"])
 def test_pure_modules_import_without_pyspark(module):
     code = f"import sys; sys.modules['pyspark'] = None; import {module}"  # any pyspark import now fails
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -17,6 +17,11 @@ them (:func:`merge_runs`). Per run:
 * per sensor: ``<sensor>_mean``, ``<sensor>_max`` and ``<sensor>_slope`` (least squares per
   minute of elapsed time since the run started; a slope does not depend on the time origin).
 
+Beside the simulated runs the table holds imported ones (toollife.imports, ``source`` = the
+file): the shared life columns ``tool_life`` / ``censored_life`` / ``life_unit`` / ``source`` are
+filled here for simulated runs too (life_unit min, source simulation); imported factors add
+columns by schema evolution, and :func:`merge_runs` never touches an imported experiment.
+
 ``row_hash`` digests every content column, so the MERGE only rewrites a row whose content
 changed: re-running on the same silver data leaves the table exactly as it was.
 """
@@ -43,7 +48,8 @@ EXPERIMENT_RUNS = Table("gold", "experiment_runs")
 INGEST_JOB = "jobs/ingest_sensors.py"          # fills silver.*, the input of this module
 AGGREGATE_JOB = "jobs/aggregate_experiments.py"  # fills gold.experiment_runs
 RUN_KEY = ["experiment_id", "machine_id", "tool_id", "run_id", "replicate"]
-STATUSES = ("completed", "aborted", "running")
+STATUSES = ("completed", "aborted", "running", "censored", "no_life")   # the last two: imported runs
+SIMULATION = "simulation"                        # `source` of the runs this module aggregates
 TERMINAL_EVENTS = {"tool_worn_out": "completed", "run_aborted": "aborted"}
 STANDARD_FACTORS = ("cutting_speed", "feed", "depth_of_cut", "coolant", "coating")
 
@@ -63,7 +69,7 @@ def experiment_runs_schema(config: Mapping[str, Any]) -> StructType:
     fields = [
         _f("experiment_id", StringType(), False), _f("machine_id", StringType(), False),
         _f("tool_id", StringType(), False), _f("run_id", LongType(), False), _f("replicate", LongType(), False),
-        _f("status", StringType(), False, "completed | aborted | running"),
+        _f("status", StringType(), False, "completed | aborted | running | censored | no_life"),
         _f("started_at", TimestampType(), comment="run_started ts (else the first reading)"),
         _f("ended_at", TimestampType(), comment="ts of the terminal event (tool_worn_out / run_aborted)"),
     ]
@@ -79,7 +85,12 @@ def experiment_runs_schema(config: Mapping[str, Any]) -> StructType:
         _f("cutting_time_min", DoubleType(), comment="tool life, or end/last reading - start"),
         _f("flank_wear_mm", DoubleType(), comment="final flank wear (event, else last reading)"),
         _f("wear_rate_mm_per_min", DoubleType(), comment="flank_wear_mm / cutting_time_min"),
-        _f("n_readings", LongType(), False, "sensor readings of the run"),
+        _f("n_readings", LongType(), False, "sensor readings of the run (imported: wear readings)"),
+        _f("tool_life", DoubleType(), comment="observed life in life_unit (completed runs)"),
+        _f("censored_life", DoubleType(),
+           comment="not completed: how long the tool survived, in life_unit (the right-censoring point)"),
+        _f("life_unit", StringType(), comment="min | cuts | parts"),
+        _f("source", StringType(), comment="'simulation', or the imported file as the user named it"),
     ]
     for s in doe["sensors"]:
         fields += [_f(f"{s}_mean", DoubleType()), _f(f"{s}_max", DoubleType()),
@@ -186,6 +197,9 @@ def build_experiment_runs(tool_events: DataFrame, sensor_readings: DataFrame, co
         design.alias("design_factors"),
         "tool_life_min", "cutting_time_min", "flank_wear_mm", wear_rate.alias("wear_rate_mm_per_min"),
         F.coalesce("n_readings", F.lit(0)).alias("n_readings"),
+        F.col("tool_life_min").alias("tool_life"),
+        F.when(F.col("status") != "completed", F.col("cutting_time_min")).alias("censored_life"),
+        F.lit("min").alias("life_unit"), F.lit(SIMULATION).alias("source"),
         *[F.col(f"{s}_{k}") for s in sensors for k in ("mean", "max", "slope")],
     )
     content = [c for c in out.columns]
@@ -208,11 +222,20 @@ def merge_runs(spark: SparkSession, config: Mapping[str, Any], runs: DataFrame) 
     """MERGE ``runs`` into gold.experiment_runs on the run key.
 
     New runs are inserted; a known run is updated only when its content (``row_hash``) changed,
-    so late data updates rows, reruns change nothing and nothing is ever duplicated.
+    so late data updates rows, reruns change nothing and nothing is ever duplicated. Imported
+    experiments (``source`` other than simulation, see toollife.imports) are never touched: runs
+    of an experiment id the table holds as imported are left out of the MERGE, and nothing is
+    deleted. The table may have more columns than the configured schema (imported factors): they
+    stay null for simulated runs.
     """
     from toollife.lakehouse import tables
 
-    return tables.merge_changed(spark, config, EXPERIMENT_RUNS, ensure_table(spark, config), runs, RUN_KEY)
+    target = ensure_table(spark, config)
+    current = target.toDF()
+    if "source" in current.columns:          # a table from before imports existed has no source
+        imported = current.where(F.coalesce("source", F.lit(SIMULATION)) != SIMULATION).select("experiment_id")
+        runs = runs.join(F.broadcast(imported.distinct()), "experiment_id", "left_anti")
+    return tables.merge_changed(spark, config, EXPERIMENT_RUNS, target, runs, RUN_KEY, evolve=True)
 
 
 def read_silver(spark: SparkSession, config: Mapping[str, Any],

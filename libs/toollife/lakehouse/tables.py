@@ -195,23 +195,40 @@ def overwrite(
 
 
 def merge_changed(spark: SparkSession, config: Mapping[str, Any], tbl: Table, target: DeltaTable,
-                  source: DataFrame, keys: Iterable[str], *, delete_missing: str | None = None) -> dict[str, int]:
+                  source: DataFrame, keys: Iterable[str], *, delete_missing: str | None = None,
+                  evolve: bool = False) -> dict[str, int]:
     """MERGE ``source`` into ``target`` on ``keys`` (null-safe): new rows are inserted, a known row
     is updated only when its ``row_hash`` differs, so a rerun on the same input changes nothing and
     nothing is ever duplicated; with ``delete_missing`` (a predicate on the target ``t``), target
-    rows it selects that the source no longer has are deleted. Registers the table; returns Delta's
+    rows it selects that the source no longer has are deleted. With ``evolve``, columns of the
+    source the table lacks are added to it (Delta schema evolution) and the table's columns the
+    source lacks are null in the source (:func:`align`). Registers the table; returns Delta's
     source / inserted / updated / deleted row counts."""
     cond = " AND ".join(f"t.{k} <=> s.{k}" for k in keys)
+    if evolve:
+        source = align(source, target.toDF().schema)
     merge = (target.alias("t").merge(source.alias("s"), cond)
              .whenMatchedUpdateAll(condition="t.row_hash <> s.row_hash")
              .whenNotMatchedInsertAll())
     if delete_missing is not None:
         merge = merge.whenNotMatchedBySourceDelete(condition=delete_missing)
+    if evolve:
+        merge = merge.withSchemaEvolution()
     merge.execute()
     register(spark, config, tbl)
     metrics = target.history(1).select("operationMetrics").collect()[0][0] or {}
     return {k: int(metrics.get(k, 0))
             for k in ("numSourceRows", "numTargetRowsInserted", "numTargetRowsUpdated", "numTargetRowsDeleted")}
+
+
+def align(source: DataFrame, schema: StructType) -> DataFrame:
+    """``source`` with every column of ``schema`` it lacks added as a typed null (its own extra
+    columns kept, after them): a MERGE's UPDATE SET * then leaves nothing unresolved."""
+    from pyspark.sql import functions as F
+
+    have = {c.lower() for c in source.columns}
+    missing = [F.lit(None).cast(f.dataType).alias(f.name) for f in schema.fields if f.name.lower() not in have]
+    return source.select("*", *missing) if missing else source
 
 
 def _missing_message(config: Mapping[str, Any], missing: list[str], filled_by: str) -> str:

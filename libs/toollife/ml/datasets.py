@@ -106,6 +106,8 @@ def load_training_data(spark: SparkSession, config: Mapping[str, Any]) -> Traini
     runs = tables.read(spark, config, EXPERIMENT_RUNS, versions[EXPERIMENT_RUNS.qualified])
     completed = runs.where((F.col("status") == "completed") & F.col("tool_life_min").isNotNull()
                            & (F.col("tool_life_min") > 0))
+    if "source" in runs.columns:   # imported runs (toollife.imports) have no sensor readings to learn from
+        completed = completed.where(F.coalesce(F.col("source"), F.lit("simulation")) == "simulation")
     readings = tables.read(spark, config, readings_tbl, versions[readings_tbl.qualified])
     samples = spark_features.rul_training_samples(completed, readings, config["ml"]["rul_fractions"]).toPandas()
     runs_pdf = completed.select(*feat.RUN_KEY, "started_at", *[c for c in feat.PLANNING_FEATURES if c not in feat.RUN_KEY],

@@ -36,6 +36,14 @@ def columns(name: str, schema, severity: str = "critical") -> Check:
     return Check(name, lambda: _gxe().ExpectTableColumnsToMatchOrderedList(column_list=column_list), severity)
 
 
+def columns_include(name: str, schema, severity: str = "critical") -> Check:
+    """The schema's columns are all there, in any order, others allowed (a table that grows by
+    schema evolution: gold.experiment_runs gains a column per imported factor)."""
+    column_list = gx_column_names(schema)
+    return Check(name, lambda: _gxe().ExpectTableColumnsToMatchSet(column_set=column_list, exact_match=False),
+                 severity)
+
+
 _ROWS_CLASS = None
 
 

@@ -40,7 +40,7 @@ def _join(cols) -> str:
 def runs_checks(config: Mapping[str, Any], silver_version: int | None) -> list:
     key = ", ".join(er.RUN_KEY)
     checks = [
-        ex.columns("schema", er.experiment_runs_schema(config)),
+        ex.columns_include("schema", er.experiment_runs_schema(config)),   # + imported factors' columns
         ex.not_null("keys_not_null", er.RUN_KEY + ["status", "row_hash"]),
         ex.in_set("status_known", "status", er.STATUSES),
         ex.compound_unique("run_key_unique", er.RUN_KEY),
@@ -53,7 +53,8 @@ def runs_checks(config: Mapping[str, Any], silver_version: int | None) -> list:
         checks.append(ex.unexpected_rows(
             "run_has_run_started",
             f"SELECT {', '.join(f'b.{c}' for c in er.RUN_KEY)} FROM {{batch}} b LEFT ANTI JOIN "
-            f"(SELECT DISTINCT {key} FROM {events} WHERE event = 'run_started') r ON {_join(er.RUN_KEY)}",
+            f"(SELECT DISTINCT {key} FROM {events} WHERE event = 'run_started') r ON {_join(er.RUN_KEY)} "
+            f"WHERE coalesce(b.source, '{er.SIMULATION}') = '{er.SIMULATION}'",   # imported runs have no events
             severity="warning", description="every experiment run has its run_started event"))
     return checks
 
