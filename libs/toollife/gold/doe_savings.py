@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 
 from toollife.doe.savings import SAVINGS_KEYS
 from toollife.gold.arrow_batches import arrow_batch_size, to_arrow, unpack_runs
