@@ -162,6 +162,7 @@ def _gold(spark, config):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)   # two spark-submit-sized chains; ~15 min when 4 test runs share 2 cores
 def test_a_cluster_that_shares_nothing_but_the_bucket_equals_a_local_run(
         spark, kafka_config, s3_lakehouse_config, packaged, standalone_cluster):
     """ingest -> aggregate -> effects through `toollife submit --master spark://...` on two Workers
