@@ -167,10 +167,12 @@ def test_a_cluster_that_shares_nothing_but_the_bucket_equals_a_local_run(
         spark, kafka_config, s3_lakehouse_config, packaged, standalone_cluster):
     """ingest -> aggregate -> effects through `toollife submit --master spark://...` on two Workers
     that share no disk, every table and checkpoint in the session's S3 bucket, equals the same
-    messages run locally into a lakehouse on disk. The chain stops at the DOE effects: train and
-    score on top add ~3 min on this 2-core machine (each Worker has one core) and their artifact
-    path through the bucket is covered by test_lakehouse_s3's model test; spark_udf ships the model
-    to executors with addFile, so a cluster adds nothing there that the gold tables do not show."""
+    messages run locally into a lakehouse on disk. The chain stops at the DOE effects for time: this
+    chain and its local twin already take ~3 min on an idle 2-core machine (15 min with four test
+    runs beside it), and train + score on the S3 lakehouse cost another 40 s in-process (280 s
+    shared), more through spark-submit on one-core Workers. Their path through the bucket is
+    test_lakehouse_s3's model test; spark_udf ships the model to executors with addFile, so a
+    cluster adds nothing there that the gold tables do not show."""
     from toollife import cli
     from toollife.lakehouse import storage, tables
     from toollife.runtime.chain import run_jobs

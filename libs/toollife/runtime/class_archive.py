@@ -56,6 +56,33 @@ def _workload(spark, scratch: Path) -> None:
              .foreachBatch(lambda batch, _: batch.groupBy("k").count().collect())
              .trigger(availableNow=True).start())
     query.awaitTermination()
+    _touch_s3a(spark)
+
+
+def _touch_s3a(spark) -> None:
+    """With the S3 jars on the classpath: start an S3A filesystem and send it one request, so the
+    connector's and the AWS SDK's classes (client, signer, HTTP, retries) are in the archive too.
+    Its endpoint is a closed local port and its key a dummy: one attempt, refused, nothing sent
+    anywhere. Without the jars: nothing."""
+    jvm = spark.sparkContext._jvm
+    try:
+        jvm.java.lang.Class.forName("org.apache.hadoop.fs.s3a.S3AFileSystem")
+    except Exception:  # py4j wraps ClassNotFoundException
+        return
+    conf = jvm.org.apache.hadoop.conf.Configuration(spark.sparkContext._jsc.hadoopConfiguration())
+    for key, value in {"fs.s3a.endpoint": "http://127.0.0.1:9", "fs.s3a.endpoint.region": "us-east-1",
+                       "fs.s3a.path.style.access": "true", "fs.s3a.connection.ssl.enabled": "false",
+                       "fs.s3a.access.key": "class-archive", "fs.s3a.secret.key": "class-archive",
+                       "fs.s3a.attempts.maximum": "1", "fs.s3a.retry.limit": "0",
+                       "fs.s3a.connection.establish.timeout": "1s", "fs.s3a.bucket.probe": "0"}.items():
+        conf.set(key, value)
+    fs = jvm.org.apache.hadoop.fs.FileSystem.newInstance(jvm.java.net.URI("s3a://class-archive-probe/"), conf)
+    try:
+        fs.exists(jvm.org.apache.hadoop.fs.Path("s3a://class-archive-probe/probe"))
+    except Exception:  # refused: the request's classes are loaded all the same
+        pass
+    finally:
+        fs.close()
 
 
 def _dump(target: Path) -> None:
