@@ -75,6 +75,32 @@ def doe_once(spark, config, combos: int) -> float:
     return time.perf_counter() - start
 
 
+def count_requests(spark, config, broker, proxy, args) -> dict:
+    """S3 requests per streaming micro-batch, counted by the forwarder: the same messages ingested
+    twice into fresh lakehouses of the counted bucket, once in one bronze batch and once in
+    batches of ``--count-max-offsets``; the difference over the difference in micro-batches is
+    what one more micro-batch costs (each run's start: tables, checkpoints, listings cancel out)."""
+    from benchmarks.ingest_vs_noop import produce
+
+    topic = "bench-counted"
+    broker.create_topics([topic], args.partitions)
+    produce(spark, broker.bootstrap_servers, topic, args.count_messages)
+    runs = {}
+    for name, max_offsets in (("one_batch", args.count_messages), ("batched", args.count_max_offsets)):
+        counted = with_lakehouse(config, f"s3a://{COUNTED_BUCKET}/{name}", topic)
+        counted["ingestion"]["kafka"]["max_offsets_per_trigger"] = max_offsets
+        before = dict(proxy.requests)
+        _, batches = ingest_once(spark, counted)
+        runs[name] = {"micro_batches": batches, "requests": {m: proxy.requests[m] - before.get(m, 0)
+                                                             for m in proxy.requests}}
+    extra_batches = (sum(runs["batched"]["micro_batches"].values())
+                     - sum(runs["one_batch"]["micro_batches"].values()))
+    per_method = {m: round((runs["batched"]["requests"].get(m, 0) - runs["one_batch"]["requests"].get(m, 0))
+                           / max(extra_batches, 1), 1) for m in proxy.requests}
+    return {**runs, "extra_micro_batches": extra_batches, "per_micro_batch_by_method": per_method,
+            "per_micro_batch": round(sum(per_method.values()), 1)}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--messages", type=int, default=1_000_000)
@@ -86,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=1, help="ingest this many times per store (order alternating)")
     p.add_argument("--skip-ingest", action="store_true")
     p.add_argument("--skip-doe", action="store_true")
+    p.add_argument("--skip-requests", action="store_true")
     args = p.parse_args(argv)
 
     from benchmarks.doe_effects_scaling import FACTORS
@@ -147,19 +174,8 @@ def main(argv: list[str] | None = None) -> int:
                                  "ratio_s3_to_disk": round(best["s3"] / best["disk"], 2),
                                  "messages_per_s": {s: round(args.messages / v) for s, v in best.items()}}
 
-            small = "bench-counted"
-            broker.create_topics([small], args.partitions)
-            produce(spark, broker.bootstrap_servers, small, args.count_messages)
-            counted = with_lakehouse(config, f"s3a://{COUNTED_BUCKET}/bench", small)
-            counted["ingestion"]["kafka"]["max_offsets_per_trigger"] = args.count_max_offsets
-            before = dict(proxy.requests)
-            seconds, batches = ingest_once(spark, counted)
-            requests = {m: proxy.requests[m] - before.get(m, 0) for m in proxy.requests}
-            n_batches = sum(batches.values())
-            results["requests_per_micro_batch"] = {
-                "micro_batches": batches, "requests": requests, "total": sum(requests.values()),
-                "per_micro_batch": round(sum(requests.values()) / max(n_batches, 1), 1),
-                "per_micro_batch_by_method": {m: round(v / max(n_batches, 1), 1) for m, v in requests.items()}}
+        if not args.skip_requests:
+            results["requests_per_micro_batch"] = count_requests(spark, config, broker, proxy, args)
             print(json.dumps({"measure": "requests", **results["requests_per_micro_batch"]}), flush=True)
 
         if not args.skip_doe:
