@@ -65,10 +65,7 @@ def _touch_s3a(spark) -> None:
     Its endpoint is a closed local port and its key a dummy: one attempt, refused, nothing sent
     anywhere. Without the jars: nothing."""
     jvm = spark.sparkContext._jvm
-    try:
-        jvm.java.lang.Class.forName("org.apache.hadoop.fs.s3a.S3AFileSystem")
-    except Exception:  # py4j wraps ClassNotFoundException
-        return
+    # the session's Hadoop conf: its class loader is the one that sees the jars of spark.jars
     conf = jvm.org.apache.hadoop.conf.Configuration(spark.sparkContext._jsc.hadoopConfiguration())
     for key, value in {"fs.s3a.endpoint": "http://127.0.0.1:9", "fs.s3a.endpoint.region": "us-east-1",
                        "fs.s3a.path.style.access": "true", "fs.s3a.connection.ssl.enabled": "false",
@@ -76,7 +73,10 @@ def _touch_s3a(spark) -> None:
                        "fs.s3a.attempts.maximum": "1", "fs.s3a.retry.limit": "0",
                        "fs.s3a.connection.establish.timeout": "1s", "fs.s3a.bucket.probe": "0"}.items():
         conf.set(key, value)
-    fs = jvm.org.apache.hadoop.fs.FileSystem.newInstance(jvm.java.net.URI("s3a://class-archive-probe/"), conf)
+    try:
+        fs = jvm.org.apache.hadoop.fs.FileSystem.newInstance(jvm.java.net.URI("s3a://class-archive-probe/"), conf)
+    except Exception:  # no S3A on the classpath (py4j wraps the JVM's exception)
+        return
     try:
         fs.exists(jvm.org.apache.hadoop.fs.Path("s3a://class-archive-probe/probe"))
     except Exception:  # refused: the request's classes are loaded all the same
