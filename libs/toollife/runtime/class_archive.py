@@ -8,7 +8,8 @@ their jars before doing any work. HotSpot can map them from an archive instead (
 0.67 of the wall time and 0.70 of the CPU time it takes without the archive.
 
 ``make setup`` builds it (``python -m toollife.runtime.class_archive``) by running a small workload of the
-kind the jobs run (Delta write, MERGE, read, a Delta stream, JSON, a pandas UDF) in a JVM that
+kind the jobs run (Delta write, MERGE, read, a Delta stream, JSON, a pandas UDF, and with the S3
+jars present an S3A filesystem's start and one refused request) in a JVM that
 writes the archive when it exits. :func:`toollife.runtime.spark_conf.class_archive_options` adds it to the driver's options when the
 file exists; the JVM itself checks that the archive matches its own build and classpath, and
 without a match (another JDK, ``--driver-class-path``, a cluster node without the file) simply
@@ -71,7 +72,7 @@ def _touch_s3a(spark) -> None:
                        "fs.s3a.path.style.access": "true", "fs.s3a.connection.ssl.enabled": "false",
                        "fs.s3a.access.key": "class-archive", "fs.s3a.secret.key": "class-archive",
                        "fs.s3a.attempts.maximum": "1", "fs.s3a.retry.limit": "0",
-                       "fs.s3a.connection.establish.timeout": "1s", "fs.s3a.bucket.probe": "0"}.items():
+                       "fs.s3a.bucket.probe": "0"}.items():
         conf.set(key, value)
     try:
         fs = jvm.org.apache.hadoop.fs.FileSystem.newInstance(jvm.java.net.URI("s3a://class-archive-probe/"), conf)
