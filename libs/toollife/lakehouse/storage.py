@@ -138,6 +138,55 @@ def check_buckets(config: Mapping[str, Any]) -> None:
                              f"lakehouse.{key} at an existing bucket")
 
 
+def lakehouse_base(config: Mapping[str, Any]) -> str | None:
+    """The object-store prefix the lakehouse's root sits in (``s3a://b/x/tables`` -> ``s3a://b/x``),
+    or None when the root is on local disk."""
+    root = str(config["lakehouse"]["root"]).rstrip("/")
+    if not is_object_store(root):
+        return None
+    bucket, key = bucket_and_key(root)
+    parent = key.rsplit("/", 1)[0] if "/" in key else ""
+    scheme = urlparse(root).scheme
+    return f"{scheme}://{bucket}/{parent}".rstrip("/")
+
+
+def boto_uri(location: str) -> str:
+    """A location as boto3 (MLflow's artifact client) takes it: ``s3a://`` and ``s3n://`` as ``s3://``."""
+    return "s3://" + location.split("://", 1)[1] if is_object_store(location) else location
+
+
+def mlflow_artifact_root(config: Mapping[str, Any]) -> str | None:
+    """Where MLflow keeps model artifacts beside an object-store lakehouse: ``s3://BUCKET/<the
+    root's parent>/mlflow`` (the tables' bucket, one prefix up from ``tables``), None on local disk."""
+    base = lakehouse_base(config)
+    return f"{boto_uri(base)}/mlflow" if base else None
+
+
+def mlflow_environment(config: Mapping[str, Any]) -> dict[str, str]:
+    """The variables MLflow's boto3 client needs for conf's endpoint: the endpoint, path-style
+    addressing and the region. No credentials: boto3 reads AWS_ACCESS_KEY_ID /
+    AWS_SECRET_ACCESS_KEY (or an instance role) itself. Empty when no endpoint is set and the
+    lakehouse is local (MLflow then talks to AWS S3, if at all, with its own defaults).
+
+    Only the driver needs them: ``mlflow.pyfunc.spark_udf`` downloads the model on the driver and
+    ships it to the executors with ``SparkContext.addFile`` (on a cluster; in local mode they read
+    the driver's copy), so no Python worker talks to the bucket and no ``spark.executorEnv.*`` is
+    needed; the driver's own process gets them from ``toollife.ml.tracking.configure``, which
+    also covers YARN's cluster mode (the driver reads conf, not its launcher's environment)."""
+    s3 = _s3(config)
+    if not s3.get("endpoint") and not uses_object_store(config):
+        return {}
+    env = {"AWS_DEFAULT_REGION": _region(config),
+           "MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE": "path" if s3.get("path_style_access", True) else "virtual"}
+    if s3.get("endpoint"):
+        env["MLFLOW_S3_ENDPOINT_URL"] = str(s3["endpoint"])
+        # boto3 >= 1.36 sends CRC checksum headers by default, which S3-compatible servers that
+        # predate them (S3Proxy, older MinIO and Ceph) refuse with NotImplemented; S3A sends none
+        env["AWS_REQUEST_CHECKSUM_CALCULATION"] = "when_required"
+        env["AWS_RESPONSE_CHECKSUM_VALIDATION"] = "when_required"
+    return env
+
+
 def arrow_filesystem(config: Mapping[str, Any], *, attempts: int | None = None):
     """A pyarrow S3 filesystem on conf's endpoint, credentials from the environment."""
     from pyarrow import fs as pafs

@@ -4,6 +4,13 @@ champion / challenger aliases. Nothing here knows Spark.
 The local default is an absolute sqlite store under ``ml.store_dir`` with the artifacts beside
 it. Every experiment is created with an explicit artifact location, because with only a sqlite
 tracking URI set MLflow writes artifacts to ``./mlruns`` in whatever directory a job runs from.
+
+When the lakehouse is in object storage the artifacts (the models among them) go to its bucket,
+``s3://BUCKET/<the root's parent>/mlflow`` (``toollife.lakehouse.storage.mlflow_artifact_root``),
+unless ``ml.artifact_root`` says otherwise: registration, the aliases, Spark scoring and the live
+scorer then load the champion from there. MLflow's boto3 client gets conf's endpoint, addressing
+and region from :func:`configure` and its credentials from the environment (AWS_ACCESS_KEY_ID /
+AWS_SECRET_ACCESS_KEY), never from conf.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from toollife.errors import UserError
+from toollife.lakehouse import storage
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 MODEL_NAMES = ("tool_life", "tool_rul")
@@ -32,11 +40,15 @@ def tracking_uri(config: Mapping[str, Any]) -> str:
 
 
 def artifact_root(config: Mapping[str, Any]) -> str | None:
-    """Where new experiments keep artifacts: conf's, else beside the local store; None with a
-    tracking server and no explicit root (the server's own default, e.g. its artifact proxy)."""
+    """Where new experiments keep artifacts: conf's (``s3a://`` spelled ``s3://`` for boto3), else
+    the lakehouse's bucket when it is in object storage, else beside the local store; None with a
+    tracking server and neither (the server's own default, e.g. its artifact proxy)."""
     ml = config["ml"]
     if ml["artifact_root"]:
-        return str(ml["artifact_root"]).rstrip("/")
+        return storage.boto_uri(str(ml["artifact_root"]).rstrip("/"))
+    beside_tables = storage.mlflow_artifact_root(config)
+    if beside_tables:
+        return beside_tables
     if ml["tracking_uri"]:
         return None
     return (Path(ml["store_dir"]).resolve() / "artifacts").as_uri()
@@ -48,6 +60,7 @@ def configure(config: Mapping[str, Any]):
     from mlflow.tracking import MlflowClient
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.update(storage.mlflow_environment(config))  # endpoint, addressing, region; no secrets
     uri = tracking_uri(config)
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,8 @@ their jars before doing any work. HotSpot can map them from an archive instead (
 0.67 of the wall time and 0.70 of the CPU time it takes without the archive.
 
 ``make setup`` builds it (``python -m toollife.runtime.class_archive``) by running a small workload of the
-kind the jobs run (Delta write, MERGE, read, a Delta stream, JSON, a pandas UDF) in a JVM that
+kind the jobs run (Delta write, MERGE, read, a Delta stream, JSON, a pandas UDF, and with the S3
+jars present an S3A filesystem's start and one refused request) in a JVM that
 writes the archive when it exits. :func:`toollife.runtime.spark_conf.class_archive_options` adds it to the driver's options when the
 file exists; the JVM itself checks that the archive matches its own build and classpath, and
 without a match (another JDK, ``--driver-class-path``, a cluster node without the file) simply
@@ -56,6 +57,33 @@ def _workload(spark, scratch: Path) -> None:
              .foreachBatch(lambda batch, _: batch.groupBy("k").count().collect())
              .trigger(availableNow=True).start())
     query.awaitTermination()
+    _touch_s3a(spark)
+
+
+def _touch_s3a(spark) -> None:
+    """With the S3 jars on the classpath: start an S3A filesystem and send it one request, so the
+    connector's and the AWS SDK's classes (client, signer, HTTP, retries) are in the archive too.
+    Its endpoint is a closed local port and its key a dummy: one attempt, refused, nothing sent
+    anywhere. Without the jars: nothing."""
+    jvm = spark.sparkContext._jvm
+    # the session's Hadoop conf: its class loader is the one that sees the jars of spark.jars
+    conf = jvm.org.apache.hadoop.conf.Configuration(spark.sparkContext._jsc.hadoopConfiguration())
+    for key, value in {"fs.s3a.endpoint": "http://127.0.0.1:9", "fs.s3a.endpoint.region": "us-east-1",
+                       "fs.s3a.path.style.access": "true", "fs.s3a.connection.ssl.enabled": "false",
+                       "fs.s3a.access.key": "class-archive", "fs.s3a.secret.key": "class-archive",
+                       "fs.s3a.attempts.maximum": "1", "fs.s3a.retry.limit": "0",
+                       "fs.s3a.bucket.probe": "0"}.items():
+        conf.set(key, value)
+    try:
+        fs = jvm.org.apache.hadoop.fs.FileSystem.newInstance(jvm.java.net.URI("s3a://class-archive-probe/"), conf)
+    except Exception:  # no S3A on the classpath (py4j wraps the JVM's exception)
+        return
+    try:
+        fs.exists(jvm.org.apache.hadoop.fs.Path("s3a://class-archive-probe/probe"))
+    except Exception:  # refused: the request's classes are loaded all the same
+        pass
+    finally:
+        fs.close()
 
 
 def _dump(target: Path) -> None:
