@@ -15,6 +15,7 @@ AWS_SECRET_ACCESS_KEY), never from conf.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -62,6 +63,10 @@ def configure(config: Mapping[str, Any]):
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.update(storage.mlflow_environment(config))  # endpoint, addressing, region; no secrets
     uri = tracking_uri(config)
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        # a new SQLite store logs "Creating initial MLflow database tables..." and each migration at INFO
+        for name in ("mlflow.store.db.utils", "alembic.runtime.migration"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
