@@ -5,7 +5,8 @@
 3. the jobs of jobs/, in one Spark application (`toollife submit jobs/run_jobs.py JOB ...`):
    ingest_sensors (availableNow: Kafka -> bronze -> silver/quarantine), validate_tables (Great
    Expectations on bronze and silver, meta.data_quality; a critical failure stops the demo),
-   aggregate_experiments (gold.experiment_runs), compute_doe_effects (gold.doe_effects,
+   aggregate_experiments (gold.experiment_runs), import_measurements (published real data, when
+   ../shared/realdata is there: a wear log and a worksheet, beside the simulation), compute_doe_effects (gold.doe_effects,
    gold.doe_optimal_settings), validate_tables (gold), train_tool_life (tool_life / tool_rul
    candidates in MLflow, champion / challenger by the promotion rule), score_tool_life
    (gold.tool_life_predictions), score_live (availableNow: gold.tool_life_live, gold.tool_alerts,
@@ -43,7 +44,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from toollife.config import load_config
-from toollife.demo.summary import quality_summary, savings_summary, summarize, where_to_look
+from toollife.demo.summary import imported_summary, quality_summary, savings_summary, summarize, where_to_look
 from toollife.services.kafka_local import BrokerError, LocalKafkaBroker
 from toollife.services.s3_local import LocalS3Server
 
@@ -57,6 +58,29 @@ DEMO_TRAINING = ["--set", "ml.search_time_s=10"]
 # A few of every kind of bad message, so the quarantine has something to show.
 DEMO_BAD_MESSAGES = ["malformed_json=3", "missing_field=3", "unknown_sensor=2", "out_of_range=2",
                      "non_finite=2", "bad_timestamp=2", "wrong_type=2", "oversize=1", "duplicate=20"]
+
+
+# Real, published data (../shared/realdata beside the repository; its README has the sources): a wear
+# log and a textbook worksheet, imported beside the simulated experiment and analysed with it.
+REAL_DATA_IMPORTS = [
+    ("nasa_mill_runs.csv", ["wear", "--experiment-id", "nasa_mill", "--run-column", "case", "--time-column", "time",
+                            "--time-unit", "min", "--wear-column", "VB", "--wear-unit", "mm",
+                            "--factors", "DOC=depth_of_cut,feed,material"], "NASA milling wear log (16 tools)"),
+    ("montgomery_dae_problem6_5_toollife.csv", ["runs", "--experiment-id", "montgomery_6_5", "--life", "LifeHours",
+                                                "--life-unit", "h", "--factors", "CuttingSpeed,ToolGeometry,CuttingAngle"],
+     "Montgomery's 2^3 tool-life worksheet"),
+]
+
+
+def real_data_steps(folder: Path) -> list[tuple[str, list[str], str]]:
+    """import_measurements steps for the example files present in ``folder`` (none: a note)."""
+    steps = []
+    for name, args, what in REAL_DATA_IMPORTS:
+        if (folder / name).is_file():
+            steps.append(("import_measurements", [args[0], str(folder / name), *args[1:]], f"import: {what}"))
+    if not steps:
+        print(f"    note: no real data at {folder}: the import of published data is skipped", flush=True)
+    return steps
 
 
 # a chain's step that runs `toollife simulate` between its jobs (toollife.runtime.job.CommandStep)
@@ -153,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", choices=["local", "s3"], default="local",
                         help="where the lakehouse lives: var/ on local disk, or a bucket of a local S3 API server "
                              "(started like the broker, reused if `toollife s3 up` runs one)")
+    parser.add_argument("--real-data", type=Path, default=None, metavar="DIR",
+                        help="folder of the published example data to import (default: ../shared/realdata beside "
+                             "the repository; skipped when absent)")
     args = parser.parse_args(argv)
     separate = args.separate
     logging.basicConfig(level=logging.WARNING)
@@ -185,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             ("ingest_sensors", ["--trigger", "available_now"], "Kafka -> bronze -> silver / quarantine"),
             ("validate_tables", ["--layer", "bronze", "--layer", "silver"], "Great Expectations: bronze, silver"),
             ("aggregate_experiments", [], "gold.experiment_runs"),
+            *real_data_steps(args.real_data or Path(config["base_dir"]).parent / "shared" / "realdata"),
             ("compute_doe_effects", [], "DOE effects, optimal settings, Taylor fit"),
             ("validate_tables", ["--table", "gold.experiment_runs", "--table", "gold.doe_effects",
                                  "--table", "gold.doe_optimal_settings"], "Great Expectations: gold"),
@@ -201,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
             ("plan_next_experiments", [], "analysed with its parent; the next round"),
         ], env, jobs, separate), quality)
         print(summarize(config, experiment), flush=True)
+        print("\n".join(imported_summary(config)), flush=True)
         print("\n".join(savings_summary(config)), flush=True)
         print("\n".join(quality_summary(config, quality)), flush=True)
         print(where_to_look(config), flush=True)

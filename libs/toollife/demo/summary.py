@@ -200,3 +200,24 @@ def savings_summary(config: Mapping[str, Any]) -> list[str]:
         return ["", "==> what it is worth", f"    {exc}"]
     return ["", "==> what it is worth (gold.doe_savings)", f"    {headline}",
             f"    report for the plant manager: {path}  (`toollife report --format xlsx` for Excel)"]
+
+
+def imported_summary(config: Mapping[str, Any]) -> list[str]:
+    """Per imported experiment: its tools by status and the significant terms of its DOE."""
+    runs = reader.read_frame(config, "gold.experiment_runs", columns=["experiment_id", "status", "source", "life_unit"])
+    if runs is None or "source" not in runs or not (runs["source"] != "simulation").any():
+        return []
+    effects = reader.read_frame(config, "gold.doe_effects")
+    lines = ["", "==> your own data (toollife import; gold.experiment_runs, gold.doe_effects)"]
+    for exp, g in runs[runs["source"] != "simulation"].groupby("experiment_id"):
+        counts = g["status"].value_counts()
+        status = ", ".join(f"{k} {n}" for k, n in counts.items())
+        line = f"    {exp}: {len(g)} runs ({status}) from {g['source'].iloc[0].rsplit('/', 1)[-1]}"
+        if effects is not None:
+            e = effects[effects["experiment_id"] == exp]
+            if "fit" in e:
+                e = e[e["fit"] == "least_squares"]
+            sig = sorted(e.loc[e["significant"].eq(True), "term"])
+            line += f"; significant: {', '.join(sig) if sig else 'none'}" if len(e) else "; not analysed"
+        lines.append(line)
+    return lines
