@@ -18,8 +18,9 @@ def replace_experiments(df, config: Mapping[str, Any], tbl: Table, experiments: 
     """Overwrite exactly the rows of ``experiments`` (Delta replaceWhere): reruns replace, never add."""
     from toollife.lakehouse import tables
 
+    # mergeSchema: new columns (an imported experiment's factors, fit/note) reach a table written before them
     (df.write.format("delta").mode("overwrite").option("replaceWhere", experiments_in(experiments))
-     .save(tbl.path(config)))
+     .option("mergeSchema", "true").save(tbl.path(config)))
     tables.register(df.sparkSession, config, tbl)
 
 
