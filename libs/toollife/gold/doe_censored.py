@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from toollife.doe.factorial import RESULT_COLUMNS
 from toollife.gold.doe_screen import CENSORED, COMPLETED, FACTOR_MASK, LIFE, DoeParams, group_ids
 
 LEAST_SQUARES = "least_squares"
@@ -24,8 +25,6 @@ def censored_frame(pdf: pd.DataFrame, params: DoeParams, groups=None) -> pd.Data
     """``fit='censored_mle'`` effect rows (key columns of ``groups`` + effect columns + ``note``) of
     every combination in ``pdf`` with at least one censored run; empty when there is none."""
     from toollife.doe.censored import fit_censored
-
-    from toollife.gold.doe_frames import EFFECT_VALUE_COLUMNS
 
     gid_all, keys = groups if groups is not None else group_ids(pdf)
     if CENSORED not in pdf.columns or not len(pdf):
@@ -54,6 +53,6 @@ def censored_frame(pdf: pd.DataFrame, params: DoeParams, groups=None) -> pd.Data
             eff = pd.DataFrame({"term": ["(model)"], "method": ["not_identifiable"], "significant": [False]})
         key = keys.iloc[[g] * len(eff)].reset_index(drop=True)
         parts.append(key.assign(**{c: eff[c].to_numpy() if c in eff.columns else None
-                                   for c in EFFECT_VALUE_COLUMNS if c != "n_runs"},
+                                   for c in RESULT_COLUMNS},
                                 n_runs=fit.n_runs, fit=CENSORED_FIT, note=fit.note))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
