@@ -141,9 +141,9 @@ def _censored_mle(X, time, observed):
     start = np.append(np.linalg.lstsq(X[observed], y[observed], rcond=None)[0], np.log(0.2))
     res = optimize.minimize(nll, start, method="BFGS", options={"gtol": 1e-9})
     k, h = len(res.x), 1e-4
-    H = np.array([[(nll(res.x + h * (np.eye(k)[i] + np.eye(k)[j])) - nll(res.x + h * (np.eye(k)[i] - np.eye(k)[j]))
-                    - nll(res.x - h * (np.eye(k)[i] - np.eye(k)[j])) - nll(res.x - h * (np.eye(k)[i] + np.eye(k)[j])))
-                   / (4 * h * h) for j in range(k)] for i in range(k)])
+    e = np.eye(k) * h
+    H = np.array([[(nll(res.x + e[i] + e[j]) - nll(res.x + e[i] - e[j]) - nll(res.x - e[i] + e[j])
+                    + nll(res.x - e[i] - e[j])) / (4 * h * h) for j in range(k)] for i in range(k)])
     return res.x[:-1], np.sqrt(np.diag(np.linalg.inv(H)))[:-1]
 
 
