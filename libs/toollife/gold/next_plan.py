@@ -352,17 +352,18 @@ def next_experiments_frame(pdf: pd.DataFrame, params: NextParams, groups=None) -
 
 
 def _combination_params(runs: pd.DataFrame, params: NextParams) -> tuple[NextParams, str]:
-    """cost_per_part needs the Taylor factors: an experiment that does not vary cutting_speed, feed
-    and depth_of_cut (an imported one with the user's own factors) is planned on its tool life."""
+    """cost_per_part trades tool life against machining time, which only cutting_speed and feed
+    change (the others at conf doe.baseline): an experiment that varies neither (an imported one with
+    the user's own factors) would only maximise life under another name, so it is planned on its
+    tool life, and the reason says so."""
     from dataclasses import replace
 
-    taylor = ("cutting_speed", "feed", "depth_of_cut")
-    if params.response != "cost_per_part" or all(
-            f"coded_{f}" in runs.columns and runs[f"coded_{f}"].notna().any() for f in taylor):
+    if params.response != "cost_per_part" or any(
+            f"coded_{f}" in runs.columns and runs[f"coded_{f}"].notna().any() for f in ("cutting_speed", "feed")):
         return params, ""
     p = replace(params, response=params.life_response, maximize=params.life_maximize)
-    return p, (f" (Planned on {p.response}, not cost_per_part: the cost per part needs cutting_speed, feed and "
-               "depth_of_cut among the design factors.)")
+    return p, (f" (Planned on {p.response}, not cost_per_part: the cost per part needs cutting_speed or feed "
+               "among the design factors.)")
 
 
 # --------------------------------------------------------------------------- lineage
