@@ -1,8 +1,13 @@
 """spark-submit jobs/compute_doe_effects.py [--experiment-id ID ...] [--env cluster]
 
-gold.experiment_runs (completed runs) -> gold.doe_effects (one row per machine x tool x term)
+gold.experiment_runs (completed runs) -> gold.doe_effects (one row per machine x tool x fit x term)
 and gold.doe_optimal_settings (one row per machine x tool: best settings with intervals, Taylor
-n/a/b/C, cost-optimal speed and tool life, savings). Vectorised pandas over Arrow batches (mapInArrow)
+n/a/b/C, cost-optimal speed and tool life, savings). The factors are conf doe.factors plus every
+coded_<name> column of gold.experiment_runs (an import's own factors), each experiment analysed on
+the factors it varies; the life is tool_life (life_unit). The Taylor/cost analysis needs
+cutting_speed, feed and depth_of_cut among the design factors (else taylor_note says so).
+Combinations with censored lives (status censored/aborted/running, censored_life > 0) also get
+fit = 'censored_mle' rows: lognormal AFT maximum likelihood on every run. Vectorised pandas over Arrow batches (mapInArrow)
 of many combinations; each analysed experiment is replaced as a whole (idempotent).
 
 A combination that lost a design point is analysed by least squares on what remains (status
@@ -42,6 +47,18 @@ def main(spark, config, args):
                    "squares on the remaining runs: re-run the lost points (gold.doe_optimal_settings.skip_reason, "
                    "gold.doe_next_experiments)")
     ok += incomplete
+    censored, refused = metrics["combinations_censored_fit"], metrics["combinations_censored_not_identifiable"]
+    if censored:
+        print(f"{NAME}: {censored} machine x tool combination(s) with censored lives: lognormal AFT maximum-"
+              "likelihood effects in gold.doe_effects (fit = 'censored_mle'), beside least squares on the completed "
+              "runs (fit = 'least_squares')", file=sys.stderr, flush=True)
+    if refused:
+        warn(NAME, f"{refused} machine x tool combination(s) with censored lives have too few observed lives for a "
+                   "censored fit: not identifiable, no censored_mle estimates (gold.doe_effects.note)")
+    if metrics["combinations_without_taylor"]:
+        print(f"{NAME}: {metrics['combinations_without_taylor']} combination(s) analysed without the Taylor/cost "
+              "analysis: cutting_speed, feed and depth_of_cut are not all design factors "
+              "(gold.doe_optimal_settings.taylor_note)", file=sys.stderr, flush=True)
     if skipped and not ok:
         raise NothingAnalysedError(
             f"none of the {skipped} machine x tool combination(s) of {', '.join(metrics['experiments'])} "

@@ -81,7 +81,8 @@ def test_each_expectation_kind_fails_on_a_table_broken_for_it(spark, lakehouse_c
                design_factors=[], n_readings=1, row_hash="h", updated_at=NOW, tool_life_min=20.0)
     write(spark, config, er.EXPERIMENT_RUNS, [run, run, dict(run, run_id=3, status="bogus")], run_schema)
     effect = {f.name: None for f in de.effects_schema().fields}
-    effect.update(experiment_id="exp-1", machine_id="M01", tool_id="T01", term="A", method="ols", response="t",
+    effect.update(experiment_id="exp-1", machine_id="M01", tool_id="T01", fit="least_squares", term="A", method="ols",
+                  response="t",
                   n_runs=2, computed_at=NOW)
     write(spark, config, de.EFFECTS, [effect, dict(effect, tool_id="T09")], de.effects_schema())
 

@@ -151,6 +151,27 @@ def effects_table(effects: pd.DataFrame) -> pd.DataFrame:
     return effects.assign(_size=size).sort_values("_size", ascending=False)[cols].reset_index(drop=True)
 
 
+def analysed_factors(optimal: pd.DataFrame, configured: Sequence[str]) -> list[str]:
+    """Every factor the DOE job analysed (its ``best_coded_<factor>`` columns: the configured ones
+    and the user's factors of imported experiments), configured ones first."""
+    found = [c[len("best_coded_"):] for c in optimal.columns if c.startswith("best_coded_")]
+    return [f for f in configured if f in found or not found] + [f for f in found if f not in configured]
+
+
+def fit_rows(effects: pd.DataFrame, fit: str = "least_squares") -> pd.DataFrame:
+    """The effect rows of one fit (gold.doe_effects.fit: least_squares | censored_mle); rows
+    written before the column existed are least squares."""
+    if "fit" not in effects.columns:
+        return effects if fit == "least_squares" else effects.iloc[0:0]
+    col = effects["fit"].fillna("least_squares")
+    return effects[col == fit].reset_index(drop=True)
+
+
+def life_column(runs: pd.DataFrame) -> str:
+    """gold.experiment_runs' analysed life: tool_life (in life_unit), tool_life_min before it existed."""
+    return "tool_life" if "tool_life" in runs.columns else "tool_life_min"
+
+
 def design_factors(runs: pd.DataFrame, factors: Sequence[str]) -> list[str]:
     """The configured factors this combination varies (its coded_<factor> is not all null)."""
     return [f for f in factors if f"coded_{f}" in runs.columns and runs[f"coded_{f}"].notna().any()]
@@ -159,10 +180,11 @@ def design_factors(runs: pd.DataFrame, factors: Sequence[str]) -> list[str]:
 def analysis_runs(runs: pd.DataFrame, factors: Sequence[str], response: str) -> pd.DataFrame:
     """Completed runs with one column per design factor holding its coded level (named after the
     factor, as the effect terms are) and the analysed response: ``ln_tool_life`` (the log of
-    tool_life_min, as gold.doe_effects analyses it) or ``tool_life``."""
-    done = runs[(runs["status"] == "completed") & runs["tool_life_min"].notna()]
+    tool_life, as gold.doe_effects analyses it) or ``tool_life``."""
+    life_col = life_column(runs)
+    done = runs[(runs["status"] == "completed") & runs[life_col].notna()]
     out = pd.DataFrame({f: done[f"coded_{f}"].to_numpy(float) for f in factors}, index=done.index)
-    life = done["tool_life_min"].to_numpy(float)
+    life = done[life_col].to_numpy(float)
     out[response] = np.log(life) if response.startswith("ln") else life
     return out.reset_index(drop=True)
 

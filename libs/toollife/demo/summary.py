@@ -39,7 +39,10 @@ def summarize(config: Mapping[str, Any], experiment: str) -> str:
         reasons = quarantine["reason_code"].value_counts().sort_index()
         lines.append("    quarantined by reason: " + ", ".join(f"{k}={n}" for k, n in reasons.items()))
 
-    effects = reader.read_frame(config, "gold.doe_effects", columns=["machine_id", "tool_id", "term", "significant"])
+    effects = reader.read_frame(config, "gold.doe_effects",
+                                columns=["experiment_id", "machine_id", "tool_id", "fit", "term", "significant"])
+    effects = effects[(effects["fit"].fillna("least_squares") == "least_squares")       # not the censored_mle rows
+                      & effects["experiment_id"].str.startswith(experiment)]           # the simulation and its follow-up
     significant = effects[effects["significant"].fillna(False).astype(bool)]["term"].value_counts()
     combos = len(effects[["machine_id", "tool_id"]].drop_duplicates())
     lines.append(f"    terms significant (of {combos} machine x tool combinations): "

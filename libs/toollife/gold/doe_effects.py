@@ -24,7 +24,9 @@ import pandas as pd
 
 from toollife.gold.arrow_batches import arrow_batch_size, to_arrow, unpack_runs
 from toollife.gold.doe_frames import effects_frame, optimal_columns, optimal_frame
-from toollife.gold.doe_screen import COMPLETED, FACTOR_MASK, GROUP_COLS, INCOMPLETE, LIFE, DoeParams
+from toollife.gold.doe_censored import CENSORED_FIT, LEAST_SQUARES
+from toollife.gold.doe_screen import (CENSORED, CENSORED_STATUSES, COMPLETED, FACTOR_MASK, GROUP_COLS, INCOMPLETE, LIFE,
+                                      LIFE_FALLBACK, LIFE_SOURCE, DoeParams)
 from toollife.gold.writes import replace_experiments
 from toollife.lakehouse.tables import Table
 
@@ -41,10 +43,11 @@ def effects_schema():
     s, d = StringType(), DoubleType()
     return StructType([
         StructField("experiment_id", s, False), StructField("machine_id", s, False), StructField("tool_id", s, False),
-        StructField("term", s, False), StructField("effect", d), StructField("coefficient", d),
+        StructField("fit", s, False), StructField("term", s, False), StructField("effect", d), StructField("coefficient", d),
         StructField("std_error", d), StructField("t_value", d), StructField("p_value", d),
         StructField("significant", BooleanType()), StructField("method", s, False), StructField("aliases", s),
         StructField("response", s, False), StructField("n_runs", LongType(), False),
+        StructField("note", s),
         StructField("computed_at", TimestampType(), False),
     ])
 
@@ -91,12 +94,31 @@ def combination_runs(runs, params: DoeParams, *, naturals: bool):
     for j, f in enumerate(params.factors):
         mask = mask + F.when(F.col(f"coded_{f}").isNotNull(), F.lit(1 << j)).otherwise(F.lit(0))
     fields = [F.coalesce(F.col("status") == "completed", F.lit(False)).alias(COMPLETED),
-              *[F.col(f"coded_{f}") for f in params.factors], F.col(LIFE)]
-    if naturals:      # numeric natural levels (best settings, Taylor fit); categorical ones come from params
-        fields += [F.col(f) for f in ("cutting_speed", "feed", "depth_of_cut")]
+              *[F.col(f"coded_{f}") for f in params.factors], life_column(runs).alias(LIFE)]
+    if naturals:      # natural levels (best settings, Taylor fit); conf categorical ones come from params
+        fields += [F.col(f) for f in params.natural_factors() if f in runs.columns]
+    else:             # the censoring time of runs not completed: the censored fit (doe_censored)
+        fields.append(censored_column(runs).alias(CENSORED))
     return (runs.select(*GROUP_COLS, mask.cast("int").alias(FACTOR_MASK), F.struct(*fields).alias(RUNS))
             .groupBy(*GROUP_COLS)
             .agg(F.bit_or(FACTOR_MASK).alias(FACTOR_MASK), F.collect_list(RUNS).alias(RUNS)))
+
+def life_column(runs):
+    """gold.experiment_runs.tool_life (life_unit); tool_life_min on a table written before tool_life."""
+    from pyspark.sql import functions as F
+
+    return F.col(LIFE_SOURCE if LIFE_SOURCE in runs.columns else LIFE_FALLBACK).cast("double")
+
+def censored_column(runs):
+    """The right-censoring time of a run that did not complete (status censored, aborted or running
+    with a positive censored_life), else null. Before censored_life existed: cutting_time_min."""
+    from pyspark.sql import functions as F
+
+    col = "censored_life" if "censored_life" in runs.columns else "cutting_time_min"
+    if col not in runs.columns:
+        return F.lit(None).cast("double")
+    t = F.col(col).cast("double")
+    return F.when(F.col("status").isin(*CENSORED_STATUSES) & (t > 0), t)
 
 def _combination_udf(frame_fn, schema, params: DoeParams):
     """mapInArrow function: every batch of combinations -> the rows of ``frame_fn`` for them."""
@@ -124,7 +146,8 @@ def compute_effects(runs, params: DoeParams, computed_at):
 
     out = combination_runs(runs, params, naturals=False).mapInArrow(effects_udf(params), _effects_udf_schema())
     schema = effects_schema()
-    out = out.withColumn("response", F.lit(params.response)).withColumn("computed_at", F.lit(computed_at))
+    response = F.when(F.col("fit") == CENSORED_FIT, F.lit("ln_tool_life")).otherwise(F.lit(params.response))
+    out = out.withColumn("response", response).withColumn("computed_at", F.lit(computed_at))
     return out.select(*[F.col(f.name).cast(f.dataType) for f in schema.fields])
 
 def compute_optimal(runs, params: DoeParams, computed_at):
@@ -171,10 +194,10 @@ def run(spark, config: Mapping[str, Any], *, experiments: Sequence[str] | None =
     from toollife.errors import MissingInputError
     from toollife.gold.experiment_runs import AGGREGATE_JOB, EXPERIMENT_RUNS
 
-    params = DoeParams.from_config(config)
     computed_at = computed_at or datetime.now(timezone.utc).replace(tzinfo=None)
     tables.require(spark, config, [EXPERIMENT_RUNS], AGGREGATE_JOB)
     runs = tables.read(spark, config, EXPERIMENT_RUNS)
+    params = DoeParams.from_config(config, {f.name: f.dataType.typeName() for f in runs.schema.fields})
     if experiments:
         runs = runs.where(F.col("experiment_id").isin(*experiments))
     per_exp = {r[0]: int(r[1]) for r in runs.groupBy("experiment_id").count().collect()}
@@ -193,7 +216,14 @@ def run(spark, config: Mapping[str, Any], *, experiments: Sequence[str] | None =
     counts = {(r[0], r[1]): int(r[2]) for r in opt.groupBy("status", "skip_reason").count().collect()}
     reasons = {reason: n for (status, reason), n in sorted(counts.items(), key=lambda kv: -kv[1])
                if status == "skipped"}
-    return {"experiments": exps, "rows_in": n_rows,
+    no_taylor = opt.where(F.col("taylor_note").isNotNull() & (F.col("status") == "ok")).count()
+    eff = tables.read(spark, config, EFFECTS).where(F.col("experiment_id").isin(*exps) & (F.col("fit") == CENSORED_FIT))
+    censored = {bool(r[0]): int(r[1]) for r in eff.groupBy(*GROUP_COLS).agg(
+        F.max(F.col("method") == "censored_mle").alias("fitted")).groupBy("fitted").count().collect()}
+    return {"experiments": exps, "rows_in": n_rows, "factors": list(params.factors),
+            "combinations_censored_fit": censored.get(True, 0),
+            "combinations_censored_not_identifiable": censored.get(False, 0),
+            "combinations_without_taylor": no_taylor,
             "combinations_ok": sum(n for (status, _), n in counts.items() if status == "ok"),
             "combinations_incomplete": sum(n for (status, _), n in counts.items() if status == INCOMPLETE),
             "combinations_skipped": sum(reasons.values()), "skip_reasons": reasons}

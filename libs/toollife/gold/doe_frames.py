@@ -19,6 +19,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from toollife.gold.doe_censored import LEAST_SQUARES, censored_frame
 from toollife.gold.doe_screen import (FACTOR_MASK, GID, GROUP_COLS, INCOMPLETE, LIFE, DoeParams, factor_sets,
                                       incomplete_analyses, incomplete_reason, runs_of, screen)
 
@@ -32,6 +33,7 @@ _TAYLOR_KEYS = ["n", "n_se", "a", "a_se", "b", "b_se", "C", "C_se", "coolant_mul
 COST_COLUMNS = ["cost_optimal_tool_life_min", "cost_optimal_cutting_speed", "cost_per_part_baseline",
                 "cost_per_part_optimal", "savings_per_part"]
 INTERVAL_COLUMNS = ["predicted_tool_life_min", "ci_low", "ci_high", "pi_low", "pi_high"]
+TAYLOR_FACTORS = ("cutting_speed", "feed", "depth_of_cut")   # the Taylor/cost analyses need all three varied
 
 
 def optimal_columns(params: DoeParams) -> list[tuple[str, str]]:
@@ -43,6 +45,7 @@ def optimal_columns(params: DoeParams) -> list[tuple[str, str]]:
     cols += [(f"best_coded_{f}", "d") for f in params.factors]
     cols += [(f"best_{f}", "s" if params.is_categorical(f) else "d") for f in params.factors]
     cols += [(c, "d") for c in INTERVAL_COLUMNS + TAYLOR_COLUMNS + COST_COLUMNS]
+    cols += [("taylor_note", "s")]       # why there is no Taylor fit / cost optimum (null when there is)
     return cols
 
 
@@ -50,9 +53,10 @@ def optimal_columns(params: DoeParams) -> list[tuple[str, str]]:
 def effects_frame(pdf: pd.DataFrame, params: DoeParams, groups=None) -> pd.DataFrame:
     """Effect rows of every analysable combination in ``pdf`` (one batch of combinations).
 
-    Columns: group columns (or the key columns of ``groups``, see :func:`screen`) +
-    :data:`EFFECT_VALUE_COLUMNS`; equal to :func:`toollife.doe.analyze_factorial` of each
-    combination's completed runs.
+    Columns: group columns (or the key columns of ``groups``, see :func:`screen`) + ``fit`` +
+    :data:`EFFECT_VALUE_COLUMNS` + ``note``; the ``fit='least_squares'`` rows equal
+    :func:`toollife.doe.analyze_factorial` of each combination's completed runs, combinations with
+    censored runs also get ``fit='censored_mle'`` rows (:mod:`toollife.gold.doe_censored`).
     """
     from toollife.doe import analyze_factorial_groups
 
@@ -71,10 +75,12 @@ def effects_frame(pdf: pd.DataFrame, params: DoeParams, groups=None) -> pd.DataF
         res = analyze_factorial_groups(sub, [GID], [f"coded_{f}" for f in factors], LIFE,
                                        alpha=params.alpha, log_response=params.log_response)
         parts.append(res)
-    columns = [*key_cols, *EFFECT_VALUE_COLUMNS]
+    columns = [*key_cols, "fit", *EFFECT_VALUE_COLUMNS, "note"]
+    censored = censored_frame(pdf, params, groups)
+    extra = [x.assign(fit=LEAST_SQUARES, note=None) for x in lost] + ([censored] if len(censored) else [])
     if not parts:
-        if lost:
-            return pd.concat(lost, ignore_index=True)[columns]
+        if extra:
+            return pd.concat(extra, ignore_index=True)[columns]
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
     res = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
     g = res[GID].to_numpy(np.int64)
@@ -85,7 +91,8 @@ def effects_frame(pdf: pd.DataFrame, params: DoeParams, groups=None) -> pd.DataF
     for c in ("effect", "coefficient", "std_error", "t_value", "p_value", "significant", "method"):
         out[c] = res[c].to_numpy()
     out["n_runs"] = keys["n_runs"].to_numpy(np.int64)[g]
-    return pd.concat([out[columns], *lost], ignore_index=True) if lost else out[columns]
+    out["fit"], out["note"] = LEAST_SQUARES, None
+    return pd.concat([out[columns], *[x[columns] for x in extra]], ignore_index=True) if extra else out[columns]
 
 def strip_prefix(col: pd.Series, prefix: str) -> np.ndarray:
     """'coded_feed:coded_coolant' -> 'feed:coolant' (on the few distinct labels only)."""
@@ -137,11 +144,16 @@ def optimal_frame(pdf: pd.DataFrame, params: DoeParams, groups=None) -> pd.DataF
         out[key] = value
     for f in params.factors:
         out[f"best_{f}"] = _natural_best(runs, f, cols[f"best_coded_{f}"], params, G)
-    taylor = _taylor(runs, G, params, fit_taylor_groups)
+    gated, note = taylor_gate(keys[FACTOR_MASK].to_numpy(np.int64), params)
+    taylor = _taylor(runs, G, params, fit_taylor_groups, gated)
     for c, k in zip(TAYLOR_COLUMNS, _TAYLOR_KEYS):
         out[c] = taylor[k]
     for c, v in cost_optimum(taylor, params).items():
         out[c] = v
+    usable = np.isfinite(out["cost_optimal_cutting_speed"].to_numpy(float))
+    out["taylor_note"] = np.where(gated, np.where(usable, None, "no usable Taylor fit (a non-positive speed, feed, "
+                                                  "depth or life, or Taylor n outside (0, 1)): no cost optimum"),
+                                  note).astype(object)
     if len(skipped):
         sk = skipped[key_cols + ["n_runs", "n_runs_not_completed", "skip_reason"]].copy()
         sk["status"] = "skipped"
@@ -154,35 +166,56 @@ def optimal_frame(pdf: pd.DataFrame, params: DoeParams, groups=None) -> pd.DataF
 
 def _natural_best(runs: pd.DataFrame, factor: str, coded: np.ndarray, params: DoeParams, G: int) -> np.ndarray:
     """Natural level of each group's best coded level (NaN/None where the factor is free)."""
-    if params.is_categorical(factor):
+    if factor in params.categorical:
         low, high = params.categorical[factor]
         out = np.full(G, None, dtype=object)
         out[coded == -1] = low
         out[coded == 1] = high
         return out
-    out = np.full(G, np.nan)
+    text = params.is_categorical(factor)       # a user's categorical factor: its levels are in the rows
+    out = np.full(G, None, dtype=object) if text else np.full(G, np.nan)
     if factor not in runs.columns or not len(runs):
         return out
     c = runs[f"coded_{factor}"].to_numpy(float)
-    x = runs[factor].to_numpy(float)
+    x = runs[factor].to_numpy(object if text else float)
     g = runs[GID].to_numpy(np.int64)
-    low, high = np.full(G, np.nan), np.full(G, np.nan)
+    low, high = (np.full(G, None, dtype=object), np.full(G, None, dtype=object)) if text else (
+        np.full(G, np.nan), np.full(G, np.nan))
     low[g[c == -1]] = x[c == -1]
     high[g[c == 1]] = x[c == 1]
     out[coded == -1] = low[coded == -1]
     out[coded == 1] = high[coded == 1]
     return out
 
-def _taylor(runs: pd.DataFrame, G: int, params: DoeParams, fit_taylor_groups) -> dict[str, np.ndarray]:
-    """Taylor fit per group on natural units; NaN for groups whose speed/feed/depth are unusable."""
+def taylor_gate(masks: np.ndarray, params: DoeParams) -> tuple[np.ndarray, np.ndarray]:
+    """(per combination: are cutting_speed, feed and depth_of_cut all among its design factors,
+    the reason when not). The Taylor equation and the cost optimum are about those three."""
+    need = 0
+    for f in TAYLOR_FACTORS:
+        need = need | (1 << params.factors.index(f)) if f in params.factors else -1
+        if need < 0:
+            break
+    masks = np.asarray(masks, dtype=np.int64)
+    ok = (masks & need) == need if need >= 0 else np.zeros(len(masks), dtype=bool)
+    notes = np.full(len(masks), None, dtype=object)
+    for m in np.unique(masks[~ok]):
+        varied = [f for j, f in enumerate(params.factors) if int(m) >> j & 1]
+        notes[masks == m] = (f"no Taylor/cost analysis: it needs cutting_speed, feed and depth_of_cut among the "
+                             f"design factors; this experiment varies {', '.join(varied) or 'none'}")
+    return ok, notes
+
+def _taylor(runs: pd.DataFrame, G: int, params: DoeParams, fit_taylor_groups,
+            gated: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Taylor fit per group on natural units; NaN for groups whose speed/feed/depth are unusable
+    or not all design factors (``gated`` False)."""
     nan = {k: np.full(G, np.nan) for k in _TAYLOR_KEYS}
-    needed = ["cutting_speed", "feed", "depth_of_cut"]
+    needed = list(TAYLOR_FACTORS)
     if G == 0 or any(c not in runs.columns for c in needed):
         return nan
     X = runs[needed + [LIFE]].to_numpy(dtype=float)
     row_ok = (np.isfinite(X) & (X > 0)).all(axis=1)
     g = runs[GID].to_numpy(np.int64)
-    group_ok = np.ones(G, dtype=bool)
+    group_ok = np.ones(G, dtype=bool) if gated is None else np.asarray(gated, dtype=bool).copy()
     group_ok[g[~row_ok]] = False
     sub = runs[group_ok[g]]
     if not len(sub):

@@ -21,7 +21,10 @@ import pandas as pd
 from toollife.doe.kernel import identical_rows
 
 GROUP_COLS = ["experiment_id", "machine_id", "tool_id"]
-LIFE = "tool_life_min"
+LIFE = "tool_life_min"             # wire name of the analysed life: gold.experiment_runs.tool_life (life_unit)
+CENSORED = "_censored_life"        # right-censoring time of a run not completed (NaN otherwise)
+LIFE_SOURCE, LIFE_FALLBACK = "tool_life", "tool_life_min"   # the table's life column; before tool_life existed
+CENSORED_STATUSES = ("censored", "aborted", "running")
 FACTOR_MASK = "_factor_mask"       # bit j set: the experiment varies params.factors[j]
 COMPLETED = "_completed"
 GID = "_gid"                       # the combination index of a run within a batch
@@ -36,18 +39,23 @@ class DoeParams:
     """Everything the per-batch maths needs (picklable: shipped to the Python workers)."""
 
     factors: tuple[str, ...]
-    categorical: Mapping[str, tuple[str, str]]
+    categorical: Mapping[str, tuple[str, str]]        # conf doe.categorical_levels
     alpha: float = 0.05
     log_response: bool = True
     maximize: bool = True
     cost: Mapping[str, float] | None = None
     baseline: Mapping[str, Any] | None = None
+    string_factors: frozenset = frozenset()           # user factors whose natural level is a string column
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "DoeParams":
+    def from_config(cls, config: Mapping[str, Any], columns: Mapping[str, str] | None = None) -> "DoeParams":
+        """``columns``: {name: Spark type name} of gold.experiment_runs; its ``coded_<name>``
+        columns add the user's factors (:func:`discover_factors`). Without it: conf doe.factors."""
         doe = config["doe"]
+        factors = discover_factors(doe["factors"], columns) if columns is not None else tuple(doe["factors"])
+        strings = frozenset(f for f in factors if f not in doe["factors"] and (columns or {}).get(f) == "string")
         return cls(
-            factors=tuple(doe["factors"]),
+            factors=factors, string_factors=strings,
             categorical={f: (str(v[0]), str(v[1])) for f, v in doe["categorical_levels"].items()},
             alpha=float(doe["alpha"]), log_response=bool(doe["log_response"]), maximize=bool(doe["maximize"]),
             cost={k: float(v) for k, v in doe["cost"].items()}, baseline=dict(doe["baseline"]),
@@ -58,7 +66,21 @@ class DoeParams:
         return "ln_tool_life" if self.log_response else "tool_life"
 
     def is_categorical(self, factor: str) -> bool:
-        return factor in self.categorical
+        return factor in self.categorical or factor in self.string_factors
+
+    def natural_factors(self) -> list[str]:
+        """Factors whose natural level the workers need (best settings, Taylor): all but the conf
+        categorical ones, whose levels come from conf."""
+        return [f for f in self.factors if f not in self.categorical]
+
+
+def discover_factors(conf_factors: Sequence[str], columns: Mapping[str, str] | Sequence[str]) -> tuple[str, ...]:
+    """The possible factors: conf ``doe.factors`` (those with a ``coded_`` column in the table) and
+    then every other ``coded_<name>`` column of gold.experiment_runs, in the table's column order
+    (the import adds one per user factor, named as the user named it)."""
+    names = list(columns)
+    coded = [c[len("coded_"):] for c in names if c.startswith("coded_") and len(c) > len("coded_")]
+    return tuple([f for f in conf_factors if f in coded] + [f for f in coded if f not in conf_factors])
 
 
 # --------------------------------------------------------------------------- screening
@@ -133,9 +155,9 @@ def screen(pdf: pd.DataFrame, params: DoeParams, groups: tuple[np.ndarray, pd.Da
     gid = gid_all[completed]
     y = runs[LIFE].to_numpy(dtype=float)
     bad = ~np.isfinite(y)
-    _flag(reasons, gid[bad], "completed run(s) without a finite tool_life_min")
+    _flag(reasons, gid[bad], "completed run(s) without a finite tool_life")
     if params.log_response:
-        _flag(reasons, gid[np.isfinite(y) & (y <= 0)], "non-positive tool_life_min cannot be log-transformed")
+        _flag(reasons, gid[np.isfinite(y) & (y <= 0)], "non-positive tool_life cannot be log-transformed")
     fs_runs = fsets[completed]
     for fs in np.unique(fs_runs):
         factors = _factors_of(int(fs), params)

@@ -43,9 +43,16 @@ class NextParams:
     limits: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     cost: Mapping[str, float] = field(default_factory=dict)
     baseline: Mapping[str, Any] = field(default_factory=dict)
+    string_factors: frozenset = frozenset()      # user factors whose natural level is a string column
+    life_response: str = "ln_tool_life"          # planned on instead of cost_per_part where the experiment does
+    life_maximize: bool = True                   # not vary cutting_speed, feed and depth_of_cut
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "NextParams":
+    def from_config(cls, config: Mapping[str, Any], columns: Mapping[str, str] | None = None) -> "NextParams":
+        """``columns``: {name: Spark type name} of gold.experiment_runs: its ``coded_<name>``
+        columns add the user's factors (:func:`toollife.gold.doe_screen.discover_factors`)."""
+        from toollife.gold.doe_screen import discover_factors
+
         doe = config["doe"]
         nx = doe["next_experiment"]
         response = nx["response"] or ("ln_tool_life" if doe["log_response"] else "tool_life")
@@ -65,8 +72,12 @@ class NextParams:
         except (TypeError, ValueError):
             pass
         maximize = bool(doe["maximize"]) if response != "cost_per_part" else False
+        factors = discover_factors(doe["factors"], columns) if columns is not None else tuple(doe["factors"])
         return cls(
-            factors=tuple(doe["factors"]),
+            factors=factors,
+            string_factors=frozenset(f for f in factors if f not in doe["factors"]
+                                     and (columns or {}).get(f) == "string"),
+            life_response="ln_tool_life" if doe["log_response"] else "tool_life", life_maximize=bool(doe["maximize"]),
             categorical={f: (str(v[0]), str(v[1])) for f, v in doe["categorical_levels"].items()},
             response=response, alpha=float(doe["alpha"]), maximize=maximize,
             relevant_effect=None if nx["relevant_effect"] is None else float(nx["relevant_effect"]),
@@ -78,6 +89,9 @@ class NextParams:
     @property
     def log_response(self) -> bool:
         return self.response == "ln_tool_life"
+
+    def is_categorical(self, factor: str) -> bool:
+        return factor in self.categorical or factor in self.string_factors
 
 
 # --------------------------------------------------------------------------- responses
@@ -151,6 +165,13 @@ def root_coding(root: pd.DataFrame, params: NextParams) -> Coding:
     for f in factors:
         if f in params.categorical:
             levels[f] = params.categorical[f]
+            continue
+        if f in params.string_factors:           # a user's categorical factor: its levels are in the rows
+            coded = root[f"coded_{f}"].to_numpy(float)
+            lo, hi = root[f].to_numpy(object)[coded == -1], root[f].to_numpy(object)[coded == 1]
+            if not len(lo) or not len(hi):
+                raise Skip(f"categorical factor {f} has no run at its -1 or its +1 level")
+            levels[f] = (str(lo[0]), str(hi[0]))
             continue
         x = pd.to_numeric(root[f], errors="coerce").to_numpy(float)
         lo, hi = np.nanmin(x), np.nanmax(x)

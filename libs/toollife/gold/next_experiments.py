@@ -74,8 +74,10 @@ def lineage_runs(spark, runs, config: Mapping[str, Any], params: NextParams, exp
         return None, wanted, lin
     mdf = spark.createDataFrame(members, "family string, member string, _gen int, root_experiment_id string, "
                                          "parent_experiment_id string")
+    from toollife.gold.doe_effects import life_column
+
     fields = [F.col("_gen"), F.coalesce(F.col("status") == "completed", F.lit(False)).alias(COMPLETED),
-              F.col(LIFE), *[F.col(f) for f in params.factors], *[F.col(f"coded_{f}") for f in params.factors]]
+              life_column(runs).alias(LIFE), *[F.col(f) for f in params.factors], *[F.col(f"coded_{f}") for f in params.factors]]
     joined = runs.join(F.broadcast(mdf), runs["experiment_id"] == mdf["member"])
     gathered = (joined.select(F.col("family").alias("experiment_id"), "machine_id", "tool_id", "root_experiment_id",
                               "parent_experiment_id", F.struct(*fields).alias("_runs"))
@@ -124,10 +126,10 @@ def run(spark, config: Mapping[str, Any], *, experiments: Sequence[str] | None =
     from toollife.lakehouse import tables
     from toollife.gold.experiment_runs import AGGREGATE_JOB, EXPERIMENT_RUNS
 
-    params = NextParams.from_config(config)
     now = now or datetime.now(timezone.utc).replace(tzinfo=None)
     tables.require(spark, config, [EXPERIMENT_RUNS], AGGREGATE_JOB)     # exit 3 with the job to run, as the others
     runs = tables.read(spark, config, EXPERIMENT_RUNS)
+    params = NextParams.from_config(config, {f.name: f.dataType.typeName() for f in runs.schema.fields})
     out, wanted, lin = compute(spark, runs, config, params, experiments)
     next_s, fu_s = next_schema(params), follow_up_schema(params)
     if out is None:

@@ -265,7 +265,7 @@ def output_columns(params: NextParams) -> list[tuple[str, str]]:
                                       ("generation", "l"), ("response", "s"), ("kind", "s"), ("reason", "s"),
                                       ("point_type", "s"), ("step", "l")]
     cols += [(f"coded_{f}", "d") for f in params.factors]
-    cols += [(f, "s" if f in params.categorical else "d") for f in params.factors]
+    cols += [(f, "s" if params.is_categorical(f) else "d") for f in params.factors]
     cols += [("details_json", "s")]
     cols += [(f"fu_{c}", k) for c, k in FOLLOW_UP_COLUMNS]
     return cols
@@ -326,8 +326,10 @@ def next_experiments_frame(pdf: pd.DataFrame, params: NextParams, groups=None) -
         for c in ("root_experiment_id", "parent_experiment_id"):
             if c in runs.columns:
                 base[c] = runs[c].iloc[0]
+        p, why_life = _combination_params(runs, params)
+        base["response"] = p.response
         try:
-            step, summary, _ = plan_combination(runs, params)
+            step, summary, _ = plan_combination(runs, p)
         except Skip as why:
             out.append(pd.DataFrame([{**base, "run_no": 0, "kind": SKIPPED, "reason": str(why)}]))
             continue
@@ -335,7 +337,7 @@ def next_experiments_frame(pdf: pd.DataFrame, params: NextParams, groups=None) -
         rows.insert(0, "run_no", np.arange(1, len(rows) + 1))
         for c, v in base.items():
             rows[c] = v
-        rows["kind"], rows["reason"] = step.kind, step.reason
+        rows["kind"], rows["reason"] = step.kind, step.reason + why_life
         rows["details_json"] = dumps({k: v for k, v in step.details.items()})
         if summary:
             for c, _ in FOLLOW_UP_COLUMNS:
@@ -347,6 +349,21 @@ def next_experiments_frame(pdf: pd.DataFrame, params: NextParams, groups=None) -
         if n not in res.columns and n not in KEY:
             res[n] = None
     return res[["_key", *[n for n in names if n not in KEY]]]
+
+
+def _combination_params(runs: pd.DataFrame, params: NextParams) -> tuple[NextParams, str]:
+    """cost_per_part trades tool life against machining time, which only cutting_speed and feed
+    change (the others at conf doe.baseline): an experiment that varies neither (an imported one with
+    the user's own factors) would only maximise life under another name, so it is planned on its
+    tool life, and the reason says so."""
+    from dataclasses import replace
+
+    if params.response != "cost_per_part" or any(
+            f"coded_{f}" in runs.columns and runs[f"coded_{f}"].notna().any() for f in ("cutting_speed", "feed")):
+        return params, ""
+    p = replace(params, response=params.life_response, maximize=params.life_maximize)
+    return p, (f" (Planned on {p.response}, not cost_per_part: the cost per part needs cutting_speed or feed "
+               "among the design factors.)")
 
 
 # --------------------------------------------------------------------------- lineage

@@ -18,8 +18,9 @@ def replace_experiments(df, config: Mapping[str, Any], tbl: Table, experiments: 
     """Overwrite exactly the rows of ``experiments`` (Delta replaceWhere): reruns replace, never add."""
     from toollife.lakehouse import tables
 
+    # mergeSchema: new columns (an imported experiment's factors, fit/note) reach a table written before them
     (df.write.format("delta").mode("overwrite").option("replaceWhere", experiments_in(experiments))
-     .save(tbl.path(config)))
+     .option("mergeSchema", "true").save(tbl.path(config)))
     tables.register(df.sparkSession, config, tbl)
 
 
@@ -32,6 +33,18 @@ def merge_experiments(spark, config: Mapping[str, Any], tbl: Table, schema, df, 
 
     target = tables.create_if_missing(spark, config, tbl, schema, partition_by=["experiment_id"],
                                       comment=tbl.qualified)
+    add_missing_columns(spark, tbl, target, schema)
     counts = tables.merge_changed(spark, config, tbl, target, df, key,
                                   delete_missing="t." + experiments_in(experiments))
     return {k: counts[k] for k in ("numTargetRowsInserted", "numTargetRowsUpdated", "numTargetRowsDeleted")}
+
+
+def add_missing_columns(spark, tbl: Table, target, schema) -> list[str]:
+    """ALTER TABLE ADD COLUMNS for the fields of ``schema`` the table lacks (an imported
+    experiment's factors reach a table created for the simulated ones); returns their names."""
+    have = {f.name.lower() for f in target.toDF().schema.fields}
+    new = [f for f in schema.fields if f.name.lower() not in have]
+    if new:
+        cols = ", ".join(f"`{f.name.replace('`', '``')}` {f.dataType.simpleString()}" for f in new)
+        spark.sql(f"ALTER TABLE {tbl.qualified} ADD COLUMNS ({cols})")
+    return [f.name for f in new]

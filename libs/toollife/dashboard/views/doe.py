@@ -19,6 +19,7 @@ optimal = ui.read(config, "gold.doe_optimal_settings")
 if not ui.available(optimal):
     st.stop()
 
+all_factors = data.analysed_factors(optimal.frame, doe_conf["factors"])   # configured + the user's (imports)
 combos = data.combinations(optimal.frame)
 first = combos.iloc[0]
 cols = st.columns(3)
@@ -41,7 +42,7 @@ def next_experiment_section(experiment: str, machine: str, tool: str) -> None:
         plan_read = ui.read(config, "gold.doe_next_experiments", filters=[("experiment_id", "=", experiment),
                                                                            *combination])
         if ui.available(plan_read, f"{experiment} · {machine} · {tool}"):
-            summary, runs = data.recommendation(plan_read.frame, doe_conf["factors"])
+            summary, runs = data.recommendation(plan_read.frame, all_factors)
             lineage = (f" · analysed with its lineage from {summary['root_experiment_id']}"
                        if summary["root_experiment_id"] not in (None, experiment) else "")
             st.markdown(f"**{summary['kind']}** (response `{summary['response']}`{lineage})")
@@ -72,12 +73,13 @@ if incomplete:
 # only this combination's rows, and of the runs only the columns the figures use
 combination = [("experiment_id", "=", experiment), ("machine_id", "=", machine), ("tool_id", "=", tool)]
 effects_read = ui.read(config, "gold.doe_effects", filters=combination)
-runs_read = ui.read(config, "gold.experiment_runs", filters=combination, columns=[
-    *data.RUN_KEY, "status", "tool_life_min", *doe_conf["factors"], *[f"coded_{f}" for f in doe_conf["factors"]]])
+runs_read = ui.read(config, "gold.experiment_runs", filters=combination)   # one combination: a few rows
 scope = f"{experiment} · {machine} · {tool}"
-effects = effects_read.frame if effects_read.ok else None
+# the least-squares rows (as before the censored fit existed); censored_mle rows in their own section
+effects = data.fit_rows(effects_read.frame) if effects_read.ok else None
+censored = data.fit_rows(effects_read.frame, "censored_mle") if effects_read.ok else None
 runs = runs_read.frame if runs_read.ok else None
-factors = data.design_factors(runs, doe_conf["factors"]) if runs is not None else []
+factors = data.design_factors(runs, all_factors) if runs is not None else []
 response = str(effects["response"].iloc[0]) if effects is not None and len(effects) else (
     "ln_tool_life" if doe_conf["log_response"] else "tool_life")
 
@@ -101,6 +103,11 @@ with ui.section("Effects"):
             ui.figure("pareto_figure", effects, alpha=alpha, title=f"Pareto chart of effects ({machine} · {tool})")
         with right:
             ui.figure("half_normal_figure", effects, title=f"Half-normal plot ({machine} · {tool})")
+
+if censored is not None and len(censored):
+    with ui.section("Censored lives: maximum likelihood"):
+        st.caption(f"response `ln_tool_life` · {censored['note'].iloc[0]} · Wald z tests · alpha = {alpha:g}")
+        st.dataframe(data.effects_table(censored), hide_index=True)
 
 with ui.section("Main effects and interactions"):
     if ui.available(runs_read, scope) and factors:
@@ -135,7 +142,9 @@ with ui.section("Best settings"):
 
 with ui.section("Taylor tool life and cost per part"):
     taylor = data.taylor_params(row)
-    if taylor is None:
+    if taylor is None and row.get("taylor_note"):
+        st.info(str(row["taylor_note"]))
+    elif taylor is None:
         st.info("No usable Taylor fit for this combination (speed, feed or depth not varied, or n outside (0, 1)), "
                 "so there is no cost optimum.")
     else:
