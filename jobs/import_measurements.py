@@ -85,6 +85,13 @@ def main(spark, config, args):
         if f["quarantined"]:
             warn(NAME, f"{f['source']}: {f['quarantined']} row(s) quarantined ({f['quarantined_by_reason']}): "
                        "see silver.import_quarantine")
+    for f in files:
+        print(f"{NAME}: {f['experiment_id']}: {f['runs']} runs ({f['completed']} with a life, {f['censored']} censored, "
+              f"{f['no_life']} without a life), {f['readings']} wear readings, {f['quarantined']} quarantined, "
+              f"from {f['source']}", flush=True)
+    if files:
+        print(f"{NAME}: in gold.experiment_runs; analyse with `toollife submit jobs/compute_doe_effects.py`, "
+              "then the dashboard's DOE page or gold.doe_effects", flush=True)
     if files and totals["runs"] == 0:
         raise NothingAnalysedError(f"no run could be imported: every row of {', '.join(f['source'] for f in files)} "
                                    "was quarantined (silver.import_quarantine)", metrics=metrics)

@@ -17,6 +17,9 @@ import pytest
 from toollife.services.kafka_local import free_port
 
 REPO = Path(__file__).resolve().parents[2]
+REAL_DATA = REPO.parent / "shared" / "realdata"
+# the demo imports the NASA wear log and Montgomery's worksheet when they are there: one combination each
+IMPORTED = 2 if (REAL_DATA / "nasa_mill_runs.csv").is_file() else 0
 
 
 # between its steps the demo shows the steps and their results: no Spark (log4j), py4j or kafka-python log line
@@ -68,7 +71,7 @@ def test_demo_runs_the_whole_flow(tmp_path, capsys):
         counts["silver.sensor_readings"] + counts["silver.tool_events"] + 17 + 20)
     # machines x tools x runs x replicates, then the follow-up's runs
     assert counts["gold.experiment_runs"] > 3 * 2 * 16 * 2
-    assert counts["gold.doe_optimal_settings"] == 3 * 2
+    assert counts["gold.doe_optimal_settings"] == 3 * 2 + IMPORTED
     assert counts["gold.doe_effects"] > 0
     fitted = {m[1]: (float(m[2]), float(m[3]))
               for m in re.finditer(r"^\s+(n|a|b): fitted ([\d.]+)\s+true ([\d.]+)$", first, re.M)}
@@ -105,8 +108,13 @@ def test_demo_runs_the_whole_flow(tmp_path, capsys):
     assert len(re.findall(r"^\s+next: \w+: .+$", first, re.M)) == 2
     assert counts["gold.doe_next_experiments"] > 0 and counts["gold.doe_follow_up"] > 0
     # what it is worth: the plant-wide saving with its interval and payback, and the PDF report
-    assert counts["gold.doe_savings"] == 3 * 2                            # every combination of the first round
+    assert counts["gold.doe_savings"] == 3 * 2 + IMPORTED                 # every combination of the first round
     assert re.search(r"^    annual saving [\d,]+ \(95 % interval -?[\d,]+ to [\d,]+\) on \d of \d+ machine x tool "
                      r"combinations; the experiments cost [\d,]+, payback \d+ days$", first, re.M), first[-3000:]
+    if IMPORTED:     # the published data, imported and analysed beside the simulation
+        assert re.search(r"^    nasa_mill: 16 runs \(completed 15, no_life 1\) from nasa_mill_runs.csv; significant: ",
+                         first, re.M), first[-3000:]
+        assert re.search(r"^    montgomery_6_5: 24 runs \(completed 24\) from montgomery_dae_problem6_5_toollife.csv; "
+                         r"significant: .*ToolGeometry", first, re.M), first[-3000:]
     report = re.search(r"^    report for the plant manager: (\S+\.pdf)", first, re.M)
     assert report and Path(report[1]).read_bytes()[:5] == b"%PDF-"

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import optimize, stats
+from censored_likelihood import censored_mle
+from scipy import stats
 
 from toollife.lakehouse import tables
 from toollife.gold import doe_effects as de
@@ -53,7 +54,8 @@ def _runs_table(spark, config, sheet: pd.DataFrame):
     extra += [StructField("life_unit", StringType()), StructField("source", StringType())]
     for f in FACTORS:
         extra += [StructField(f, DoubleType()), StructField(f"coded_{f}", DoubleType())]
-    full = StructType(schema.fields + extra)
+    have = set(schema.fieldNames())
+    full = StructType(schema.fields + [f for f in extra if f.name not in have])
     rows = []
     for tool in ("T1", "T2"):
         for i, r in sheet.iterrows():
@@ -130,23 +132,6 @@ def test_no_taylor_or_cost_analysis_and_the_plan_uses_the_users_factors(analysed
     assert "not cost_per_part" in nxt["reason"].iloc[0] or nxt["kind"].iloc[0] == "skipped"
 
 
-def _censored_mle(X, time, observed):
-    y = np.log(time)
-
-    def nll(theta):
-        s = np.exp(theta[-1])
-        z = (y - X @ theta[:-1]) / s
-        return -(np.sum(stats.norm.logpdf(z[observed]) - theta[-1]) + np.sum(stats.norm.logsf(z[~observed])))
-
-    start = np.append(np.linalg.lstsq(X[observed], y[observed], rcond=None)[0], np.log(0.2))
-    res = optimize.minimize(nll, start, method="BFGS", options={"gtol": 1e-9})
-    k, h = len(res.x), 1e-4
-    e = np.eye(k) * h
-    H = np.array([[(nll(res.x + e[i] + e[j]) - nll(res.x + e[i] - e[j]) - nll(res.x - e[i] + e[j])
-                    + nll(res.x - e[i] - e[j])) / (4 * h * h) for j in range(k)] for i in range(k)])
-    return res.x[:-1], np.sqrt(np.diag(np.linalg.inv(H)))[:-1]
-
-
 def test_censored_lives_get_maximum_likelihood_rows_beside_least_squares(analysed):
     sheet, effects = analysed["sheet"], analysed["effects"]
     assert analysed["metrics"]["combinations_censored_fit"] == 1
@@ -156,7 +141,7 @@ def test_censored_lives_get_maximum_likelihood_rows_beside_least_squares(analyse
     life = sheet["LifeHours"].to_numpy(float) * 60.0
     observed = ~np.isin(np.arange(len(life)), CENSORED_ROWS)
     time = np.where(observed, life, 0.8 * life)
-    beta, se = _censored_mle(_model_matrix(sheet[FACTORS].to_numpy(float)), time, observed)
+    beta, se = censored_mle(_model_matrix(sheet[FACTORS].to_numpy(float)), time, observed)
     np.testing.assert_allclose(mle["effect"], 2 * beta[1:], atol=1e-3)
     np.testing.assert_allclose(mle["std_error"], 2 * se[1:], rtol=5e-3)
     ls = effects.query("tool_id == 'T2' and fit == 'least_squares'")

@@ -261,3 +261,107 @@ def test_toollife_import_under_spark_submit(tmp_path):
     summary = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
     assert summary["status"] == "succeeded" and summary["runs"] == 24 and summary["quarantined"] == 0
     assert summary["merged"]["experiment_runs"]["numTargetRowsInserted"] == 24
+
+
+# --------------------------------------------------------------------------- the analysis of imported data
+def _terms_matrix(runs: pd.DataFrame, terms) -> np.ndarray:
+    """Intercept + one column per term ('a', 'a:b', ...) from the runs' coded levels."""
+    cols = [np.ones(len(runs))]
+    for term in terms:
+        cols.append(np.prod([runs[f"coded_{f}"].to_numpy(float) for f in term.split(":")], axis=0))
+    return np.column_stack(cols)
+
+
+def _ols(X, y):
+    from scipy import stats
+
+    beta, rss = np.linalg.lstsq(X, y, rcond=None)[:2]
+    df = len(y) - X.shape[1]
+    se = np.sqrt(rss[0] / df * np.diag(np.linalg.inv(X.T @ X)))
+    return beta, se, 2 * stats.t.sf(np.abs(beta / se), df)
+
+
+@pytest.fixture(scope="module")
+def analysed(spark, lake, imported):
+    """NASA imported again at 0.6 and 0.7 mm (most tools never reach 0.7), then the DOE job once."""
+    import argparse
+
+    for c in ("0.6", "0.7"):
+        argv = [*NASA_ARGS, "--criterion", c]
+        argv[argv.index("nasa_mill")] = f"nasa_mill_{c.replace('.', '_')}"
+        assert run_import(spark, lake, argv)[0] == 0
+    spec = importlib.util.spec_from_file_location("compute_doe_effects", REPO / "jobs" / "compute_doe_effects.py")
+    job = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(job)
+    metrics = job.main(spark, lake, argparse.Namespace(experiment_id=None))
+    read = lambda name: tables.read(spark, lake, tables.table(name)).toPandas()      # noqa: E731
+    return {"metrics": metrics, "effects": read("gold.doe_effects"), "runs": read("gold.experiment_runs"),
+            "optimal": read("gold.doe_optimal_settings")}
+
+
+def _least_squares_rows(analysed, experiment):
+    e = analysed["effects"]
+    return e[(e["experiment_id"] == experiment) & (e["fit"] == "least_squares")].set_index("term")
+
+
+def test_montgomery_effects_and_p_values_are_numpy_least_squares_and_the_textbooks(analysed):
+    sheet = pd.read_csv(MONTGOMERY)
+    got = _least_squares_rows(analysed, "montgomery_6_5")
+    terms = list(got.index)
+    runs = analysed["runs"].query("experiment_id == 'montgomery_6_5'")
+    assert sorted(runs["coded_CuttingSpeed"].unique()) == [-1.0, 1.0]
+    # independent: the worksheet's own coded columns, ln of the life in minutes
+    X = _terms_matrix(sheet.rename(columns=lambda c: f"coded_{c}"), terms)
+    beta, se, p = _ols(X, np.log(sheet["LifeHours"].to_numpy(float) * 60))
+    np.testing.assert_allclose(got["effect"], 2 * beta[1:], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(got["p_value"], p[1:], rtol=1e-6, atol=1e-12)
+    significant = set(got.index[got["significant"].astype(bool)])
+    assert significant == {t for t, pv in zip(terms, p[1:]) if pv < 0.05}
+    # Montgomery's conclusion (Exercise 6.5): geometry, angle and the speed x angle interaction
+    assert {"ToolGeometry", "CuttingAngle"} <= significant
+    assert any(set(t.split(":")) == {"CuttingSpeed", "CuttingAngle"} for t in significant)
+    note = analysed["optimal"].set_index("experiment_id").loc["montgomery_6_5", "taylor_note"]
+    assert "no Taylor/cost analysis" in note
+
+
+def test_nasa_2x3_on_ln_life_is_numpy_least_squares_with_one_tool_in_a_cell(analysed):
+    data = pd.read_csv(NASA)
+    lives, levels = [], []
+    for case, g in data.groupby("case"):
+        g = g.dropna(subset=["VB"])
+        life = life_numpy(g["time"].to_numpy(float), g["VB"].to_numpy(float), 0.3)
+        if life is not None:
+            lives.append(life)
+            levels.append({f"coded_{f}": 1.0 if g[col].iloc[0] == hi else -1.0
+                           for f, col, hi in (("depth_of_cut", "DOC", 1.5), ("feed", "feed", 0.5), ("material", "material", 2))})
+    assert len(lives) == 15                                           # case 6 has no life
+    got = _least_squares_rows(analysed, "nasa_mill")
+    X = _terms_matrix(pd.DataFrame(levels), list(got.index))
+    beta, se, p = _ols(X, np.log(lives))
+    np.testing.assert_allclose(got["effect"], 2 * beta[1:], rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(got["std_error"], 2 * se[1:], rtol=1e-8)
+    np.testing.assert_allclose(got["p_value"], p[1:], rtol=1e-6, atol=1e-12)
+    assert (got["n_runs"] == 15).all()
+
+
+def test_nasa_at_0_6_mm_censored_fit_equals_an_independent_likelihood(analysed):
+    from censored_likelihood import censored_mle
+
+    e = analysed["effects"]
+    mle = e[(e["experiment_id"] == "nasa_mill_0_6") & (e["fit"] == "censored_mle")].set_index("term")
+    kept = mle[mle["method"] == "censored_mle"]
+    assert len(kept) >= 3 and mle["note"].iloc[0].startswith("5 of 15 lives censored")
+    runs = analysed["runs"].query("experiment_id == 'nasa_mill_0_6' and status != 'no_life'")
+    observed = (runs["status"] == "completed").to_numpy()
+    time = np.where(observed, runs["tool_life"], runs["censored_life"]).astype(float)
+    beta, se = censored_mle(_terms_matrix(runs, list(kept.index)), time, observed)
+    np.testing.assert_allclose(kept["effect"], 2 * beta[1:], atol=2e-3)
+    np.testing.assert_allclose(kept["std_error"], 2 * se[1:], rtol=1e-2)
+
+
+def test_nasa_at_0_7_mm_says_the_full_model_is_not_identifiable(analysed):
+    e = analysed["effects"]
+    mle = e[(e["experiment_id"] == "nasa_mill_0_7") & (e["fit"] == "censored_mle")]
+    assert len(mle) and (mle["method"] == "not_identifiable").any()
+    assert mle.loc[mle["method"] == "not_identifiable", "effect"].isna().all()
+    assert "identifiable" in " ".join(mle["note"].dropna())

@@ -98,3 +98,16 @@ def test_most_lives_censored_is_refused_without_numbers():
     assert not fit.identifiable
     assert fit.effects["effect"].isna().all() and (fit.effects["method"] == NOT_IDENTIFIABLE).all()
     assert "not identifiable" in fit.note and "main effect(s) A, B not identifiable from the 2 uncensored" in fit.note
+
+
+def test_a_run_without_any_life_is_left_out():
+    """A tool with neither a life nor a censoring time (no reading beyond the start) does not count."""
+    from toollife.doe.censored import fit_censored
+
+    rng = np.random.default_rng(5)
+    rows = [{"A": a, "B": b, "life": float(np.exp(3 + 0.4 * a - 0.2 * b + rng.normal(0, 0.1))), "cens": np.nan}
+            for a in (-1, 1) for b in (-1, 1) for _ in range(3)]
+    rows[0].update(life=np.nan, cens=10.0)                       # censored
+    rows[1].update(life=np.nan, cens=np.nan)                     # no life at all
+    fit = fit_censored(pd.DataFrame(rows), ["A", "B"], "life", "cens")
+    assert fit.n_runs == 11 and fit.n_censored == 1

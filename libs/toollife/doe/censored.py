@@ -79,8 +79,8 @@ def fit_censored(runs: pd.DataFrame, factors: Sequence[str], life: str, censored
     observed = np.isfinite(t_obs) & (t_obs > 0)
     cens = ~observed & np.isfinite(t_cen) & (t_cen > 0)
     use = (observed | cens) & np.isin(levels, (-1.0, 0.0, 1.0)).all(axis=1)
-    levels, observed = levels[use], observed[use]
     time = np.where(observed, t_obs, t_cen)[use]
+    levels, observed = levels[use], observed[use]
     n, n_cens = int(use.sum()), int((~observed).sum())
     try:
         lay = design_layout(levels, factors)

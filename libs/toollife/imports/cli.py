@@ -13,6 +13,7 @@ experiment id. The job's summary line counts the runs, readings and quarantined 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shlex
 import sys
@@ -22,6 +23,7 @@ from toollife.imports import reading, spec as specs
 from toollife.runtime import submit
 
 JOB = "jobs/import_measurements.py"
+log = logging.getLogger("toollife.import")
 
 
 def add_arguments(parser: argparse.ArgumentParser, env: str | None = None) -> None:
@@ -30,13 +32,14 @@ def add_arguments(parser: argparse.ArgumentParser, env: str | None = None) -> No
 
 def run(args: argparse.Namespace) -> int:
     spec = specs.from_args(args)
-    job_args = spec.to_argv()
+    job_args = spec.to_argv() + [x for o in getattr(args, "overrides", None) or [] for x in ("--set", o)]
     config = submit.job_conf(args.env, job_args, None)
     frame = reading.read_table(spec.file, config)            # unreadable / missing file: one line
     reading.require_columns(frame, spec.columns_used, spec.source or spec.file)
     job = submit.check_job(JOB, config["base_dir"])
     submit.check_job_options(job, job_args)
     cmd = submit.build_command(config, job, job_args)
-    print(shlex.join(cmd), file=sys.stderr, flush=True)
+    print(submit.short_command(cmd, job_args), file=sys.stderr, flush=True)
+    log.debug("%s", shlex.join(cmd))
     env = submit.submit_environment(config, os.environ, env_name=args.env)
     return submit.supervise(cmd, env, Path(job).name)

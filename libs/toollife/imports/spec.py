@@ -235,6 +235,9 @@ def add_arguments(parser: argparse.ArgumentParser):
         p.add_argument("--tool", help="tool id of every row (default: the experiment id)")
         p.add_argument("--machine-column", help="column holding the machine id")
         p.add_argument("--tool-column", help="column holding the tool id")
+        # as for every job; SUPPRESS: an absent option leaves the main parser's value alone
+        p.add_argument("--set", dest="overrides", action="append", default=argparse.SUPPRESS,
+                       metavar="SECTION.KEY=VALUE", help="override one config key, as for the jobs (repeatable)")
     runs.add_argument("--life", help="column of the tool life")
     runs.add_argument("--life-unit", help=f"{'|'.join(LIFE_UNITS)} (hours are stored as minutes)")
     runs.add_argument("--censored-column", help="column flagging runs stopped before the end of life (1/true/yes/censored)")
