@@ -148,6 +148,13 @@ def create_if_missing(
 
     ensure_schema(spark, tbl.layer)
     _forget_if_elsewhere(spark, config, tbl)  # else createIfNotExists sees the name and does nothing
+    if DeltaTable.isDeltaTable(spark, tbl.path(config)):
+        # the table is there, perhaps with columns added since (schema evolution of imported
+        # factors): register it as it is; createIfNotExists would refuse a schema that differs
+        register(spark, config, tbl)
+        handle = DeltaTable.forPath(spark, tbl.path(config))
+        _apply_properties(spark, tbl, handle, properties or {})
+        return handle
     builder = (
         DeltaTable.createIfNotExists(spark)
         .tableName(tbl.qualified)
