@@ -133,7 +133,7 @@ def test_doe_page_in_chromium(dashboard_url, browser):
     assert shot.stat().st_size > 50_000
 
 
-@pytest.mark.parametrize("page, title", [("", "Plant"), ("models", "Tool-life models"), ("quality", "Data quality")])
+@pytest.mark.parametrize("page, title", [("", "Summary"), ("plant", "Plant"), ("models", "Tool-life models"), ("quality", "Data quality")])
 def test_other_pages_in_chromium(dashboard_url, browser, page, title):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -144,5 +144,5 @@ def test_other_pages_in_chromium(dashboard_url, browser, page, title):
     _wait_rendered(browser)
     assert browser.find_elements(By.CSS_SELECTOR, ERRORS) == []
     assert "Page not found" not in browser.find_element(By.TAG_NAME, "body").text
-    _screenshot(browser, page or "plant")
+    _screenshot(browser, page or "summary")
 

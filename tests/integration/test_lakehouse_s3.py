@@ -51,8 +51,9 @@ def conf_sets(config) -> list[str]:
 
 def effects(spark, config):
     rows = tables.read(spark, config, tables.Table("gold", "doe_effects"))
-    return sorted((r.machine_id, r.tool_id, r.term, round(r.effect, 9), r.significant)
-                  for r in rows.select("machine_id", "tool_id", "term", "effect", "significant").collect())
+    return sorted((r.machine_id, r.tool_id, r.fit, r.term, None if r.effect is None else round(r.effect, 9),
+                   r.significant)
+                  for r in rows.select("machine_id", "tool_id", "fit", "term", "effect", "significant").collect())
 
 
 @pytest.mark.slow

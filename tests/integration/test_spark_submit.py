@@ -156,8 +156,10 @@ def _gold(spark, config):
     runs = tables.read(spark, config, EXPERIMENT_RUNS).drop("updated_at", "row_hash")
     frame = runs.toPandas().sort_values(list(RUN_KEY), ignore_index=True)
     effects = tables.read(spark, config, tables.Table("gold", "doe_effects"))
-    rows = sorted((r.machine_id, r.tool_id, r.term, round(r.effect, 9), r.significant)
-                  for r in effects.select("machine_id", "tool_id", "term", "effect", "significant").collect())
+    # both fits; a censored fit that is not identifiable has no effect (None)
+    rows = sorted((r.machine_id, r.tool_id, r.fit, r.term, None if r.effect is None else round(r.effect, 9),
+                   r.significant)
+                  for r in effects.select("machine_id", "tool_id", "fit", "term", "effect", "significant").collect())
     return frame, rows
 
 

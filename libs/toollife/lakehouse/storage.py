@@ -13,6 +13,7 @@ Pure apart from :func:`arrow_filesystem` (which imports pyarrow when called).
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, Mapping
 from urllib.parse import urlparse
 
@@ -127,7 +128,9 @@ def check_buckets(config: Mapping[str, Any]) -> None:
             found = s3.get_file_info(bucket).type != pafs.FileType.NotFound
         except OSError as exc:
             text = str(exc)
-            if "ACCESS_DENIED" in text.upper() or "SIGNATURE" in text.upper() or "403" in text:
+            # the status, not any "403" (an endpoint's port may hold it: 127.0.0.1:40403)
+            refused = re.search(r"ACCESS_DENIED|SIGNATURE|HTTP status 403", text, re.I)
+            if refused and "NETWORK_CONNECTION" not in text:
                 raise UsageError(f"bucket {bucket} at {endpoint} (lakehouse.{key}) refuses the credentials of "
                                  "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY; check them") from None
             raise UnreachableError(f"the S3 endpoint {endpoint} (s3.endpoint) does not answer for bucket {bucket} "

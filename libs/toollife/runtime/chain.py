@@ -127,7 +127,9 @@ def run_jobs(jobs_dir: Path, *, check_command: CommandCheck, argv: list[str] | N
             if spec.add_arguments:
                 spec.add_arguments(step_parser)
             try:
-                step_args = step_parser.parse_args([*words[1:], *common])
+                # the chain's options first: a job with sub-commands (import_measurements KIND) reads
+                # options after KIND with the sub-command's parser; a step's own --set still wins
+                step_args = step_parser.parse_args([*common, *words[1:]])
             except SystemExit as exc:      # argparse said what is wrong with this step's options
                 return int(exc.code or EXIT_OK)
             steps.append((spec, step_args, job_config(step_args.env, step_args.conf_file, step_args.overrides)))
