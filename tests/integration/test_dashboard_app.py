@@ -158,6 +158,10 @@ def test_models_page(filled_lakehouse, point_app_at):
     assert len(at.dataframe[2].value) == 4           # the whole promotion history
     live = at.dataframe[3].value                     # gold.tool_life_live: cutting only, shortest RUL first
     assert list(live["run_id"]) == [23, 21, 22]
+    # the live table's history (three scorer batches) drawn; no MLflow store here: said, not drawn
+    assert len(at.get("image")) == 1
+    assert "tool_life: no champion with holdout plots in the MLflow store" in texts(at.info)
+    assert "No remaining-life history" not in texts(at.info)
 
 
 def test_quality_page(filled_lakehouse, point_app_at):

@@ -28,7 +28,8 @@ from kafka import KafkaConsumer
 from pyspark.sql import functions as F
 
 from toollife import contracts
-from toollife.lakehouse import tables
+from toollife.dashboard.models_view import remaining_life_history
+from toollife.lakehouse import reader, tables
 from toollife.gold import experiment_runs as er
 from toollife.gold.simulated import silver_frames
 from toollife.ingestion import silver as ingestion_silver
@@ -186,6 +187,13 @@ def test_live_scorer_follows_runs_swaps_models_alerts_once_and_survives_kill_9(s
     a2 = live_rows(spark, cfg).loc[run_a]
     assert a2["minutes_cut"] > a1["minutes_cut"] and a2["last_reading_ts"] > a1["last_reading_ts"]
     assert a2["scored_at"] > a1["scored_at"] and len(live_rows(spark, cfg)) == 2
+    # the MERGE's Change Data Feed keeps both batches: the Models page's remaining life over time
+    changes = reader.read_changes(cfg, "gold.tool_life_live")
+    running = live_rows(spark, cfg).reset_index()
+    history = remaining_life_history(changes.frame, running[running["status"] == "running"])
+    a_history = history[history["run_id"] == run_a]
+    assert list(a_history["minutes_cut"]) == pytest.approx([a1["minutes_cut"], a2["minutes_cut"]])
+    assert (a_history["remaining_lower_min"] <= a_history["remaining_life_min"]).all()
 
     # 3. the service: champion moves while it runs -> the next batch says the new version
     log_path = tmp_path / "score_live.log"

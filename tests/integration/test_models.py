@@ -101,7 +101,7 @@ def test_promotion_rule_both_ways_and_its_history(spark, trained):
         assert len(client.search_model_versions(f"name='{name}'")) == 4
 
 
-def test_mlflow_runs_log_what_a_reviewer_needs(spark, trained):
+def test_mlflow_runs_log_what_a_reviewer_needs(spark, trained, tmp_path):
     import mlflow
 
     config = trained["config"]
@@ -130,6 +130,13 @@ def test_mlflow_runs_log_what_a_reviewer_needs(spark, trained):
     local = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="importances.json"))
     assert "flank_wear_last" in json.loads(local.read_text())["permutation"]
     assert str(Path(config["ml"]["store_dir"]).resolve()) in run.info.artifact_uri
+    # the Models page's holdout plots: the champion's PNGs, from the store
+    from toollife.dashboard.models_view import champion_plots
+
+    shown, pngs = champion_plots(config, "tool_rul", tmp_path)
+    assert shown == version.version and [p.name for p in pngs] == [
+        "predicted_vs_actual.png", "rul_error_by_fraction.png", "residuals.png"]
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
 
 
 def test_champion_reloads_in_a_fresh_process_with_identical_predictions(trained, tmp_path):

@@ -50,6 +50,21 @@ def read(config: Mapping[str, Any], qualified: str, *, columns: Sequence[str] | 
                                 error=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def _changes_version(config: Mapping[str, Any], qualified: str, version: int,
+                     columns: tuple[str, ...] | None) -> reader.TableRead:
+    return reader.read_changes(config, qualified, columns=columns)
+
+
+def read_changes(config: Mapping[str, Any], qualified: str, *,
+                 columns: Sequence[str] | None = None) -> reader.TableRead:
+    """:func:`toollife.lakehouse.reader.read_changes` (the table's history), cached by its version."""
+    version = reader.version(config, qualified)
+    if version is None:
+        return reader.TableRead(qualified, reader.path(config, qualified), reader.MISSING)
+    return _changes_version(dict(config), qualified, version, tuple(columns) if columns is not None else None)
+
+
 def available(result: reader.TableRead, scope: str | None = None) -> bool:
     """True if the read has rows; otherwise show which job fills the table and return False
     (``scope`` names the rows a filtered read asked for)."""

@@ -169,6 +169,29 @@ def read(
     return TableRead(qualified, location, status, frame, dt.version())
 
 
+def read_changes(config: Mapping[str, Any], qualified: str, *, columns: Sequence[str] | None = None,
+                 starting_version: int = 0) -> TableRead:
+    """The table's Change Data Feed (tables written with ``delta.enableChangeDataFeed``) as pandas:
+    every row as each commit left it (``insert`` and ``update_postimage``), with ``_commit_version``
+    and ``_commit_timestamp``; the history of a table that a MERGE keeps at one row per key.
+    Missing table -> 'missing'; a table without the feed -> 'unreadable' with delta-rs' reason."""
+    import pyarrow as pa
+
+    location = path(config, qualified)
+    dt = _open(config, qualified)
+    if dt is None:
+        return TableRead(qualified, location, MISSING)
+    try:
+        changes = pa.table(dt.load_cdf(starting_version=starting_version).read_all()).to_pandas()
+    except Exception as exc:  # noqa: BLE001 - delta-rs raises its own kinds; the caller shows the reason
+        return TableRead(qualified, location, UNREADABLE, error=" ".join(str(exc).split())[:300])
+    changes = changes[changes["_change_type"].isin(["insert", "update_postimage"])]
+    if columns is not None:
+        changes = changes[[c for c in [*columns, "_commit_version", "_commit_timestamp"] if c in changes.columns]]
+    changes = changes.reset_index(drop=True)
+    return TableRead(qualified, location, OK if len(changes) else EMPTY, changes, dt.version())
+
+
 def read_frame(config: Mapping[str, Any], qualified: str, **kwargs) -> pd.DataFrame | None:
     """:func:`read` for scripts: the frame, or None if the table is missing."""
     return read(config, qualified, **kwargs).frame

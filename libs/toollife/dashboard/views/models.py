@@ -1,10 +1,16 @@
-"""Models: champion and challenger of each registered model, the promotion history, and the
-remaining useful life of the tools cutting now (gold.tool_life_predictions, meta.model_promotions), and
-as the live scorer sees them, batch by batch (gold.tool_life_live)."""
+"""Models: champion and challenger of each registered model with the champion's holdout plots
+(from MLflow), the promotion history, the remaining useful life of the tools cutting now
+(gold.tool_life_predictions, meta.model_promotions), and as the live scorer sees them, batch by
+batch, with the remaining life over time against the alert thresholds (gold.tool_life_live and
+its Change Data Feed)."""
+
+import io
+import tempfile
+from pathlib import Path
 
 import streamlit as st
 
-from toollife.dashboard import data, ui
+from toollife.dashboard import data, models_view, ui
 
 config = ui.config()
 st.title("Tool-life models")
@@ -39,6 +45,20 @@ with ui.section("Champion and challenger"):
         st.dataframe(aliases, hide_index=True)
 
 if promotions.ok:
+    with ui.section("Champion holdout plots"):
+        st.caption("what training logged to MLflow for each champion: predicted against actual tool life on the "
+                   "holdout, the remaining-life error by fraction of life cut, the residuals")
+        plots_dir = Path(tempfile.gettempdir()) / "toollife-dashboard-plots"
+        for model in sorted(promotions.frame["model_name"].dropna().unique()):
+            version, pngs = models_view.champion_plots(config, model, plots_dir)
+            if not pngs:
+                st.info(f"{model}: no champion with holdout plots in the MLflow store")
+                continue
+            cols = st.columns(len(pngs))
+            for col, png in zip(cols, pngs):
+                col.image(str(png), caption=f"{model} v{version}: {png.stem.replace('_', ' ')}")
+
+if promotions.ok:
     with ui.section("Promotion history"):
         history = promotions.frame.sort_values("decided_at", ascending=False).reset_index(drop=True)
         st.dataframe(history, hide_index=True)
@@ -59,3 +79,12 @@ with ui.section("Tools cutting now, live"):
             shown = [c for c in LIVE_COLUMNS if c in cutting.columns]
             st.dataframe(cutting[shown], hide_index=True, column_config={
                 c: st.column_config.NumberColumn(format="%.1f") for c in shown if c.endswith("_min")})
+            changes = ui.read_changes(config, "gold.tool_life_live", columns=models_view.HISTORY_COLUMNS)
+            history = models_view.remaining_life_history(changes.frame, cutting) if changes.ok else None
+            if history is None or history.empty:
+                st.info("No remaining-life history yet: the live scorer has not scored these tools.")
+            else:
+                fig = models_view.remaining_life_figure(history, config["live"]["alert_thresholds_min"])
+                buf = io.BytesIO()
+                fig.savefig(buf, format="png", dpi=150, bbox_inches="tight")
+                st.image(buf.getvalue())
