@@ -134,7 +134,7 @@ def test_mlflow_runs_log_what_a_reviewer_needs(spark, trained, tmp_path):
     from toollife.dashboard.models_view import champion_plots
 
     shown, pngs = champion_plots(config, "tool_rul", tmp_path)
-    assert shown == version.version and [p.name for p in pngs] == [
+    assert shown == str(version.version) and [p.name for p in pngs] == [
         "predicted_vs_actual.png", "rul_error_by_fraction.png", "residuals.png"]
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
 
