@@ -146,3 +146,23 @@ def test_production_conf_rejects_an_unknown_key():
     config = load_config(overrides={"doe": {"production": {"per_combination": {"M01/T01": {"parts_a_year": 1}}}}})
     with pytest.raises(ConfigError, match="doe.production.per_combination.M01/T01.parts_a_year"):
         SavingsParams.from_config(config)
+
+
+def test_plant_totals_count_the_latest_experiment_and_the_costs_of_costed_combinations_only():
+    import pandas as pd
+
+    from toollife.gold.savings_frames import plant_totals
+
+    rows = pd.DataFrame([
+        # machine, tool, experiment, status, significant, saving (low, high), experiment cost
+        ("M01", "T01", "E1", "ok", True, 100.0, 50.0, 150.0, 20.0),
+        ("M01", "T01", "E1-F1", "ok", True, 120.0, 80.0, 160.0, 10.0),   # the follow-up replaces E1's saving
+        ("M02", "T01", "E1", "ok", False, 30.0, -10.0, 70.0, 15.0),      # costed, not distinguishable from 0
+        ("imported", "X", "worksheet", "skipped", None, None, None, None, 500.0),   # no Taylor: not costed
+    ], columns=["machine_id", "tool_id", "experiment_id", "status", "significant", "annual_saving",
+                "annual_saving_low", "annual_saving_high", "experiment_cost"])
+    t = plant_totals(rows)
+    assert (t["combinations"], t["combinations_costed"], t["combinations_significant"]) == (3, 2, 1)
+    assert (t["annual_saving"], t["annual_saving_low"], t["annual_saving_high"]) == (120.0, 80.0, 160.0)
+    assert t["experiment_cost"] == 45.0                       # 20 + 10 + 15; the worksheet's 500 is not theirs
+    assert t["payback_days"] == pytest.approx(45.0 / 120.0 * 365.0)

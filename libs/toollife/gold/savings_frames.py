@@ -103,12 +103,15 @@ def plant_totals(rows: pd.DataFrame) -> dict[str, Any]:
 
     The annual saving sums the estimates of the combinations whose saving is distinguishable from
     zero; its interval sums their bounds (conservative: as if the combinations' errors were
-    perfectly correlated). Payback: the experiments' total cost over that saving."""
+    perfectly correlated). Payback: the cost of every experiment of the costed combinations over
+    that saving; an experiment whose result is not costed (e.g. an imported one without cutting
+    speed, feed and depth as factors) bought no saving here, so it does not lengthen the payback."""
     ok = rows[rows["status"] == "ok"].sort_values("experiment_id").groupby(["machine_id", "tool_id"]).tail(1)
     sig = ok[ok["significant"].eq(True)]
     saving = float(sig["annual_saving"].sum())
-    cost = float(rows["experiment_cost"].fillna(0).sum())
-    return {"combinations": int(len(rows)), "combinations_costed": int(len(ok)), "combinations_significant": int(len(sig)),
+    costed = rows.merge(ok[["machine_id", "tool_id"]], on=["machine_id", "tool_id"], how="inner")
+    cost = float(costed["experiment_cost"].fillna(0).sum())
+    return {"combinations": int(len(rows[["machine_id", "tool_id"]].drop_duplicates())), "combinations_costed": int(len(ok)), "combinations_significant": int(len(sig)),
             "annual_saving": saving, "annual_saving_low": float(sig["annual_saving_low"].sum()),
             "annual_saving_high": float(sig["annual_saving_high"].sum()), "experiment_cost": cost,
             "payback_days": float(cost / saving * 365.0) if saving > 0 else float("nan")}

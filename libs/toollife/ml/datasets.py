@@ -19,7 +19,7 @@ from pyspark.sql.types import (
 )
 
 from toollife.lakehouse import tables
-from toollife.gold.experiment_runs import EXPERIMENT_RUNS
+from toollife.gold.experiment_runs import EXPERIMENT_RUNS, SIMULATION
 from toollife.ingestion.schemas import SOURCES
 from toollife.ml import features as feat
 from toollife.ml import spark_features
@@ -97,6 +97,15 @@ def _truth(spark: SparkSession, config: Mapping[str, Any], experiments: list[str
             sorted(newest["simulation_id"]))
 
 
+def streamed_runs(runs: DataFrame) -> DataFrame:
+    """The runs aggregated from the sensor stream: the models learn from and score only these.
+    Imported runs (toollife.imports, ``source`` = their file) have no sensor readings and their own
+    factors, so a model of the plant's machines says nothing about them."""
+    if "source" not in runs.columns:     # a table from before imports existed
+        return runs
+    return runs.where(F.coalesce(F.col("source"), F.lit(SIMULATION)) == SIMULATION)
+
+
 def load_training_data(spark: SparkSession, config: Mapping[str, Any]) -> TrainingData:
     """Completed runs of gold.experiment_runs and their readings in silver.sensor_readings, each
     table at its newest version, read ``versionAsOf`` that version (and logged as such)."""
@@ -106,8 +115,7 @@ def load_training_data(spark: SparkSession, config: Mapping[str, Any]) -> Traini
     runs = tables.read(spark, config, EXPERIMENT_RUNS, versions[EXPERIMENT_RUNS.qualified])
     completed = runs.where((F.col("status") == "completed") & F.col("tool_life_min").isNotNull()
                            & (F.col("tool_life_min") > 0))
-    if "source" in runs.columns:   # imported runs (toollife.imports) have no sensor readings to learn from
-        completed = completed.where(F.coalesce(F.col("source"), F.lit("simulation")) == "simulation")
+    completed = streamed_runs(completed)
     readings = tables.read(spark, config, readings_tbl, versions[readings_tbl.qualified])
     samples = spark_features.rul_training_samples(completed, readings, config["ml"]["rul_fractions"]).toPandas()
     runs_pdf = completed.select(*feat.RUN_KEY, "started_at", *[c for c in feat.PLANNING_FEATURES if c not in feat.RUN_KEY],

@@ -69,7 +69,7 @@ def score(spark: SparkSession, config: Mapping[str, Any], client, experiments=No
     """Score with both champions and MERGE into gold.tool_life_predictions."""
     champions = {name: tracking.champion_uri(client, name) for name in tracking.MODEL_NAMES}  # fail before work
     runs_version = datasets.require_version(spark, config, EXPERIMENT_RUNS, "jobs/aggregate_experiments.py")
-    runs = tables.read(spark, config, EXPERIMENT_RUNS, runs_version)
+    runs = datasets.streamed_runs(tables.read(spark, config, EXPERIMENT_RUNS, runs_version))
     if experiments:
         runs = runs.where(F.col("experiment_id").isin(*experiments))
     cutting = F.col("status") == "running"
