@@ -112,7 +112,7 @@ def test_models_train_register_and_score_with_their_artifacts_in_the_bucket(spar
     from toollife.live.scorer import LiveBatchScorer
     from toollife.ml import datasets, models, tracking
     from toollife.ml import jobs as ml_jobs
-    from toollife.ml.training import SPECS
+    from toollife.ml.specs import SPECS
 
     config = copy.deepcopy(s3_lakehouse_config)
     config["ml"].update(store_dir=str(tmp_path / "mlflow"), search_time_s=5, cv_folds=3, rul_fractions=[0.25, 0.5])

@@ -239,6 +239,7 @@ def test_live_scorer_follows_runs_swaps_models_alerts_once_and_survives_kill_9(s
     assert sorted(stored["alert_id"]) == sorted(alerts_before["alert_id"])         # nothing raised twice
     assert set(stored["run_id"]) == {run_a}
     assert stored.groupby("threshold_min").size().max() == 1
+    assert set(stored["bound"]) == {"lower"} and (stored["bound_remaining_life_min"] < stored["threshold_min"]).all()
     assert (stored["last_reading_ts"] < a4["ended_at"]).all()                       # before the true end of life
     messages = topic_messages(cfg)
     keys = [k for k, _ in messages]
@@ -246,7 +247,10 @@ def test_live_scorer_follows_runs_swaps_models_alerts_once_and_survives_kill_9(s
     validator = contracts.validator(contracts.TOOL_ALERT)
     for key, msg in messages:
         assert not list(validator.iter_errors(msg)), msg
-        assert msg["alert_id"] == key and msg["run_id"] == run_a and msg["remaining_life_min"] < msg["threshold_min"]
+        # raised on the interval's lower end, so before the estimate itself crosses the threshold
+        lower_left = max(msg["predicted_life_lower_min"] - msg["minutes_cut"], 0.0)
+        assert msg["alert_id"] == key and msg["run_id"] == run_a and lower_left < msg["threshold_min"]
+        assert lower_left <= msg["remaining_life_min"]
 
 
 def test_publish_crash_windows_send_pending_once(spark, live_env, kafka_broker, tmp_path):

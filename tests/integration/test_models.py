@@ -87,6 +87,14 @@ def test_promotion_rule_both_ways_and_its_history(spark, trained):
         assert r1["alias"].tolist() == ["champion", "challenger"] and r1["replaced_version"].isna().all()
         assert r1.iloc[1]["champion_metric"] == pytest.approx(r1.iloc[0]["new_metric"])
         assert r1.iloc[1]["new_metric"] >= r1.iloc[0]["new_metric"]
+        if name == "tool_rul":
+            # tool_rul's trees only correct the wear curve's estimate, so a crippled forest is nearly as
+            # good as a proper one: round 2 may go either way, and each decision must follow the rule
+            for _, rec in r2.iterrows():
+                assert (rec["decision"] == "promoted") == (rec["new_metric"] < rec["champion_metric"]), rec.to_dict()
+            champion = r2[r2["decision"] == "promoted"]["version"].tolist()[-1:] or [r1.iloc[0]["version"]]
+            assert tracking.alias_version(client, name, "champion") == champion[0] == second[name]["champion"]
+            continue
         # proper candidates beat it on the same holdout: champion moves, replacing round 1's
         assert r2.iloc[0]["alias"] == "champion" and r2.iloc[0]["decision"] == "promoted"
         assert r2.iloc[0]["replaced_version"] == r1.iloc[0]["version"]
@@ -115,7 +123,16 @@ def test_mlflow_runs_log_what_a_reviewer_needs(spark, trained, tmp_path):
                 "oracle_holdout_rmse_ln_t", "physics_holdout_rmse_ln_t", "tool_life_champion_holdout_mae_rul_min_at_50",
                 "holdout_mae_rul_min_at_25", "ratio_mae_rul_at_50_to_tool_life_champion", "pd_drop_cutting_speed"):
         assert np.isfinite(m[key]), key
-    assert m["oracle_holdout_rmse_ln_t"] < m["holdout_rmse_ln_t"] * 1.5
+    # the oracle is the settings' law: no floor for a model that reads the tool's own wear, which
+    # tells more than the settings can
+    assert m["holdout_rmse_ln_t"] < m["oracle_holdout_rmse_ln_t"]
+    # what scoring needs beside the trees: the calibrated interval, the wear curve, the offset
+    serving = tracking.serving(client, "tool_rul", version.version)
+    assert serving.offset == "wear_curve_life_min" and serving.curve is not None
+    assert serving.interval.level == config["ml"]["interval"] and len(serving.interval.low) == len(serving.interval.edges) + 1
+    assert all(lo < hi for lo, hi in zip(serving.interval.low, serving.interval.high))
+    # the 80 % interval on the holdout (64 samples here): a loose band, the benchmark checks 75-85 % over seeds
+    assert 0.6 <= m["holdout_coverage"] <= 1 and np.isfinite(m["holdout_coverage_at_50"])
     tags = run.data.tags
     assert tags["simulation_ids"] == trained["sim"].simulation_id
     assert len(tags["conf_hash"]) == 64 and tags["git_commit"]

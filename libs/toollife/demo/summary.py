@@ -100,6 +100,11 @@ def model_summary(config: Mapping[str, Any], truth: pd.Series | None) -> list[st
                          f" / {m['holdout_mae_rul_min_at_50']:.2f} min; the tool_life champion"
                          f" {m['tool_life_champion_holdout_mae_rul_min_at_25']:.2f} / "
                          f"{m['tool_life_champion_holdout_mae_rul_min_at_50']:.2f} min")
+            level = float(mv.tags.get("interval", "nan"))
+            cover = [f"{m[k]:.0%} at {k.rsplit('_', 1)[1]} %" for k in ("holdout_coverage_at_25", "holdout_coverage_at_50")
+                     if k in m]
+            if cover:
+                lines.append(f"        its {level:.0%} interval covers the true life of the holdout tools: " + ", ".join(cover))
     promotions = reader.read_frame(config, "meta.model_promotions", columns=["decision"])
     decisions = promotions["decision"].value_counts().sort_index() if promotions is not None else pd.Series(dtype=int)
     lines.append("      alias changes in meta.model_promotions: " + ", ".join(f"{k}={n}" for k, n in decisions.items()))
@@ -107,11 +112,12 @@ def model_summary(config: Mapping[str, Any], truth: pd.Series | None) -> list[st
     live = live.sort_values("remaining_life_min") if live is not None else pd.DataFrame()
     true_life = {(r["machine_id"], r["tool_id"], r["run_id"], r["replicate"]): r["true_tool_life_min"]
                  for r in (truth["runs"] if truth is not None else [])}
+    level = float(config["ml"]["interval"])
     lines.append(f"    tools cutting now ({len(live)}), remaining useful life by tool_rul against the truth:")
     for r in live.itertuples():
         true = true_life.get((r.machine_id, r.tool_id, r.run_id, r.replicate))
         told = "no prediction: " + r.reason if r.reason else (
-            f"{r.remaining_life_min:5.1f} min left (interval {max(r.predicted_life_lower_min - r.minutes_cut, 0):.1f}"
+            f"{r.remaining_life_min:5.1f} min left ({level:.0%} interval {max(r.predicted_life_lower_min - r.minutes_cut, 0):.1f}"
             f"-{r.predicted_life_upper_min - r.minutes_cut:.1f})")
         lines.append(f"      {r.machine_id}/{r.tool_id} run {r.run_id}.{r.replicate}: cut {r.minutes_cut:5.1f} min, {told}"
                      + (f"; true {true - r.minutes_cut:.1f} min left" if true is not None else ""))

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from toollife.ml import features as feat
+from toollife.ml.serving import Serving
 
 RUNNING, COMPLETED, ABORTED = "running", "completed", "aborted"
 
@@ -36,21 +37,23 @@ def incomplete_reason(frame: pd.DataFrame, columns: Sequence[str], min_readings:
     return pd.Series(reasons, index=frame.index, dtype=object)
 
 
-def predict(features: pd.DataFrame, predict_ln: Callable[[pd.DataFrame], Any], columns: Sequence[str],
-            quantiles: tuple[float, float], min_readings: int) -> pd.DataFrame:
+def predict(features: pd.DataFrame, predict: Callable[[pd.DataFrame], Any], columns: Sequence[str],
+            serving: Serving, min_readings: int) -> pd.DataFrame:
     """``features`` (one row per run, :data:`~toollife.ml.features.NOW_COLUMNS`) + predicted life
-    (exp of the model's ln T), its interval from the holdout residual quantiles, the remaining
-    useful life T - t (>= 0) and ``reason``; a row that cannot be scored keeps null predictions."""
+    (exp of ln T from the model's ``predict`` of ``columns`` and the version's ``serving``), its
+    calibrated interval, the remaining useful life T - t (>= 0) and ``reason``; a row that cannot be
+    scored keeps null predictions."""
     out = features.copy()
     out["reason"] = incomplete_reason(out, [*columns, "minutes_cut"], min_readings)
     ln = np.full(len(out), np.nan)
     ok = out["reason"].isna().to_numpy()
     if ok.any():
-        ln[ok] = np.asarray(predict_ln(out.loc[ok, list(columns)].reset_index(drop=True)), float)
+        ln[ok] = serving.predictor(predict, columns)(out.loc[ok].reset_index(drop=True))
     life = np.exp(ln)
+    low, high = serving.interval.bounds(ln, out["minutes_cut"].to_numpy(float))
     out["predicted_life_min"] = life
-    out["predicted_life_lower_min"] = np.exp(ln + quantiles[0])
-    out["predicted_life_upper_min"] = np.exp(ln + quantiles[1])
+    out["predicted_life_lower_min"] = np.exp(low)
+    out["predicted_life_upper_min"] = np.exp(high)
     out["remaining_life_min"] = np.where(np.isfinite(life), np.maximum(life - out["minutes_cut"].astype(float), 0.0),
                                          np.nan)
     return out
@@ -62,16 +65,29 @@ def alert_id(run: Mapping[str, Any], threshold_min: float) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+def alerting_bound(row: Mapping[str, Any]) -> tuple[str, float]:
+    """(which bound, remaining minutes by it): the interval's lower end, so an alert comes before
+    the end of life at the interval's level; the point estimate when the version has no interval."""
+    lower = row.get("predicted_life_lower_min")
+    if lower is not None and np.isfinite(lower):
+        return "lower", max(float(lower) - float(row["minutes_cut"]), 0.0)
+    return "point", float(row["remaining_life_min"])
+
+
 def due_alerts(scored: pd.DataFrame, thresholds: Iterable[float]) -> pd.DataFrame:
-    """One row per (scored running run, threshold) whose remaining life is below the threshold,
-    with its ``alert_id``; the caller inserts only ids it has not stored yet (once per run and threshold)."""
+    """One row per (scored running run, threshold) whose remaining life by :func:`alerting_bound`
+    is below the threshold, with its ``alert_id``, the ``bound`` and ``bound_remaining_life_min``;
+    the caller inserts only ids it has not stored yet (once per run and threshold)."""
     rows = []
     live = scored[scored["remaining_life_min"].notna()]
     for run in live.to_dict("records"):
+        bound, remaining = alerting_bound(run)
         for threshold in sorted({float(t) for t in thresholds}):
-            if run["remaining_life_min"] < threshold:
-                rows.append({"alert_id": alert_id(run, threshold), "threshold_min": threshold, **run})
-    return pd.DataFrame(rows, columns=["alert_id", "threshold_min", *scored.columns])
+            if remaining < threshold:
+                rows.append({"alert_id": alert_id(run, threshold), "threshold_min": threshold, "bound": bound,
+                             "bound_remaining_life_min": remaining, **run})
+    return pd.DataFrame(rows, columns=["alert_id", "threshold_min", "bound", "bound_remaining_life_min",
+                                       *scored.columns])
 
 
 def _iso(value) -> str:

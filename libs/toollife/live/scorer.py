@@ -36,12 +36,14 @@ from pyspark.sql.types import DoubleType, LongType, StringType, StructField, Str
 
 from toollife.lakehouse import tables
 from toollife.gold import experiment_runs as er
+from toollife.gold.writes import add_missing_columns
 from toollife.ingestion.schemas import SOURCES
 from toollife.live import alerts as alerts_mod
 from toollife.live import frames, memory
 from toollife.ml import features as feat
 from toollife.ml import tracking
-from toollife.ml.training import SPECS
+from toollife.ml.serving import Serving
+from toollife.ml.specs import SPECS
 from toollife.runtime.phases import PhaseClock
 from toollife.runtime.streaming_stop import StopRequest, stop_all, stop_gracefully
 
@@ -88,6 +90,9 @@ ALERTS_SCHEMA = StructType([
     _f("alert_id", StringType(), False, "sha256 of run key + threshold (32 hex): one per run and threshold"),
     *_KEY,
     _f("threshold_min", DoubleType(), False),
+    _f("bound", StringType(), comment="which remaining life crossed the threshold: lower = the interval's lower end "
+                                      "(ml.interval), point = the estimate (a version without an interval)"),
+    _f("bound_remaining_life_min", DoubleType(), comment="the remaining life by that bound, >= 0"),
     *_PREDICTION,
     _f("model_name", StringType(), False),
     _f("model_version", StringType(), False),
@@ -106,6 +111,7 @@ def ensure_tables(spark: SparkSession, config: Mapping[str, Any]):
     alerts = tables.create_if_missing(
         spark, config, ALERTS, ALERTS_SCHEMA,
         comment="remaining-life alerts, one per run and threshold, and whether Kafka has them")
+    add_missing_columns(spark, ALERTS, alerts, ALERTS_SCHEMA)      # bound: a table from before alerts had one
     return live, alerts
 
 
@@ -174,8 +180,8 @@ class LiveBatchScorer:
         return DeltaTable.forPath(spark, tbl.path(self.config))
 
     # -- the model ---------------------------------------------------------------------------------
-    def model(self) -> tuple[str, Any, tuple[float, float]]:
-        """(version, pyfunc model, residual quantiles) of what the alias points at now."""
+    def model(self) -> tuple[str, Any, Serving]:
+        """(version, pyfunc model, its interval, curve and offset) of what the alias points at now."""
         alias = self.live_conf["alias"]
         version = tracking.alias_version(self.client, self.model_name, alias)
         if version is None:
@@ -187,7 +193,7 @@ class LiveBatchScorer:
 
             log.info("loading %s version %s (%s)", self.model_name, version, alias)
             model = mlflow.pyfunc.load_model(f"models:/{self.model_name}/{version}")
-            self._models[version] = (model, tracking.residual_quantiles(self.client, self.model_name, version))
+            self._models[version] = (model, tracking.serving(self.client, self.model_name, version))
         if version not in self.stats["model_versions"]:
             self.stats["model_versions"].append(version)
         return (version, *self._models[version])
@@ -234,8 +240,8 @@ class LiveBatchScorer:
                              .select(*memory.READING_COLUMNS).toPandas())
         clock.lap(f"history({len(unread)} read)")
 
-        version, model, quantiles = self.model()
-        scored = self._score(cutting, self.memory.readings(cutting_keys), model, quantiles, version)
+        version, model, serving = self.model()
+        scored = self._score(cutting, self.memory.readings(cutting_keys), model, serving, version)
         now = _now()
         closing = ended[feat.RUN_KEY + ["status", "ended_at"]].assign(
             true_life_min=ended["tool_life_min"].where(ended["status"] == frames.COMPLETED), closed_at=now)
@@ -261,7 +267,8 @@ class LiveBatchScorer:
     def _keys(spark: SparkSession, keys: list) -> DataFrame:
         return spark.createDataFrame(pd.DataFrame(keys, columns=feat.RUN_KEY))
 
-    def _score(self, cutting: pd.DataFrame, history: pd.DataFrame, model, quantiles, version: str) -> pd.DataFrame:
+    def _score(self, cutting: pd.DataFrame, history: pd.DataFrame, model, serving: Serving,
+               version: str) -> pd.DataFrame:
         if cutting.empty:
             return pd.DataFrame(columns=[f.name for f in LIVE_SCHEMA.fields])
         newest = history.sort_values("ts", kind="mergesort").groupby(feat.RUN_KEY, sort=False).tail(1)
@@ -271,8 +278,8 @@ class LiveBatchScorer:
                 .merge(newest, on=feat.RUN_KEY, how="left"))
         start = pd.to_datetime(runs["started_at"])
         runs["minutes_cut"] = (pd.to_datetime(runs["last_reading_ts"]) - start).dt.total_seconds() / 60.0
-        features = feat.features_now(runs, history)       # the same function as training's samples
-        predicted = frames.predict(features, model.predict, self.columns, quantiles,
+        features = feat.features_now(runs, history, serving.curve)   # the same function as training's samples
+        predicted = frames.predict(features, model.predict, self.columns, serving,
                                    int(self.config["ml"]["min_readings"]))
         extra = runs[[*feat.RUN_KEY, "status", "started_at", "last_reading_ts", "last_reading_kafka_ts"]]
         return predicted.merge(extra, on=feat.RUN_KEY).assign(model_name=self.model_name, model_version=version)

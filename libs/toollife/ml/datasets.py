@@ -23,7 +23,7 @@ from toollife.gold.experiment_runs import EXPERIMENT_RUNS, SIMULATION
 from toollife.ingestion.schemas import SOURCES
 from toollife.ml import features as feat
 from toollife.ml import spark_features
-from toollife.ml.training import TrainingData
+from toollife.ml.specs import TrainingData
 from toollife.simulation import manifest
 
 SIMULATION_RUNS = tables.Table(*manifest.TABLE)
@@ -118,13 +118,14 @@ def load_training_data(spark: SparkSession, config: Mapping[str, Any]) -> Traini
     completed = streamed_runs(completed)
     readings = tables.read(spark, config, readings_tbl, versions[readings_tbl.qualified])
     samples = spark_features.rul_training_samples(completed, readings, config["ml"]["rul_fractions"]).toPandas()
+    wear = spark_features.flank_wear(completed, readings).toPandas()
     runs_pdf = completed.select(*feat.RUN_KEY, "started_at", *[c for c in feat.PLANNING_FEATURES if c not in feat.RUN_KEY],
                                 "tool_life_min").toPandas()
     sort = [*feat.RUN_KEY]
     runs_pdf = runs_pdf.sort_values(sort, kind="mergesort").reset_index(drop=True)
     samples = samples.sort_values([*sort, "fraction"], kind="mergesort").reset_index(drop=True)
     truth, simulation_ids = _truth(spark, config, sorted(runs_pdf["experiment_id"].unique()))
-    return TrainingData(runs=runs_pdf, samples=samples, versions=versions,
+    return TrainingData(runs=runs_pdf, samples=samples, wear=wear, versions=versions,
                         paths={EXPERIMENT_RUNS.qualified: EXPERIMENT_RUNS.path(config),
                                readings_tbl.qualified: readings_tbl.path(config)},
                         truth=truth, simulation_ids=simulation_ids)

@@ -6,7 +6,9 @@ the features of a tool that is cutting now, so training and serving cannot drift
   cutting since ``run_started``); a reading after the cut-off never reaches a feature;
 * :func:`rul_samples` - ``tool_rul`` training samples: every completed run cut off at several
   fractions of its observed life;
-* :func:`features_now` - the same features for tools still cutting, over what they cut so far.
+* :func:`features_now` - the same features for tools still cutting, over what they cut so far;
+* :func:`with_wear_curve_life` - the life a learned wear curve reads off each sample's readings
+  (:mod:`toollife.ml.wear_curve`; training learns the curve after the samples, from its runs only).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Iterable
 
 import numpy as np
 import pandas as pd
+
+from toollife.ml import wear_curve as wc
 
 RUN_KEY = ["experiment_id", "machine_id", "tool_id", "run_id", "replicate"]
 # replicates of one design point share it: they never straddle train and test
@@ -27,7 +31,12 @@ WEAR_CRITERION_MM = 0.3   # flank wear VB at the end of tool life (ISO 3685)
 # Lean on purpose: measured on a 4 machines x 3 tools x 2 replicates simulation, adding the power,
 # vibration, temperature and AE summaries made the remaining-life error at 50 % worse (0.38 against
 # 0.26-0.29 of the tool_life error), the trees spending splits on noise.
-SENSOR_FEATURES = ["minutes_cut", "flank_wear_last", "flank_wear_slope", "flank_wear_recent_slope", "wear_life_min"]
+SENSOR_FEATURES = ["minutes_cut", "flank_wear_last", "flank_wear_slope", "flank_wear_recent_slope", "wear_life_min",
+                   "wear_curve_life_min"]
+# tool_rul predicts ln T relative to this feature (the life the learned wear curve reads off the
+# tool's own readings): trees approximating the identity of ln T in it cost 2-4x the error
+WEAR_CURVE_LIFE = "wear_curve_life_min"
+WEAR_COLUMNS = [*RUN_KEY, "minutes", "value"]     # flank-wear readings, minutes after run_started
 SUMMARIES = [f"{s}_{stat}" for s in SENSORS for stat in ("last", "mean", "slope")]
 RUL_FEATURES = [*PLANNING_FEATURES, *SENSOR_FEATURES]
 # frames of one row per run (and cut-off): the run key, then the features not already in it
@@ -50,13 +59,19 @@ def _slope(t: np.ndarray, y: np.ndarray) -> float:
     return float(np.dot(tc, y - y.mean()) / np.dot(tc, tc))
 
 
-def sensor_features(readings: pd.DataFrame, started_at: pd.Timestamp, cutoff_min: float) -> dict[str, float]:
+def minutes_since(ts: pd.Series, started_at) -> np.ndarray:
+    return ((_utc(pd.to_datetime(ts)) - _utc(pd.Timestamp(started_at))).dt.total_seconds() / 60.0).to_numpy(float)
+
+
+def sensor_features(readings: pd.DataFrame, started_at: pd.Timestamp, cutoff_min: float,
+                    curve: wc.WearCurve | None = None) -> dict[str, float]:
     """One run's readings (columns ``ts``, ``sensor``, ``value``) up to ``cutoff_min`` minutes after
     ``started_at``, summarised per sensor (:data:`SUMMARIES`: the newest reading, the mean and the
     least-squares slope per minute), plus the minutes cut, the flank-wear readings so far, the
-    recent wear rate and the life it extrapolates to. The models use :data:`SENSOR_FEATURES`."""
-    minutes = (_utc(pd.to_datetime(readings["ts"])) - _utc(pd.Timestamp(started_at))).dt.total_seconds() / 60.0
-    upto = readings.assign(_t=minutes.to_numpy())
+    recent wear rate and the life it extrapolates to, and the life ``curve`` reads off them (NaN
+    without one). The models use :data:`SENSOR_FEATURES`."""
+    minutes = minutes_since(readings["ts"], started_at)
+    upto = readings.assign(_t=minutes)
     upto = upto[(upto["_t"] >= 0) & (upto["_t"] <= cutoff_min + 1e-9)].sort_values("_t", kind="mergesort")
     out: dict[str, float] = {"minutes_cut": float(cutoff_min)}
     for s in SENSORS:
@@ -75,10 +90,13 @@ def sensor_features(readings: pd.DataFrame, started_at: pd.Timestamp, cutoff_min
     out["flank_wear_recent_slope"] = rate
     out["wear_life_min"] = (cutoff_min + max(WEAR_CRITERION_MM - wear, 0.0) / rate
                             if np.isfinite(rate) and rate > 0 and np.isfinite(wear) else float("nan"))
+    out[WEAR_CURVE_LIFE] = (wc.estimate_life(one["_t"].to_numpy(float), one["value"].to_numpy(float), cutoff_min, curve)
+                            if curve is not None else float("nan"))
     return out
 
 
-def rul_samples(runs: pd.DataFrame, readings: pd.DataFrame, fractions: Iterable[float]) -> pd.DataFrame:
+def rul_samples(runs: pd.DataFrame, readings: pd.DataFrame, fractions: Iterable[float],
+                curve: wc.WearCurve | None = None) -> pd.DataFrame:
     """``tool_rul`` training samples: each completed run of ``runs`` (with ``started_at`` and
     ``tool_life_min``) cut off at every fraction of its life; one row per run and fraction with
     the run key, the planning and sensor features, ``fraction`` and ``tool_life_min``."""
@@ -92,7 +110,7 @@ def rul_samples(runs: pd.DataFrame, readings: pd.DataFrame, fractions: Iterable[
     for run in completed.to_dict("records"):
         mine = by_run.get(tuple(run[k] for k in RUN_KEY), empty)
         for frac in fractions:
-            feats = sensor_features(mine, run["started_at"], frac * float(run["tool_life_min"]))
+            feats = sensor_features(mine, run["started_at"], frac * float(run["tool_life_min"]), curve)
             rows.append({**{k: run[k] for k in RUN_KEY}, **feats, "fraction": frac,
                          "tool_life_min": float(run["tool_life_min"])})
     samples = pd.DataFrame(rows, columns=[*RUN_KEY, *SENSOR_FEATURES, "n_flank_wear_readings", "fraction",
@@ -101,7 +119,7 @@ def rul_samples(runs: pd.DataFrame, readings: pd.DataFrame, fractions: Iterable[
     return samples.merge(settings, on=RUN_KEY, how="left")[SAMPLE_COLUMNS]
 
 
-def features_now(runs: pd.DataFrame, readings: pd.DataFrame) -> pd.DataFrame:
+def features_now(runs: pd.DataFrame, readings: pd.DataFrame, curve: wc.WearCurve | None = None) -> pd.DataFrame:
     """Features of tools that are cutting: each run of ``runs`` (with ``started_at`` and
     ``minutes_cut``, the cutting time so far) summarised over all its readings up to now."""
     by_run = {key: grp for key, grp in readings.groupby(RUN_KEY, sort=False)}
@@ -109,9 +127,29 @@ def features_now(runs: pd.DataFrame, readings: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for run in runs.to_dict("records"):
         cut = run["minutes_cut"]
-        feats = (sensor_features(by_run.get(tuple(run[k] for k in RUN_KEY), empty), run["started_at"], float(cut))
+        feats = (sensor_features(by_run.get(tuple(run[k] for k in RUN_KEY), empty), run["started_at"], float(cut), curve)
                  if pd.notna(run["started_at"]) and pd.notna(cut) else {"minutes_cut": cut})
         rows.append({**{k: run[k] for k in RUN_KEY}, **feats})
     frame = pd.DataFrame(rows, columns=[*RUN_KEY, *SENSOR_FEATURES, "n_flank_wear_readings"])
     settings = runs[RUN_KEY + [c for c in PLANNING_FEATURES if c not in RUN_KEY]]
     return frame.merge(settings, on=RUN_KEY, how="left")[NOW_COLUMNS]
+
+
+def wear_points(wear: pd.DataFrame, runs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(t / T, VB) of every flank-wear reading of ``wear`` (:data:`WEAR_COLUMNS`) whose run is one
+    of the completed ``runs`` (run key + ``tool_life_min``): what :func:`wear_curve.learn` pools."""
+    mine = wear.merge(runs[[*RUN_KEY, "tool_life_min"]], on=RUN_KEY, how="inner")
+    return (mine["minutes"] / mine["tool_life_min"]).to_numpy(float), mine["value"].to_numpy(float)
+
+
+def with_wear_curve_life(samples: pd.DataFrame, wear: pd.DataFrame, curve: wc.WearCurve) -> pd.DataFrame:
+    """``samples`` (run key + ``minutes_cut``) with :data:`WEAR_CURVE_LIFE` read off each run's
+    flank-wear readings up to its cut, as :func:`sensor_features` reads it when scoring."""
+    by_run = {key: grp for key, grp in wear.groupby(RUN_KEY, sort=False)}
+    empty = wear.iloc[0:0]
+    lives = []
+    for key, cut in zip(samples[RUN_KEY].itertuples(index=False, name=None), samples["minutes_cut"]):
+        mine = by_run.get(key, empty)
+        lives.append(wc.estimate_life(mine["minutes"].to_numpy(float), mine["value"].to_numpy(float),
+                                      float(cut), curve))
+    return samples.assign(**{WEAR_CURVE_LIFE: np.asarray(lives, float)})

@@ -40,6 +40,8 @@ SUMMARY_METRICS = (
     "tool_life_champion_holdout_mae_rul_min_at_25", "tool_life_champion_holdout_mae_rul_min_at_50",
     "ratio_mae_rul_at_25_to_tool_life_champion", "ratio_mae_rul_at_50_to_tool_life_champion",
     "pd_drop_cutting_speed", "pd_drop_feed", "pd_drop_depth_of_cut",
+    "holdout_coverage", "holdout_coverage_at_10", "holdout_coverage_at_25", "holdout_coverage_at_50",
+    "holdout_coverage_at_75", "n_holdout",
 )
 
 

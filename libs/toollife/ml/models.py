@@ -121,6 +121,7 @@ class SearchResult:
     tried: int
     seconds: float
     history: list[tuple[dict[str, Any], float]] = field(default_factory=list)
+    oof: np.ndarray | None = None            # the best setting's out-of-fold predictions
 
 
 def _grid(grid: Mapping[str, list], seed: int) -> list[dict[str, Any]]:
@@ -132,13 +133,17 @@ def _grid(grid: Mapping[str, list], seed: int) -> list[dict[str, Any]]:
 
 
 def grouped_cv(kind: str, params: Mapping[str, Any], X: pd.DataFrame, y: np.ndarray, groups: np.ndarray,
-               numeric: Sequence[str], folds: int, seed: int, n_jobs: int | None = None) -> list[dict[str, float]]:
+               numeric: Sequence[str], folds: int, seed: int,
+               n_jobs: int | None = None) -> tuple[list[dict[str, float]], np.ndarray]:
+    """Per-fold metrics and the out-of-fold predictions (each row by the fold model that never saw
+    its design point: what the intervals are calibrated on)."""
     n_folds = min(folds, len(np.unique(groups)))
-    out = []
+    out, oof = [], np.full(len(y), np.nan)
     for train, test in GroupKFold(n_splits=n_folds).split(X, y, groups):
         model = build_candidate(kind, numeric, params, seed, n_jobs).fit(X.iloc[train], y[train])
-        out.append(regression_metrics(y[test], model.predict(X.iloc[test])))
-    return out
+        oof[test] = model.predict(X.iloc[test])
+        out.append(regression_metrics(y[test], oof[test]))
+    return out, oof
 
 
 def search(kind: str, X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, numeric: Sequence[str], *,
@@ -151,11 +156,11 @@ def search(kind: str, X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, numeri
     history = []
     for params in _grid(grid, seed):
         t0 = clock()
-        folds_out = grouped_cv(kind, params, X, y, groups, numeric, folds, seed, n_jobs)
+        folds_out, oof = grouped_cv(kind, params, X, y, groups, numeric, folds, seed, n_jobs)
         rmse = float(np.mean([f["rmse_ln_t"] for f in folds_out]))
         history.append((params, rmse))
         if best is None or rmse < best.cv_rmse_ln_t:
-            best = SearchResult(kind, params, rmse, folds_out, 0, 0.0)
+            best = SearchResult(kind, params, rmse, folds_out, 0, 0.0, oof=oof)
         last = clock() - t0
         if clock() - started + last > time_bound_s:
             break

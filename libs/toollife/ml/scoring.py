@@ -4,9 +4,9 @@
 * ``tool_rul`` scores the runs still cutting from the settings plus their readings so far:
   predicted life, and the remaining useful life T - t (never below 0).
 
-Intervals come from the holdout residuals of ln T that training stored on the model version
-(``residual_q_low`` / ``residual_q_high``). A run whose features are incomplete gets a row with
-a null prediction and the reason, never a crash.
+What else a version needs (its calibrated interval, its wear curve, the feature its output is
+relative to) comes from its tags (:class:`toollife.ml.serving.Serving`), as for the live scorer.
+A run whose features are incomplete gets a row with a null prediction and the reason, never a crash.
 """
 
 from __future__ import annotations
@@ -21,36 +21,54 @@ from toollife.gold.experiment_runs import EXPERIMENT_RUNS
 from toollife.ingestion.schemas import SOURCES
 from toollife.ml import datasets, quiet, spark_features, tracking
 from toollife.ml import features as feat
-from toollife.ml.training import SPECS
+from toollife.ml.intervals import Interval
+from toollife.ml.serving import Serving
+from toollife.ml.specs import SPECS
 
 
-def _incomplete(columns, required_readings: int | None = None) -> Column:
+def _incomplete(columns, required_readings: int | None = None, nan_columns=()) -> Column:
     """The reason a row cannot be scored, or null."""
     reason = F.lit(None).cast("string")
     if required_readings is not None:
         reason = F.when(F.coalesce(F.col("n_flank_wear_readings"), F.lit(0.0)) < required_readings,
                         F.lit(f"fewer than {required_readings} flank-wear readings so far"))
-    missing = F.concat_ws(", ", *[F.when(F.col(c).isNull(), F.lit(c)) for c in columns])
+    # a feature a pandas UDF could not compute arrives as NaN, not null
+    missing = F.concat_ws(", ", *[F.when(F.col(c).isNull() | (F.isnan(c) if c in nan_columns else F.lit(False)), F.lit(c))
+                                  for c in columns])
     return F.coalesce(reason, F.when(missing != "", F.concat(F.lit("missing "), missing)))
 
 
+def _by_bin(interval: Interval, fraction: Column, values) -> Column:
+    """The value of the interval's bin of each row (the Spark form of :meth:`Interval.bins`)."""
+    if not interval.edges:
+        return F.lit(float(values[0]))
+    expr = F.when(fraction < F.lit(interval.edges[0]), F.lit(float(values[0])))
+    for edge, value in zip(interval.edges[1:], values[1:-1]):
+        expr = expr.when(fraction < F.lit(edge), F.lit(float(value)))
+    return expr.otherwise(F.lit(float(values[-1])))
+
+
 def _predict(spark: SparkSession, frame: DataFrame, model_name: str, uri: str, version: str,
-             quantiles: tuple[float, float]) -> DataFrame:
+             serving: Serving) -> DataFrame:
     """Rows with a null ``reason`` get predictions; the others keep null ones."""
     import mlflow.pyfunc
 
     columns = list(SPECS[model_name].features)
     quiet.spark_udf_notices_off()
     udf = mlflow.pyfunc.spark_udf(spark, uri, result_type="double", env_manager="local")
-    ok = frame.where(F.col("reason").isNull()).withColumn("_ln", udf(F.struct(*[F.col(c) for c in columns])))
+    ln = udf(F.struct(*[F.col(c) for c in columns]))
+    if serving.offset:
+        ln = ln + F.log(F.col(serving.offset))
+    ok = frame.where(F.col("reason").isNull()).withColumn("_ln", ln)
     bad = frame.where(F.col("reason").isNotNull()).withColumn("_ln", F.lit(None).cast("double"))
     both = ok.unionByName(bad)
     life = F.exp("_ln")
+    fraction = F.coalesce(F.col("minutes_cut") / life, F.lit(0.0))
     return both.select(
         *feat.RUN_KEY, F.lit(model_name).alias("model_name"), F.lit(version).alias("model_version"), "status",
         life.alias("predicted_life_min"),
-        F.exp(F.col("_ln") + F.lit(quantiles[0])).alias("predicted_life_lower_min"),
-        F.exp(F.col("_ln") + F.lit(quantiles[1])).alias("predicted_life_upper_min"),
+        F.exp(F.col("_ln") + _by_bin(serving.interval, fraction, serving.interval.low)).alias("predicted_life_lower_min"),
+        F.exp(F.col("_ln") + _by_bin(serving.interval, fraction, serving.interval.high)).alias("predicted_life_upper_min"),
         "minutes_cut",
         # greatest() skips nulls: without the guard a missing prediction would read as 0 min left
         F.when(F.col("minutes_cut").isNotNull() & F.col("_ln").isNotNull(),
@@ -79,16 +97,18 @@ def score(spark: SparkSession, config: Mapping[str, Any], client, experiments=No
                              *[c for c in feat.PLANNING_FEATURES if c not in feat.RUN_KEY])
     life_frame = life_frame.withColumn("reason", _incomplete(feat.PLANNING_FEATURES))
     uri, version = champions["tool_life"]
-    life = _predict(spark, life_frame, "tool_life", uri, version, tracking.residual_quantiles(client, "tool_life", version))
+    life = _predict(spark, life_frame, "tool_life", uri, version, tracking.serving(client, "tool_life", version))
 
     readings_tbl = SOURCES["sensor_readings"].silver
     running = runs.where(cutting)
-    now = spark_features.features_now(running, tables.read(spark, config, readings_tbl))
-    now = now.join(running.select(*feat.RUN_KEY, "status"), feat.RUN_KEY)
-    now = now.withColumn("reason", _incomplete([*feat.PLANNING_FEATURES, "minutes_cut"],
-                                               int(config["ml"]["min_readings"])))
     uri, version = champions["tool_rul"]
-    rul = _predict(spark, now, "tool_rul", uri, version, tracking.residual_quantiles(client, "tool_rul", version))
+    rul_serving = tracking.serving(client, "tool_rul", version)
+    now = spark_features.features_now(running, tables.read(spark, config, readings_tbl), rul_serving.curve)
+    now = now.join(running.select(*feat.RUN_KEY, "status"), feat.RUN_KEY)
+    offset = [rul_serving.offset] if rul_serving.offset else []
+    now = now.withColumn("reason", _incomplete([*feat.PLANNING_FEATURES, "minutes_cut", *offset],
+                                               int(config["ml"]["min_readings"]), nan_columns=offset))
+    rul = _predict(spark, now, "tool_rul", uri, version, rul_serving)
 
     predictions = _finish(life.unionByName(rul))
     merged = datasets.merge_predictions(spark, config, predictions)

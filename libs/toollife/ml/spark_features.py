@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
 
 from toollife.ml import features as feat
+from toollife.ml.wear_curve import WearCurve
 
 _KEY_TYPES = {"run_id": LongType(), "replicate": LongType()}
 _SETTING_TYPES = {c: DoubleType() for c in feat.NUMERIC_SETTINGS}
@@ -58,13 +59,24 @@ def rul_training_samples(runs: DataFrame, readings: DataFrame, fractions: Sequen
             .applyInPandas(samples, RUL_SAMPLES_SCHEMA))
 
 
-def features_now(runs: DataFrame, readings: DataFrame) -> DataFrame:
-    """Features of the ``runs`` still cutting (``minutes_cut`` = cutting time so far)."""
+def features_now(runs: DataFrame, readings: DataFrame, curve: WearCurve | None = None) -> DataFrame:
+    """Features of the ``runs`` still cutting (``minutes_cut`` = cutting time so far), the wear
+    curve's life read against the scoring model's ``curve``."""
 
     def now(group: pd.DataFrame) -> pd.DataFrame:
         run, mine = _split(group, ["minutes_cut"])
-        return feat.features_now(run, mine)
+        return feat.features_now(run, mine, curve)
 
     return (_with_run(runs, readings, ["minutes_cut"]).groupBy(*feat.RUN_KEY)
             .applyInPandas(now, FEATURES_NOW_SCHEMA))
 
+
+
+def flank_wear(runs: DataFrame, readings: DataFrame) -> DataFrame:
+    """The flank-wear readings of ``runs`` as :data:`~toollife.ml.features.WEAR_COLUMNS` (minutes
+    after run_started, from the microseconds: the difference :func:`features.minutes_since` takes)."""
+    minutes = (F.unix_micros("ts") - F.unix_micros("started_at")) / F.lit(60e6)
+    return (readings.where(F.col("sensor") == "flank_wear").select(*feat.RUN_KEY, "ts", "value")
+            .join(runs.select(*feat.RUN_KEY, "started_at"), feat.RUN_KEY)
+            .select(*feat.RUN_KEY, minutes.alias("minutes"), F.col("value").cast("double").alias("value"))
+            .where(F.col("minutes") >= 0))

@@ -22,6 +22,7 @@ from typing import Any, Mapping
 
 from toollife.errors import UserError
 from toollife.lakehouse import storage
+from toollife.ml.serving import Serving
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 MODEL_NAMES = ("tool_life", "tool_rul")
@@ -104,10 +105,10 @@ def champion_uri(client, model_name: str) -> tuple[str, str]:
     return f"models:/{model_name}/{version}", version
 
 
-def residual_quantiles(client, model_name: str, version: str) -> tuple[float, float]:
-    """The holdout residual quantiles of ln T training stored on the version (the interval's ends)."""
+def serving(client, model_name: str, version: str) -> Serving:
+    """The interval, wear curve and prediction offset training stored on the version's tags."""
     tags = client.get_model_version(model_name, version).tags
-    return float(tags.get("residual_q_low", "nan")), float(tags.get("residual_q_high", "nan"))
+    return Serving.from_tags(tags)
 
 
 def decide(candidate_metric: float, champion_metric: float | None) -> str:

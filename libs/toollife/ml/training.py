@@ -12,7 +12,11 @@ Random Forest and a histogram gradient boosting, each with a time-bounded groupe
   runs: the noise floor), the physics baseline (``toollife.doe.fit_taylor`` per machine x tool
   on the training runs), and for ``tool_rul`` the ``tool_life`` champion, which ignores sensors;
 * the registered model is fitted on the training design points only, so the holdout stays
-  unseen and the next training can re-score it fairly.
+  unseen and the next training can re-score it fairly;
+* ``tool_rul`` starts from the life a wear curve learned from the training runs reads off the
+  tool's own readings (:mod:`.wear_curve`); its trees predict ln T relative to that estimate;
+* the interval is split-conformal on the search's out-of-fold residuals (:mod:`.intervals`),
+  per estimated fraction of life for ``tool_rul``; the holdout only checks its coverage.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import json
 import logging
 import subprocess
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -30,38 +34,12 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from toollife.ml import evaluation, models, plots, quiet, tracking, wear_curve
 from toollife.ml import features as feat
-from toollife.ml import models, plots, quiet, tracking
+from toollife.ml.serving import Serving
+from toollife.ml.specs import SPECS, ModelSpec, TrainingData
 
 log = logging.getLogger("toollife.ml")
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    question: str
-    features: tuple[str, ...]
-    numeric: tuple[str, ...]
-
-
-SPECS = {
-    "tool_life": ModelSpec("tool_life", "what life will a tool get at these settings? (ln T, before cutting)",
-                           tuple(feat.PLANNING_FEATURES), tuple(feat.NUMERIC_SETTINGS)),
-    "tool_rul": ModelSpec("tool_rul", "how long will the tool cutting now last? (ln T; remaining life T - t)",
-                          tuple(feat.RUL_FEATURES), tuple([*feat.NUMERIC_SETTINGS, *feat.SENSOR_FEATURES])),
-}
-
-
-@dataclass
-class TrainingData:
-    """What one training reads, pinned to one Delta version per table."""
-
-    runs: pd.DataFrame                       # completed runs: key, settings, started_at, tool_life_min
-    samples: pd.DataFrame                    # tool_rul samples (run x cut-off fraction)
-    versions: dict[str, int]                 # qualified table -> Delta version read
-    paths: dict[str, str]                    # qualified table -> its location
-    truth: dict[str, Any] | None = None      # taylor (DataFrame), coating/coolant multipliers
-    simulation_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -71,120 +49,50 @@ class Candidate:
     model: Any
     search: models.SearchResult
     metrics: dict[str, float]
-    residual_quantiles: tuple[float, float]
+    serving: Serving
     importances: dict[str, dict[str, float]]
     version: str | None = None
     run_id: str | None = None
 
 
-# --------------------------------------------------------------------------- evaluation (pure)
-def _holdout_mask(frame: pd.DataFrame, held_out: set[tuple]) -> np.ndarray:
-    keys = frame[feat.DESIGN_POINT].itertuples(index=False, name=None)
-    return np.fromiter((k in held_out for k in keys), dtype=bool, count=len(frame))
-
-
-def _rul_truth(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return (frame["tool_life_min"].to_numpy(float), frame["minutes_cut"].to_numpy(float),
-            frame["fraction"].to_numpy(float))
-
-
-def _scores(spec: ModelSpec, frame: pd.DataFrame, ln_pred: np.ndarray, prefix: str) -> dict[str, float]:
-    out = models.regression_metrics(np.log(frame["tool_life_min"].to_numpy(float)), ln_pred, prefix)
-    if spec.name == "tool_rul":
-        life, cut, frac = _rul_truth(frame)
-        out.update(models.rul_metrics(life, np.exp(ln_pred), cut, frac, prefix))
-    return out
-
-
-def baseline_metrics(spec: ModelSpec, data: TrainingData, frame: pd.DataFrame, train: np.ndarray,
-                     test: np.ndarray, config: Mapping[str, Any],
-                     tool_life_champion: Callable[[pd.DataFrame], np.ndarray] | None) -> dict[str, float]:
-    """The oracle, the physics baseline and (tool_rul) the tool_life champion on the holdout rows
-    and in leave-one-tool-out, named ``<baseline>_holdout_<metric>`` / ``<baseline>_loto_<metric>``."""
-    cats = config["doe"]["categorical_levels"]
-    on = {"coolant_level": cats["coolant"][1], "coating_level": cats["coating"][1]}
-    out: dict[str, float] = {}
-    held = frame.iloc[test]
-    if data.truth is not None:
-        oracle = models.oracle_ln_life(held, data.truth["taylor"], data.truth["coating_multiplier"],
-                                       data.truth["coolant_multiplier"])
-        if np.isfinite(oracle).all():
-            out.update(_scores(spec, held, oracle, "oracle_holdout_"))
-    runs_train = frame.iloc[train].drop_duplicates(feat.RUN_KEY)
-    out.update(_scores(spec, held, models.physics_ln_life(runs_train, held, **on), "physics_holdout_"))
-    loto_phys = np.full(len(frame), np.nan)
-    for tool in frame["tool_id"].unique():
-        mask = (frame["tool_id"] == tool).to_numpy()
-        if mask.all():
-            break
-        loto_phys[mask] = models.physics_ln_life(frame[~mask].drop_duplicates(feat.RUN_KEY), frame[mask], **on)
-    if np.isfinite(loto_phys).all():
-        out.update(_scores(spec, frame, loto_phys, "physics_loto_"))
-    if tool_life_champion is not None:
-        out.update(_scores(spec, held, tool_life_champion(held), "tool_life_champion_holdout_"))
-    return out
-
-
-def _importances(model, X: pd.DataFrame, y: np.ndarray, seed: int) -> dict[str, dict[str, float]]:
-    from sklearn.inspection import permutation_importance
-
-    perm = permutation_importance(model, X, y, n_repeats=5, random_state=seed, scoring="neg_root_mean_squared_error")
-    out = {"permutation": {c: float(v) for c, v in zip(X.columns, perm.importances_mean)}}
-    inner = model.named_steps["model"]
-    if hasattr(inner, "feature_importances_"):
-        names = model.named_steps["encode"].get_feature_names_out()
-        out["impurity"] = {str(n): float(v) for n, v in zip(names, inner.feature_importances_)}
-    return out
-
-
-def partial_dependence_drop(model, X: pd.DataFrame, features: Sequence[str]) -> dict[str, float]:
-    """ln T at the lowest minus at the highest grid value of each setting: > 0 = life decreases."""
-    from sklearn.inspection import partial_dependence
-
-    out = {}
-    for f in features:
-        pdp = partial_dependence(model, X, [f], grid_resolution=10)
-        avg = np.asarray(pdp["average"]).ravel()
-        out[f"pd_drop_{f}"] = float(avg[0] - avg[-1])
-    return out
-
-
 def fit_candidates(spec: ModelSpec, data: TrainingData, frame: pd.DataFrame, held_out: set[tuple],
                    config: Mapping[str, Any],
-                   tool_life_champion: Callable[[pd.DataFrame], np.ndarray] | None = None) -> list[Candidate]:
+                   tool_life_champion: Callable[[pd.DataFrame], np.ndarray] | None = None,
+                   curve: wear_curve.WearCurve | None = None) -> list[Candidate]:
     """Search, fit and evaluate every candidate of one model on the same split."""
     ml = config["ml"]
     seed, jobs = int(ml["seed"]), int(ml["fit_threads"])
-    X, y = frame[list(spec.features)], np.log(frame["tool_life_min"].to_numpy(float))
-    is_test = _holdout_mask(frame, held_out)
+    ln_t, ln_base = np.log(frame["tool_life_min"].to_numpy(float)), evaluation.ln_offset(spec, frame)
+    X, y = frame[list(spec.features)], ln_t - ln_base
+    is_test = evaluation.holdout_mask(frame, held_out)
     train, test = np.flatnonzero(~is_test), np.flatnonzero(is_test)
     if len(test) == 0 or len(train) == 0:
         raise ValueError(f"{spec.name}: the holdout split left {len(train)} training and {len(test)} holdout rows")
     groups = models.design_point_groups(frame)
-    baselines = baseline_metrics(spec, data, frame, train, test, config, tool_life_champion)
+    baselines = evaluation.baseline_metrics(spec, data, frame, train, test, config, tool_life_champion)
     out = []
     for kind in models.CANDIDATES:
         found = models.search(kind, X.iloc[train], y[train], groups[train], spec.numeric,
                               grid=models.PARAM_GRIDS[spec.name][kind], folds=int(ml["cv_folds"]), seed=seed,
                               time_bound_s=float(ml["search_time_s"]), n_jobs=jobs)
         model = models.build_candidate(kind, spec.numeric, found.params, seed, jobs).fit(X.iloc[train], y[train])
-        ln_pred = model.predict(X.iloc[test])
+        ln_pred = model.predict(X.iloc[test]) + ln_base[test]
         metrics = {"cv_rmse_ln_t": found.cv_rmse_ln_t, "search_tried": float(found.tried),
                    "search_seconds": found.seconds, "n_train": float(len(train)), "n_holdout": float(len(test))}
         for i, fold in enumerate(found.fold_metrics):
             metrics.update({f"fold{i}_{k}": v for k, v in fold.items()})
-        metrics.update(_scores(spec, frame.iloc[test], ln_pred, "holdout_"))
+        metrics.update(evaluation.scores(spec, frame.iloc[test], ln_pred, "holdout_"))
         loto = np.full(len(frame), np.nan)
         for tool in frame["tool_id"].unique():
             mask = (frame["tool_id"] == tool).to_numpy()
             if mask.all():
                 break
             other = models.build_candidate(kind, spec.numeric, found.params, seed, jobs).fit(X[~mask], y[~mask])
-            loto[mask] = other.predict(X[mask])
+            loto[mask] = other.predict(X[mask]) + ln_base[mask]
             metrics.update({f"loto_{tool}_{k}": v for k, v in
-                            models.regression_metrics(y[mask], loto[mask]).items() if k.endswith("ln_t")})
+                            models.regression_metrics(ln_t[mask], loto[mask]).items() if k.endswith("ln_t")})
         if np.isfinite(loto).all():
-            metrics.update(_scores(spec, frame, loto, "loto_"))
+            metrics.update(evaluation.scores(spec, frame, loto, "loto_"))
         metrics.update(baselines)
         for key in ("holdout_rmse_ln_t", "loto_rmse_ln_t"):
             base = key.replace("holdout_", "oracle_holdout_") if key.startswith("holdout") else None
@@ -196,12 +104,12 @@ def fit_candidates(spec: ModelSpec, data: TrainingData, frame: pd.DataFrame, hel
                 if ref:
                     metrics[f"ratio_mae_rul_at_{pct}_to_tool_life_champion"] = (
                         metrics[f"holdout_mae_rul_min_at_{pct}"] / ref)
-        metrics.update(partial_dependence_drop(model, X.iloc[train], feat.NUMERIC_SETTINGS))
-        resid = y[test] - ln_pred
-        level = float(ml["interval"])
-        quantiles = (float(np.quantile(resid, (1 - level) / 2)), float(np.quantile(resid, (1 + level) / 2)))
-        out.append(Candidate(spec.name, kind, model, found, metrics, quantiles,
-                             _importances(model, X.iloc[test], y[test], seed)))
+        metrics.update(evaluation.partial_dependence_drop(model, X.iloc[train], feat.NUMERIC_SETTINGS))
+        interval = evaluation.calibrate_interval(spec, frame.iloc[train], ln_base[train] + found.oof, float(ml["interval"]),
+                                      ml["rul_fractions"])
+        metrics.update(evaluation.coverage_metrics(spec, frame.iloc[test], ln_pred, interval, "holdout_"))
+        out.append(Candidate(spec.name, kind, model, found, metrics, Serving(interval, curve, spec.offset),
+                             evaluation.importances(model, X.iloc[test], y[test], seed)))
     return out
 
 
@@ -244,7 +152,7 @@ def _log_figures(spec: ModelSpec, cand: Candidate, frame: pd.DataFrame, is_test:
     import mlflow
 
     X, y = frame[list(spec.features)], np.log(frame["tool_life_min"].to_numpy(float))
-    ln_pred = cand.model.predict(X[is_test])
+    ln_pred = cand.serving.ln_life(cand.model.predict(X[is_test]), frame[is_test])
     title = f"{spec.name} {cand.kind} (holdout)"
     mlflow.log_artifact(str(plots.predicted_vs_actual(y[is_test], ln_pred, out / "predicted_vs_actual.png", title)), "plots")
     mlflow.log_artifact(str(plots.residuals(y[is_test], ln_pred, out / "residuals.png", title)), "plots")
@@ -252,7 +160,7 @@ def _log_figures(spec: ModelSpec, cand: Candidate, frame: pd.DataFrame, is_test:
                                                      out / "partial_dependence.png", spec.name)), "plots")
     if spec.name == "tool_rul":
         held = frame[is_test]
-        life, cut, frac = _rul_truth(held)
+        life, cut, frac = evaluation.rul_truth(held)
         truth = models.remaining_life(life, cut)
         errors = {cand.kind: np.abs(models.remaining_life(np.exp(ln_pred), cut) - truth)}
         mlflow.log_artifact(str(plots.error_by_fraction(frac, errors, out / "rul_error_by_fraction.png",
@@ -266,7 +174,7 @@ def log_and_register(client, spec: ModelSpec, cand: Candidate, data: TrainingDat
     import mlflow
     from mlflow.models import infer_signature
 
-    is_test = _holdout_mask(frame, held_out)
+    is_test = evaluation.holdout_mask(frame, held_out)
     X = frame[list(spec.features)]
     experiment = tracking.experiment_id(client, config, spec.name)
     with mlflow.start_run(experiment_id=experiment, run_name=f"{spec.name}-{cand.kind}") as run:
@@ -297,9 +205,7 @@ def log_and_register(client, spec: ModelSpec, cand: Candidate, data: TrainingDat
     metric_name = config["ml"]["promotion_metric"][spec.name]
     for key, value in {"candidate": cand.kind, "training_run_id": cand.run_id, "metric": metric_name,
                        "metric_value": f"{cand.metrics[metric_name]:.6g}",
-                       "residual_q_low": f"{cand.residual_quantiles[0]:.6g}",
-                       "residual_q_high": f"{cand.residual_quantiles[1]:.6g}",
-                       "interval": str(config["ml"]["interval"])}.items():
+                       **cand.serving.to_tags()}.items():
         client.set_model_version_tag(spec.name, cand.version, key, value)
     client.update_registered_model(spec.name, description=spec.question)
 
@@ -337,16 +243,20 @@ def promote(client, model_name: str, candidates: Sequence[Candidate], metric: st
     return records
 
 
-def rescorer(spec: ModelSpec, frame: pd.DataFrame, held_out: set[tuple], metric: str) -> Callable[[str], float]:
-    """Score a registered version on this training's holdout with the promotion metric."""
+def rescorer(client, spec: ModelSpec, frame: pd.DataFrame, held_out: set[tuple], metric: str,
+             wear: pd.DataFrame | None) -> Callable[[str], float]:
+    """Score a registered version on this training's holdout with the promotion metric, its
+    readings read against the version's own wear curve."""
     import mlflow
 
-    held = frame[_holdout_mask(frame, held_out)]
+    held = frame[evaluation.holdout_mask(frame, held_out)]
 
     def rescore(version: str) -> float:
         model = mlflow.pyfunc.load_model(f"models:/{spec.name}/{version}")
-        ln_pred = np.asarray(model.predict(held[list(spec.features)]), float).ravel()
-        return _scores(spec, held, ln_pred, "holdout_")[metric]
+        serving = tracking.serving(client, spec.name, version)
+        mine = held if serving.curve is None or wear is None else feat.with_wear_curve_life(held, wear, serving.curve)
+        ln_pred = serving.predictor(model.predict, spec.features)(mine)
+        return evaluation.scores(spec, mine, ln_pred, "holdout_")[metric]
 
     return rescore
 
@@ -384,14 +294,33 @@ def _train_all(client, data, config, only):
         frame = data.runs if name == "tool_life" else data.samples
         if frame.empty:
             raise ValueError(f"{name}: no training rows (completed runs with readings)")
+        curve = None
+        if spec.offset:
+            curve, frame = _with_learned_curve(spec, data, frame, held_out)
         baseline = None
         if name == "tool_rul":
             life_champion = tracking.alias_version(client, "tool_life", tracking.CHAMPION)
             baseline = champion_predictor("tool_life", life_champion) if life_champion else None
-        cands = fit_candidates(spec, data, frame, held_out, config, baseline)
+        cands = fit_candidates(spec, data, frame, held_out, config, baseline, curve)
         for cand in cands:
             log_and_register(client, spec, cand, data, frame, held_out, config)
         metric = ml["promotion_metric"][name]
-        promotions += promote(client, name, cands, metric, rescorer(spec, frame, held_out, metric))
+        promotions += promote(client, name, cands, metric, rescorer(client, spec, frame, held_out, metric, data.wear))
         results[name] = cands
     return results, promotions
+
+
+def _with_learned_curve(spec: ModelSpec, data: TrainingData, frame: pd.DataFrame,
+                        held_out: set[tuple]) -> tuple[wear_curve.WearCurve, pd.DataFrame]:
+    """The wear curve of the training runs (the holdout's never reach it) and the samples with the
+    life it reads off each; a sample with too few readings for one is dropped (it would not be scored)."""
+    if data.wear is None:
+        raise ValueError(f"{spec.name}: training needs the flank-wear readings of its runs")
+    training_runs = data.runs[~evaluation.holdout_mask(data.runs, held_out)]
+    curve = wear_curve.learn(*feat.wear_points(data.wear, training_runs))
+    frame = feat.with_wear_curve_life(frame, data.wear, curve)
+    dropped = int(frame[spec.offset].isna().sum())
+    if dropped:
+        log.info("%s: %d sample(s) with fewer than %d flank-wear readings at their cut-off left out",
+                 spec.name, dropped, wear_curve.MIN_READINGS)
+    return curve, frame[frame[spec.offset].notna()].reset_index(drop=True)
