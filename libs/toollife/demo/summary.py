@@ -180,8 +180,11 @@ def live_summary(config: Mapping[str, Any]) -> list[str]:
     alerts = alerts.sort_values("raised_at") if alerts is not None else pd.DataFrame()
     lines.append(f"    alerts raised (gold.tool_alerts, Kafka tool-alerts): {len(alerts)}")
     for r in alerts.itertuples():
+        bound = getattr(r, "bound", None)
+        by = (f"by the interval's lower end ({r.bound_remaining_life_min:.1f} min; estimate {r.remaining_life_min:.1f})"
+              if bound == "lower" else f"({r.remaining_life_min:.1f} min left)")
         lines.append(f"      {r.machine_id}/{r.tool_id} run {r.run_id}.{r.replicate}: below {r.threshold_min:g} min "
-                     f"({r.remaining_life_min:.1f} min left), {'published' if pd.notna(r.published_at) else 'pending'}")
+                     f"{by}, {'published' if pd.notna(r.published_at) else 'pending'}")
     return lines
 
 
