@@ -37,10 +37,10 @@ def incomplete_reason(frame: pd.DataFrame, columns: Sequence[str], min_readings:
     return pd.Series(reasons, index=frame.index, dtype=object)
 
 
-def predict(features: pd.DataFrame, predict: Callable[[pd.DataFrame], Any], columns: Sequence[str],
+def predict(features: pd.DataFrame, model_predict: Callable[[pd.DataFrame], Any], columns: Sequence[str],
             serving: Serving, min_readings: int) -> pd.DataFrame:
     """``features`` (one row per run, :data:`~toollife.ml.features.NOW_COLUMNS`) + predicted life
-    (exp of ln T from the model's ``predict`` of ``columns`` and the version's ``serving``), its
+    (exp of ln T from ``model_predict`` of ``columns`` and the version's ``serving``), its
     calibrated interval, the remaining useful life T - t (>= 0) and ``reason``; a row that cannot be
     scored keeps null predictions."""
     out = features.copy()
@@ -48,7 +48,7 @@ def predict(features: pd.DataFrame, predict: Callable[[pd.DataFrame], Any], colu
     ln = np.full(len(out), np.nan)
     ok = out["reason"].isna().to_numpy()
     if ok.any():
-        ln[ok] = serving.predictor(predict, columns)(out.loc[ok].reset_index(drop=True))
+        ln[ok] = serving.predictor(model_predict, columns)(out.loc[ok].reset_index(drop=True))
     life = np.exp(ln)
     low, high = serving.interval.bounds(ln, out["minutes_cut"].to_numpy(float))
     out["predicted_life_min"] = life

@@ -19,10 +19,6 @@ def holdout_mask(frame: pd.DataFrame, held_out: set[tuple]) -> np.ndarray:
     return np.fromiter((k in held_out for k in keys), dtype=bool, count=len(frame))
 
 
-def ln_offset(spec: ModelSpec, frame: pd.DataFrame) -> np.ndarray:
-    return np.log(frame[spec.offset].to_numpy(float)) if spec.offset else np.zeros(len(frame))
-
-
 def coverage_metrics(spec: ModelSpec, frame: pd.DataFrame, ln_pred: np.ndarray, interval: intervals.Interval,
                      prefix: str) -> dict[str, float]:
     """Share of rows whose true ln T the interval covers, overall and (tool_rul) per cut-off fraction."""

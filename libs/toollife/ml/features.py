@@ -95,8 +95,7 @@ def sensor_features(readings: pd.DataFrame, started_at: pd.Timestamp, cutoff_min
     return out
 
 
-def rul_samples(runs: pd.DataFrame, readings: pd.DataFrame, fractions: Iterable[float],
-                curve: wc.WearCurve | None = None) -> pd.DataFrame:
+def rul_samples(runs: pd.DataFrame, readings: pd.DataFrame, fractions: Iterable[float]) -> pd.DataFrame:
     """``tool_rul`` training samples: each completed run of ``runs`` (with ``started_at`` and
     ``tool_life_min``) cut off at every fraction of its life; one row per run and fraction with
     the run key, the planning and sensor features, ``fraction`` and ``tool_life_min``."""
@@ -110,7 +109,7 @@ def rul_samples(runs: pd.DataFrame, readings: pd.DataFrame, fractions: Iterable[
     for run in completed.to_dict("records"):
         mine = by_run.get(tuple(run[k] for k in RUN_KEY), empty)
         for frac in fractions:
-            feats = sensor_features(mine, run["started_at"], frac * float(run["tool_life_min"]), curve)
+            feats = sensor_features(mine, run["started_at"], frac * float(run["tool_life_min"]))
             rows.append({**{k: run[k] for k in RUN_KEY}, **feats, "fraction": frac,
                          "tool_life_min": float(run["tool_life_min"])})
     samples = pd.DataFrame(rows, columns=[*RUN_KEY, *SENSOR_FEATURES, "n_flank_wear_readings", "fraction",

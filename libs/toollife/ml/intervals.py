@@ -24,6 +24,11 @@ import numpy as np
 MIN_PER_BIN = 20        # a bin with fewer calibrating residuals takes the pooled bounds
 
 
+def bin_of(edges: Sequence[float], fraction: np.ndarray) -> np.ndarray:
+    """The bin of each estimated fraction of life (NaN: the first bin)."""
+    return np.searchsorted(np.asarray(edges, float), np.nan_to_num(np.asarray(fraction, float)), side="right")
+
+
 @dataclass(frozen=True)
 class Interval:
     level: float
@@ -51,7 +56,7 @@ class Interval:
             return np.zeros(ln_life.shape, dtype=int)
         cut = np.asarray(minutes_cut, float)
         fraction = np.where(np.isfinite(cut), cut / np.exp(ln_life), 0.0)
-        return np.searchsorted(np.asarray(self.edges), np.nan_to_num(fraction), side="right")
+        return bin_of(self.edges, fraction)
 
     def bounds(self, ln_life: np.ndarray, minutes_cut: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """ln T of the interval's ends for predictions ``ln_life`` (of tools that cut ``minutes_cut``)."""
@@ -81,8 +86,7 @@ def calibrate(residuals: np.ndarray, level: float, estimated_fraction: np.ndarra
     pooled = conformal_bounds(residuals, level)
     if not edges or estimated_fraction is None:
         return Interval.one_bin(level, *pooled)
-    which = np.searchsorted(np.asarray(edges, float), np.nan_to_num(np.asarray(estimated_fraction, float)),
-                            side="right")
+    which = bin_of(edges, estimated_fraction)
     low, high = [], []
     for b in range(len(edges) + 1):
         mine = residuals[which == b]

@@ -23,6 +23,11 @@ from toollife.ml.intervals import Interval
 from toollife.ml.wear_curve import WearCurve
 
 
+def ln_offset(offset: str | None, frame: pd.DataFrame) -> np.ndarray:
+    """ln of the feature the trees' output is relative to (zeros without one)."""
+    return np.log(frame[offset].to_numpy(float)) if offset else np.zeros(len(frame))
+
+
 @dataclass(frozen=True)
 class Serving:
     interval: Interval
@@ -49,10 +54,7 @@ class Serving:
 
     def ln_life(self, output: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
         """ln T from the trees' ``output`` for the rows of ``frame``."""
-        output = np.asarray(output, float).ravel()
-        if not self.offset:
-            return output
-        return output + np.log(frame[self.offset].to_numpy(float))
+        return np.asarray(output, float).ravel() + ln_offset(self.offset, frame)
 
     def predictor(self, predict: Callable[[pd.DataFrame], Any], columns) -> Callable[[pd.DataFrame], np.ndarray]:
         """ln T of a frame of features, through the model's ``predict`` of its ``columns``."""

@@ -71,7 +71,6 @@ def features_now(runs: DataFrame, readings: DataFrame, curve: WearCurve | None =
             .applyInPandas(now, FEATURES_NOW_SCHEMA))
 
 
-
 def flank_wear(runs: DataFrame, readings: DataFrame) -> DataFrame:
     """The flank-wear readings of ``runs`` as :data:`~toollife.ml.features.WEAR_COLUMNS` (minutes
     after run_started, from the microseconds: the difference :func:`features.minutes_since` takes)."""

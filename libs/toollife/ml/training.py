@@ -36,7 +36,7 @@ import pandas as pd
 
 from toollife.ml import evaluation, models, plots, quiet, tracking, wear_curve
 from toollife.ml import features as feat
-from toollife.ml.serving import Serving
+from toollife.ml.serving import Serving, ln_offset
 from toollife.ml.specs import SPECS, ModelSpec, TrainingData
 
 log = logging.getLogger("toollife.ml")
@@ -62,7 +62,7 @@ def fit_candidates(spec: ModelSpec, data: TrainingData, frame: pd.DataFrame, hel
     """Search, fit and evaluate every candidate of one model on the same split."""
     ml = config["ml"]
     seed, jobs = int(ml["seed"]), int(ml["fit_threads"])
-    ln_t, ln_base = np.log(frame["tool_life_min"].to_numpy(float)), evaluation.ln_offset(spec, frame)
+    ln_t, ln_base = np.log(frame["tool_life_min"].to_numpy(float)), ln_offset(spec.offset, frame)
     X, y = frame[list(spec.features)], ln_t - ln_base
     is_test = evaluation.holdout_mask(frame, held_out)
     train, test = np.flatnonzero(~is_test), np.flatnonzero(is_test)
